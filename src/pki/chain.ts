@@ -2,8 +2,8 @@
 // through intermediates to roots, checking signatures, validity at `now`, the CA flag of
 // intermediates and (like Go's default) the serverAuth EKU on every certificate that has EKUs.
 // It does not check hostnames, name constraints, path length or policies.
-import { bytesEqual, type ParsedCertificate } from './certificate.js';
-import { verifyCertificateSignature } from './signature.js';
+import { bytesEqual, type ParsedCertificate } from './certificate.ts';
+import { verifyCertificateSignature } from './signature.ts';
 
 const EKU_ANY = '2.5.29.37.0';
 export const EKU_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';

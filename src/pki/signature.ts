@@ -3,7 +3,7 @@
 // SHA-1 and RSA-PSS are refused (returns false), so such a chain falls back as a failed verify.
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { ECDSASigValue } from '@peculiar/asn1-ecc';
-import type { ParsedCertificate } from './certificate.js';
+import type { ParsedCertificate } from './certificate.ts';
 
 const RSA_PKCS1: Record<string, string> = {
   '1.2.840.113549.1.1.11': 'SHA-256',
@@ -24,7 +24,7 @@ const ED25519 = '1.3.101.112';
 
 export async function verifyCertificateSignature(cert: ParsedCertificate, issuer: ParsedCertificate): Promise<boolean> {
   try {
-    const subtle = globalThis.crypto.subtle;
+    const subtle = crypto.subtle;
     const rsaHash = RSA_PKCS1[cert.signatureAlgorithm];
     if (rsaHash) {
       const key = await subtle.importKey('spki', issuer.spki, { name: 'RSASSA-PKCS1-v1_5', hash: rsaHash }, false, ['verify']);

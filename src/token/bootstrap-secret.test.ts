@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../../test/vectors/bootstrap-secret.json' with { type: 'json' };
-import { buildBootstrapTokenSecret, formatExpiration, TokenError, validateTokenGroups } from './index.js';
+import { buildBootstrapTokenSecret, formatExpiration, TokenError, validateTokenGroups } from './index.ts';
 
 const decode = (data: Record<string, string>) => Object.fromEntries(Object.entries(data).map(([k, v]) => [k, atob(v)]));
 const base = { id: 'abcdef', secret: '0123456789abcdef', expiresAt: new Date('2026-11-29T16:42:21.512Z') };

@@ -1,9 +1,9 @@
 // Builds the kube-system `bootstrap-token-<id>` Secret, refusing anything the bootstrap token
 // authenticator would later reject: the API server validates none of it on create
 // (reference/k8s-bootstrap.md §1). It sends nothing; src/cluster does.
-import { encodeBase64 } from '../pki/index.js';
-import { BOOTSTRAP_TOKEN_ID_PATTERN } from './bootstrap-token.js';
-import { TokenError } from './token-error.js';
+import { encodeBase64 } from '../pki/index.ts';
+import { BOOTSTRAP_TOKEN_ID_PATTERN } from './bootstrap-token.ts';
+import { TokenError } from './token-error.ts';
 
 export const BOOTSTRAP_TOKEN_SECRET_TYPE = 'bootstrap.kubernetes.io/token';
 export const BOOTSTRAP_TOKEN_SECRET_PREFIX = 'bootstrap-token-';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.js';
-import { BOOTSTRAP_TOKEN_PATTERN, TOKEN_ALPHABET, generateBootstrapToken, isBootstrapTokenId, parseBootstrapToken, randomAlphabetString, TokenError, type RandomFill } from './index.js';
+import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.ts';
+import { BOOTSTRAP_TOKEN_PATTERN, TOKEN_ALPHABET, generateBootstrapToken, isBootstrapTokenId, parseBootstrapToken, randomAlphabetString, TokenError, type RandomFill } from './index.ts';
 
 /** Pearson's chi-square statistic of character counts against the uniform distribution. */
 function chiSquare(sample: string): number {

@@ -1,6 +1,6 @@
 // Kubernetes bootstrap tokens `<id>.<secret>`: generation with rejection sampling and parsing.
 // It does not build Secrets (bootstrap-secret.ts) nor the k3s K10 form (join-token.ts).
-import { TokenError } from './token-error.js';
+import { TokenError } from './token-error.ts';
 
 /** `k8s.io/cluster-bootstrap` BootstrapTokenPattern; JS `^`/`$` without `m` = Go `\A`/`\z`. */
 export const BOOTSTRAP_TOKEN_PATTERN = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
@@ -22,7 +22,7 @@ export interface BootstrapToken {
 export type RandomFill = (buffer: Uint8Array<ArrayBuffer>) => Uint8Array;
 
 export const defaultRandomFill: RandomFill = (buffer) => {
-  globalThis.crypto.getRandomValues(buffer);
+  crypto.getRandomValues(buffer);
   return buffer;
 };
 

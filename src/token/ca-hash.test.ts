@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import vectors from '../../test/vectors/ca-hash.json' with { type: 'json' };
-import { caCertPin, caCertPins, hashClusterCA, TokenError } from './index.js';
+import { caCertPin, caCertPins, hashClusterCA, TokenError } from './index.ts';
 
 type CertName = keyof typeof vectors.certificates;
 const bundle = (names: string[]) => names.map((n) => vectors.certificates[n as CertName]).join('');

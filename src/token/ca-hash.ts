@@ -2,8 +2,8 @@
 // and kubeadm's `sha256:<SPKI hash>` pin for the same CA. Pure; `now` is injectable for tests.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { CertificateParseError, bytesEqual, parseCertificate, parsePemBlocks, verifyCertificateChain, type ParsedCertificate } from '../pki/index.js';
-import { TokenError } from './token-error.js';
+import { CertificateParseError, bytesEqual, parseCertificate, parsePemBlocks, verifyCertificateChain, type ParsedCertificate } from '../pki/index.ts';
+import { TokenError } from './token-error.ts';
 
 export interface HashClusterCAOptions {
   /** Clock for chain validity (multi-certificate bundles only). Defaults to the system clock. */
@@ -43,7 +43,7 @@ export function caCertPins(caBundle: string | Uint8Array): string[] {
 export function parseBundleCertificates(bytes: Uint8Array): ParsedCertificate[] {
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+    text = new TextDecoder().decode(bytes);
   } catch {
     throw new TokenError(NO_CERTS);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../../test/vectors/duration.json' with { type: 'json' };
-import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.js';
-import { formatDuration, parseDuration, TokenError } from './index.js';
+import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.ts';
+import { formatDuration, parseDuration, TokenError } from './index.ts';
 
 describe('parseDuration (Go time.ParseDuration)', () => {
   it.each(vectors.valid)('$input → $ms ms', (v) => {

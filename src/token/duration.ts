@@ -1,6 +1,6 @@
 // Go time.ParseDuration, as `k3s token create --ttl` reads it (`24h`, `1h30m`, `0`, `-5m`,
 // `1.5h`, `300ms`). Returns milliseconds; what a negative or zero TTL means is the caller's policy.
-import { TokenError } from './token-error.js';
+import { TokenError } from './token-error.ts';
 
 const UNIT_MS: Record<string, number> = {
   ns: 1e-6,

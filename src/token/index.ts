@@ -10,9 +10,9 @@ export {
   defaultRandomFill,
   type BootstrapToken,
   type RandomFill,
-} from './bootstrap-token.js';
-export { parseJoinToken, formatJoinToken, formatJoinTokenWithHash, TOKEN_PREFIX, CA_HASH_LENGTH, type JoinToken } from './join-token.js';
-export { hashClusterCA, caCertPin, caCertPins, parseBundleCertificates, type HashClusterCAOptions } from './ca-hash.js';
+} from './bootstrap-token.ts';
+export { parseJoinToken, formatJoinToken, formatJoinTokenWithHash, TOKEN_PREFIX, CA_HASH_LENGTH, type JoinToken } from './join-token.ts';
+export { hashClusterCA, caCertPin, caCertPins, parseBundleCertificates, type HashClusterCAOptions } from './ca-hash.ts';
 export {
   buildBootstrapTokenSecret,
   formatExpiration,
@@ -27,6 +27,6 @@ export {
   type BootstrapTokenSecretInput,
   type SecretObject,
   type TokenUsage,
-} from './bootstrap-secret.js';
-export { parseDuration, formatDuration } from './duration.js';
-export { TokenError } from './token-error.js';
+} from './bootstrap-secret.ts';
+export { parseDuration, formatDuration } from './duration.ts';
+export { TokenError } from './token-error.ts';

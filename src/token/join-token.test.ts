@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../../test/vectors/join-token.json' with { type: 'json' };
 import caVectors from '../../test/vectors/ca-hash.json' with { type: 'json' };
-import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.js';
-import { formatJoinToken, formatJoinTokenWithHash, parseJoinToken, TokenError } from './index.js';
+import { MALFORMED_STRINGS, NON_STRINGS } from '../../test/support/malformed.ts';
+import { formatJoinToken, formatJoinTokenWithHash, parseJoinToken, TokenError } from './index.ts';
 
 describe('parseJoinToken (k3s pkg/clientaccess parseToken)', () => {
   it.each(vectors.valid)('parses $input', (v) => {

@@ -1,9 +1,9 @@
 // k3s join tokens: `K10<ca hash>::<user>:<password>`, `K10<ca hash>::<id>.<secret>` and the short
 // forms, parsed exactly as k3s's pkg/clientaccess/token.go parseToken. Formatting lives here too;
 // the CA hash itself is computed in ca-hash.ts.
-import { BOOTSTRAP_TOKEN_PATTERN } from './bootstrap-token.js';
-import { hashClusterCA, type HashClusterCAOptions } from './ca-hash.js';
-import { TokenError } from './token-error.js';
+import { BOOTSTRAP_TOKEN_PATTERN } from './bootstrap-token.ts';
+import { hashClusterCA, type HashClusterCAOptions } from './ca-hash.ts';
+import { TokenError } from './token-error.ts';
 
 export const TOKEN_PREFIX = 'K10';
 export const CA_HASH_LENGTH = 64;

@@ -1,6 +1,6 @@
 // The one error type of src/token: public code `invalid_token`, message mirroring k3s/kubeadm.
 // It never carries the offending token text (it may be a credential).
-import { AppError } from '../errors.js';
+import { AppError } from '../errors.ts';
 
 export class TokenError extends AppError {
   constructor(message: string) {

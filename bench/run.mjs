@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// `npm run bench`: prints figures, each beside a baseline measured in the same run, as a ratio.
+// Suites: Worker bundle size (vs. a bare Hono worker), token core (vs. the primitive it wraps).
+// Later suites (enrollment against workerd + dev cluster, TPM) add themselves to SUITES.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const env = { ...process.env, WRANGLER_SEND_METRICS: 'false' };
+const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
+
+function bundleSize() {
+  const out = join(tmp, 'worker');
+  const r = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--minify', '--outdir', out], { cwd: ROOT, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`wrangler dry run failed: ${r.stderr}`);
+  const code = readFileSync(join(out, 'index.js'));
+  return { raw: code.length, gzip: gzipSync(code).length };
+}
+
+async function baselineSize() {
+  const entry = join(tmp, 'baseline.ts');
+  writeFileSync(entry, "import { Hono } from 'hono';\nconst app = new Hono();\napp.get('/healthz', (c) => c.json({ ok: true }));\nexport default app;\n");
+  const r = await build({ entryPoints: [entry], bundle: true, minify: true, format: 'esm', write: false, absWorkingDir: ROOT, nodePaths: [join(ROOT, 'node_modules')], platform: 'neutral', mainFields: ['module', 'main'], conditions: ['workerd', 'worker', 'browser'] });
+  const code = r.outputFiles[0].contents;
+  return { raw: code.length, gzip: gzipSync(code).length };
+}
+
+const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+
+console.log('# Worker bundle (wrangler deploy --dry-run --minify)');
+const size = bundleSize();
+const base = await baselineSize();
+console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(size.gzip).padStart(9)}`);
+console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
+console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
+
+for (const suite of ['bench/token.bench.ts']) {
+  const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve
+  await build({ entryPoints: [join(ROOT, suite)], bundle: true, format: 'esm', platform: 'node', outfile, absWorkingDir: ROOT, packages: 'external', logLevel: 'error' });
+  const r = spawnSync(process.execPath, [outfile], { cwd: ROOT, env, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+rmSync(tmp, { recursive: true, force: true });

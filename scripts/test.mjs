@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// `npm test`: type-check, bundle the Worker as `wrangler deploy` would (dry run), then every vitest
+// project (Node unit + dev cluster + e2e, and workerd integration). Ends with ONE summary line
+// `N passed, N failed` that CI reads; the static checks count as one test each.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+
+const env = { ...process.env, WRANGLER_SEND_METRICS: 'false', DENO_NO_UPDATE_CHECK: '1', NO_COLOR: process.env.NO_COLOR ?? '' };
+let passed = 0;
+let failed = 0;
+
+function step(name, cmd, args) {
+  process.stdout.write(`\n== ${name}: ${cmd} ${args.join(' ')}\n`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit', env });
+  const ok = r.status === 0;
+  ok ? passed++ : failed++;
+  process.stdout.write(`== ${name}: ${ok ? 'ok' : `FAILED (exit ${r.status ?? r.signal})`}\n`);
+  return ok;
+}
+
+step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
+step('typecheck domain (no runtime types)', 'npx', ['tsc', '-p', 'tsconfig.domain.json']);
+step('typecheck workerd tests', 'npx', ['tsc', '-p', 'test/tsconfig.json']);
+step('typecheck node tests', 'npx', ['tsc', '-p', 'tsconfig.node-tests.json']);
+step('wrangler deploy --dry-run', 'npx', ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist', '--minify']);
+
+const report = '.vitest.json';
+rmSync(report, { force: true });
+process.stdout.write('\n== vitest (projects: node, workers)\n');
+const extra = process.argv.slice(2);
+const v = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${report}`, ...extra], { stdio: 'inherit', env });
+if (existsSync(report)) {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  passed += r.numPassedTests;
+  failed += r.numFailedTests;
+  // A suite that failed to load has no failed tests but must still fail the run.
+  const brokenSuites = (r.testResults ?? []).filter((s) => s.status === 'failed' && s.assertionResults.every((a) => a.status !== 'failed')).length;
+  failed += brokenSuites;
+  if (v.status !== 0 && r.numFailedTests === 0 && brokenSuites === 0) failed++;
+} else {
+  failed++;
+}
+
+console.log(`\n${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

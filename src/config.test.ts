@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+const valid = {
+  K3S_SERVER_URL: 'https://k3s.example.com:6443',
+  CLUSTER_API_URL: 'https://k3s-api.example.com',
+  CLUSTER_SA_TOKEN: 'sa-token-value',
+  CLUSTER_CA_HASH: 'a'.repeat(64),
+  ADMIN_TOKEN: 'admin-token-0123456789',
+};
+
+function configError(vars: Record<string, unknown>): ConfigError {
+  try {
+    parseConfig(vars);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected ConfigError');
+}
+
+describe('parseConfig', () => {
+  it('parses a minimal valid config with defaults', () => {
+    const c = parseConfig(valid);
+    expect(c).toMatchObject({ k3sServerUrl: 'https://k3s.example.com:6443', tokenTtlSeconds: 600, tokenGroups: ['system:bootstrappers:k3s:default-node-token'], caHashMode: 'pem', tpmAllowUnregistered: false, jwtIssuers: [] });
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(c.adminTokenSha256).toHaveLength(32);
+    expect(JSON.stringify(c)).not.toContain('admin-token-0123456789');
+  });
+
+  it('reports every missing variable at once, by name', () => {
+    const err = configError({});
+    expect(err.code).toBe('misconfigured');
+    expect(err.variables).toEqual(['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'ADMIN_TOKEN']);
+  });
+
+  it('names bad variables without echoing their values', () => {
+    const err = configError({ ...valid, ADMIN_TOKEN: 'short-secret', K3S_SERVER_URL: 'http://k3s:6443', TOKEN_TTL: '1d', TOKEN_GROUPS: 'system:nodes', JWT_ISSUERS: '{nope' });
+    expect([...err.variables].sort()).toEqual(['ADMIN_TOKEN', 'JWT_ISSUERS', 'K3S_SERVER_URL', 'TOKEN_GROUPS', 'TOKEN_TTL']);
+    expect(`${err.message} ${err.reason}`).not.toContain('short-secret');
+  });
+
+  it.each([
+    ['TOKEN_TTL', '30s'],
+    ['TOKEN_TTL', '25h'],
+    ['TOKEN_TTL', 'abc'],
+    ['CA_HASH_MODE', 'der'],
+    ['CLUSTER_CA_HASH', 'A'.repeat(64)],
+    ['CLUSTER_CA_PEM', 'not a pem'],
+    ['TPM_ALLOW_UNREGISTERED', 'yes'],
+    ['TPM_EK_ROOTS_PEM', 'nothing'],
+    ['FLEET_WEBHOOK_SECRET', 'tooshort'],
+    ['EVENTS_WEBHOOK_URL', 'ftp://x'],
+    ['CLUSTER_API_URL', 'https://user:pw@k3s'],
+    ['CLUSTER_API_URL', 'http://10.0.0.1:6443'],
+    ['ACCESS_TEAM_DOMAIN', 'example.com'],
+    ['CLUSTER_ACCESS_CLIENT_ID', 'id-only'],
+    ['JWT_ISSUERS', '[{"issuer":"http://x","jwksUri":"https://x/jwks","audience":"a"}]'],
+    ['JWT_ISSUERS', '[{"issuer":"https://x","audience":"a"}]'],
+    ['JWT_ISSUERS', '[{"issuer":"https://x","jwksUri":"https://x/j","audience":"a","algorithms":["HS256"]}]'],
+    ['JWT_ISSUERS', '[{"issuer":"https://x","jwksUri":"https://x/j","audience":"a","algorithms":["none"]}]'],
+    ['JWT_ISSUERS', '[{"issuer":"https://x","jwksUri":"https://x/j"}]'],
+    ['JWT_ISSUERS', '{}'],
+    ['K3S_SERVER_URL', 42],
+  ])('rejects %s=%s', (name, value) => {
+    const err = configError({ ...valid, [name]: value });
+    expect(err.variables.length).toBeGreaterThan(0);
+    const expectedName = name === 'ACCESS_TEAM_DOMAIN' ? 'ACCESS_AUD' : name === 'CLUSTER_ACCESS_CLIENT_ID' ? 'CLUSTER_ACCESS_CLIENT_SECRET' : name;
+    expect(err.variables).toContain(expectedName);
+  });
+
+  it('allows http only for a loopback cluster API (the local dev cluster)', () => {
+    expect(parseConfig({ ...valid, CLUSTER_API_URL: 'http://127.0.0.1:6443' }).clusterApiUrl).toBe('http://127.0.0.1:6443');
+  });
+
+  it('accepts Cloudflare Access instead of an admin token', () => {
+    const { ADMIN_TOKEN: _a, ...rest } = valid;
+    const c = parseConfig({ ...rest, ACCESS_TEAM_DOMAIN: 'myteam.cloudflareaccess.com', ACCESS_AUD: 'aud-tag' });
+    expect(c.access).toEqual({ teamDomain: 'myteam.cloudflareaccess.com', aud: 'aud-tag' });
+    expect(c.adminTokenSha256).toBeNull();
+  });
+
+  it('parses JWT issuers with defaults', () => {
+    const c = parseConfig({ ...valid, JWT_ISSUERS: JSON.stringify([{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audience: 'k3s-enroll' }]) });
+    expect(c.jwtIssuers[0]).toMatchObject({ machineIdClaim: 'sub', algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] });
+  });
+});
