@@ -1,0 +1,198 @@
+// Bootstrap-token Secrets in kube-system: create (expiry from the API server's clock, fresh id
+// on a 409, verified after an ambiguous failure), get, list, delete. The Secret itself is built
+// and validated by src/token; this file only moves it.
+import { AppError, UpstreamError } from '../errors.ts';
+import {
+  BOOTSTRAP_TOKEN_NAMESPACE,
+  BOOTSTRAP_TOKEN_SECRET_PREFIX,
+  BOOTSTRAP_TOKEN_SECRET_TYPE,
+  buildBootstrapTokenSecret,
+  generateBootstrapToken,
+  type BootstrapToken,
+  type SecretObject,
+} from '../token/index.ts';
+import { KubeApiError, type KubeHttp } from './kube-http.ts';
+
+const SECRETS_PATH = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
+/** Fresh ids tried after AlreadyExists before giving up (36^6 ids: a second clash is a bug). */
+export const CREATE_ID_ATTEMPTS = 3;
+
+export interface MintRequest {
+  /** Seconds until expiry on the API server's clock; null = never expires. */
+  readonly ttlSeconds: number | null;
+  readonly usages?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly description?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** A caller-chosen token (`k3s token create <token>`): a clash is then a conflict, not a retry. */
+  readonly token?: BootstrapToken;
+}
+
+export interface MintedToken {
+  readonly token: BootstrapToken;
+  readonly expiresAt: Date | null;
+  readonly uid: string;
+  readonly createdAt: Date | null;
+}
+
+export interface BootstrapTokenInfo {
+  readonly id: string;
+  readonly description: string;
+  readonly expires: Date | null;
+  /** Set when the expiration does not parse: the authenticator treats such a token as expired. */
+  readonly invalidExpiration: boolean;
+  readonly usages: readonly string[];
+  readonly groups: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly uid: string;
+  readonly createdAt: Date | null;
+}
+
+interface StoredSecret {
+  metadata?: { name?: string; uid?: string; creationTimestamp?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  type?: string;
+  data?: Record<string, string>;
+}
+
+export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Date; generate?: () => BootstrapToken }) {
+  const generate = deps.generate ?? (() => generateBootstrapToken());
+
+  async function serverNow(): Promise<Date> {
+    const known = http.serverNow();
+    if (known) return known;
+    // No Date header seen yet: ask the API server for one with a cheap, harmless read.
+    try {
+      await http.request('GET', `${SECRETS_PATH}?limit=1&fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`, 'list secrets');
+    } catch (err) {
+      if (!(err instanceof KubeApiError) || err.status >= 500 || err.status === 401) throw err;
+    }
+    return http.serverNow() ?? deps.now();
+  }
+
+  async function get(id: string): Promise<StoredSecret | null> {
+    try {
+      return (await http.request<StoredSecret>('GET', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'get secrets')).body;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return null;
+      throw err;
+    }
+  }
+
+  async function mint(req: MintRequest): Promise<MintedToken> {
+    for (let attempt = 0; attempt < (req.token ? 1 : CREATE_ID_ATTEMPTS); attempt++) {
+      const token = req.token ?? generate();
+      const now = await serverNow();
+      const expiresAt = req.ttlSeconds === null ? null : new Date(Math.floor(now.getTime() / 1000) * 1000 + req.ttlSeconds * 1000);
+      const secret = buildBootstrapTokenSecret({
+        id: token.id,
+        secret: token.secret,
+        expiresAt,
+        ...(req.usages ? { usages: req.usages } : {}),
+        ...(req.groups ? { groups: req.groups } : {}),
+        ...(req.description !== undefined ? { description: req.description } : {}),
+        ...(req.labels ? { labels: req.labels } : {}),
+      });
+      try {
+        const res = await http.request<StoredSecret>('POST', SECRETS_PATH, 'create secrets', { body: JSON.stringify(secret), contentType: 'application/json' });
+        return minted(token, expiresAt, res.body);
+      } catch (err) {
+        if (err instanceof KubeApiError && err.status === 409) {
+          if (req.token) throw new AppError('conflict', `a token with id "${token.id}" already exists`);
+          continue;
+        }
+        if (err instanceof UpstreamError && err.retryable) {
+          // The create may have landed before the failure: only a Secret we can read back counts.
+          const landed = await confirm(token, secret).catch(() => null);
+          if (landed) return minted(token, expiresAt, landed);
+        }
+        throw err;
+      }
+    }
+    throw new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` });
+  }
+
+  async function confirm(token: BootstrapToken, sent: SecretObject): Promise<StoredSecret | null> {
+    const stored = await get(token.id);
+    if (!stored || stored.type !== BOOTSTRAP_TOKEN_SECRET_TYPE || !stored.data) return null;
+    return stored.data['token-secret'] === sent.data['token-secret'] ? stored : null;
+  }
+
+  async function list(labelSelector?: string): Promise<BootstrapTokenInfo[]> {
+    const q = new URLSearchParams({ fieldSelector: `type=${BOOTSTRAP_TOKEN_SECRET_TYPE}` });
+    if (labelSelector) q.set('labelSelector', labelSelector);
+    const res = await http.request<{ items?: StoredSecret[] }>('GET', `${SECRETS_PATH}?${q}`, 'list secrets');
+    return (res.body.items ?? []).map(toInfo).filter((i): i is BootstrapTokenInfo => i !== null);
+  }
+
+  /** Deletes `bootstrap-token-<id>`; false when it was already gone (the cleaner may have won). */
+  async function remove(id: string, options: { uid?: string } = {}): Promise<boolean> {
+    const body = options.uid ? JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: options.uid } }) : undefined;
+    try {
+      await http.request('DELETE', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'delete secrets', body ? { body, contentType: 'application/json' } : {});
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && (err.status === 404 || (err.status === 409 && options.uid))) return false;
+      throw err;
+    }
+  }
+
+  return {
+    mint,
+    list,
+    remove,
+    async get(id: string): Promise<BootstrapTokenInfo | null> {
+      const s = await get(id);
+      return s ? toInfo(s) : null;
+    },
+  };
+}
+
+export type BootstrapTokenStore = ReturnType<typeof createBootstrapTokenStore>;
+
+function minted(token: BootstrapToken, expiresAt: Date | null, stored: StoredSecret): MintedToken {
+  const created = stored.metadata?.creationTimestamp ? new Date(stored.metadata.creationTimestamp) : null;
+  return { token, expiresAt, uid: stored.metadata?.uid ?? '', createdAt: created && !Number.isNaN(created.getTime()) ? created : null };
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** kubeadm BootstrapTokenFromSecret, lenient where list must still show a token it did not make. */
+export function toInfo(s: StoredSecret): BootstrapTokenInfo | null {
+  const name = s.metadata?.name ?? '';
+  if (s.type !== BOOTSTRAP_TOKEN_SECRET_TYPE || !name.startsWith(BOOTSTRAP_TOKEN_SECRET_PREFIX)) return null;
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) {
+    try {
+      data[k] = atob(v);
+    } catch {
+      data[k] = '';
+    }
+  }
+  const id = data['token-id'] ?? '';
+  if (!/^[a-z0-9]{6}$/.test(id) || name !== `${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`) return null;
+  const exp = data.expiration;
+  let expires: Date | null = null;
+  let invalidExpiration = false;
+  if (exp !== undefined && exp !== '') {
+    const t = RFC3339.test(exp) ? Date.parse(exp) : Number.NaN;
+    if (Number.isNaN(t)) invalidExpiration = true;
+    else expires = new Date(t);
+  }
+  const usages = Object.entries(data)
+    .filter(([k, v]) => k.startsWith('usage-bootstrap-') && v === 'true')
+    .map(([k]) => k.slice('usage-bootstrap-'.length))
+    .sort();
+  const groups = data['auth-extra-groups'] ? data['auth-extra-groups'].split(',') : [];
+  const created = s.metadata?.creationTimestamp ? new Date(s.metadata.creationTimestamp) : null;
+  return {
+    id,
+    description: data.description ?? '',
+    expires,
+    invalidExpiration,
+    usages,
+    groups,
+    labels: s.metadata?.labels ?? {},
+    uid: s.metadata?.uid ?? '',
+    createdAt: created && !Number.isNaN(created.getTime()) ? created : null,
+  };
+}

@@ -1,0 +1,164 @@
+// One HTTP call to the Kubernetes API (or k3s supervisor): injected fetch, bearer/Access headers,
+// AbortSignal.timeout, bounded retries with jitter for idempotent calls only, metav1.Status
+// errors turned into typed errors, and the server's clock read from every `Date` header.
+import { UpstreamError } from '../errors.ts';
+
+export interface KubeHttpOptions {
+  readonly baseUrl: string;
+  readonly bearer: string;
+  readonly fetch: typeof fetch;
+  readonly now: () => Date;
+  readonly timeoutMs?: number;
+  /** Extra tries after the first, for idempotent calls. */
+  readonly retries?: number;
+  readonly accessClientId?: string | null;
+  readonly accessClientSecret?: string | null;
+  /** Waits between retries; injected so tests need not sleep. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Uniform [0,1) for jitter. */
+  readonly random?: () => number;
+}
+
+export interface KubeStatus {
+  readonly kind?: string;
+  readonly status?: string;
+  readonly message?: string;
+  readonly reason?: string;
+  readonly code?: number;
+  readonly details?: { readonly name?: string; readonly kind?: string; readonly retryAfterSeconds?: number };
+}
+
+/** A non-2xx answer the caller may want to inspect (404 on get, 409 on create). */
+export class KubeApiError extends UpstreamError {
+  readonly status: number;
+  readonly kubeReason: string;
+
+  constructor(status: number, body: KubeStatus | null, retryAfterSeconds: number | undefined, what: string) {
+    const retryable = status === 429 || status >= 500;
+    const reason = body?.reason ?? `HTTP ${status}`;
+    super(describe(status, what), {
+      retryable,
+      upstreamStatus: status,
+      reason: `${what}: ${status} ${reason}: ${body?.message ?? ''}`.trim(),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    });
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.kubeReason = reason;
+  }
+}
+
+function describe(status: number, what: string): string {
+  if (status === 401) return `the cluster API rejected the service account credentials (${what})`;
+  if (status === 403) return `the service account is not allowed to ${what}`;
+  if (status === 429) return `the cluster API is throttling requests (${what})`;
+  if (status >= 500) return `the cluster API failed (${what})`;
+  return `the cluster API refused to ${what} (HTTP ${status})`;
+}
+
+export interface KubeResponse<T> {
+  readonly status: number;
+  readonly body: T;
+  /** The API server's clock from its Date header, or null. */
+  readonly serverDate: Date | null;
+}
+
+export const KUBE_TIMEOUT_DEFAULT_MS = 5_000;
+const RETRY_BASE_MS = 200;
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+export function createKubeHttp(options: KubeHttpOptions) {
+  const timeoutMs = options.timeoutMs ?? KUBE_TIMEOUT_DEFAULT_MS;
+  const retries = options.retries ?? 2;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const random = options.random ?? (() => 0.5);
+  let clockOffsetMs: number | null = null;
+
+  function headers(extra: Record<string, string>, auth: string): Headers {
+    const h = new Headers({ accept: 'application/json', authorization: auth, ...extra });
+    if (options.accessClientId && options.accessClientSecret) {
+      h.set('cf-access-client-id', options.accessClientId);
+      h.set('cf-access-client-secret', options.accessClientSecret);
+    }
+    return h;
+  }
+
+  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }): Promise<KubeResponse<T>> {
+    let res: Response;
+    try {
+      res = await options.fetch(`${options.baseUrl}${path}`, {
+        method,
+        headers: headers(init.contentType ? { 'content-type': init.contentType } : {}, init.auth ?? `Bearer ${options.bearer}`),
+        ...(init.body !== undefined ? { body: init.body } : {}),
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (cause) {
+      const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
+      throw new UpstreamError(`the cluster API did not answer (${what})`, {
+        retryable: true,
+        reason: `${what}: ${timedOut ? `timed out after ${timeoutMs} ms` : `network error: ${cause instanceof Error ? cause.message : String(cause)}`}`,
+        cause,
+      });
+    }
+    const serverDate = parseHttpDate(res.headers.get('date'));
+    if (serverDate) clockOffsetMs = serverDate.getTime() - options.now().getTime();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (cause) {
+      throw new UpstreamError(`the cluster API connection broke (${what})`, { retryable: true, reason: `${what}: body read failed`, cause });
+    }
+    if (text.length > MAX_RESPONSE_BYTES) throw new UpstreamError(`the cluster API answer is too large (${what})`, { retryable: false });
+    let body: unknown = null;
+    if (text !== '') {
+      try {
+        body = JSON.parse(text);
+      } catch {
+        body = null;
+      }
+    }
+    if (res.status >= 300) {
+      const status = body && typeof body === 'object' && (body as KubeStatus).kind === 'Status' ? (body as KubeStatus) : null;
+      const ra = Number(res.headers.get('retry-after') ?? status?.details?.retryAfterSeconds);
+      throw new KubeApiError(res.status, status, Number.isFinite(ra) && ra > 0 ? ra : undefined, what);
+    }
+    if (text !== '' && body === null) throw new UpstreamError(`the cluster API answered something that is not JSON (${what})`, { retryable: false, upstreamStatus: res.status });
+    return { status: res.status, body: body as T, serverDate };
+  }
+
+  /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean } = {}): Promise<KubeResponse<T>> {
+    const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
+    let last: unknown;
+    for (let attempt = 0; attempt < tries; attempt++) {
+      if (attempt > 0) {
+        const retryAfter = last instanceof UpstreamError && last.upstreamStatus === 429 ? (last.retryAfterSeconds ?? 1) * 1000 : 0;
+        await sleep(Math.min(5_000, Math.max(retryAfter, RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + random()))));
+      }
+      try {
+        return await once<T>(method, path, what, init);
+      } catch (err) {
+        last = err;
+        if (!(err instanceof UpstreamError) || !err.retryable) throw err;
+      }
+    }
+    throw last;
+  }
+
+  return {
+    request,
+    /** Best estimate of the API server's clock: our clock plus the offset seen in the last Date header. */
+    serverNow(): Date | null {
+      return clockOffsetMs === null ? null : new Date(options.now().getTime() + clockOffsetMs);
+    },
+  };
+}
+
+export type KubeHttp = ReturnType<typeof createKubeHttp>;
+
+function parseHttpDate(value: string | null): Date | null {
+  if (!value) return null;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? null : new Date(t);
+}
