@@ -1,26 +1,50 @@
 // createApp(deps): the Hono app every runtime serves. Middleware order: request id → security
-// headers → body limit → config check → routes; one error path (onError/notFound → problem+json).
-// It knows nothing of Workers, Deno or Node: entries inject config, clock, logger and services.
+// headers → body limit → config + services → routes; one error path (onError/notFound →
+// problem+json). It knows nothing of Workers, Deno or Node: entries inject config, clock,
+// logger and services (stores, cluster client, verifiers).
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import { AppError } from './errors.ts';
+import type { EvidenceVerifier } from './attest/evidence.ts';
+import type { ClusterClient } from './cluster/index.ts';
 import type { Config } from './config.ts';
-import { toProblemResponse } from './http/problem.ts';
+import { AppError } from './errors.ts';
 import type { Logger } from './http/logger.ts';
+import { toProblemResponse } from './http/problem.ts';
+import { createAuditRoutes } from './routes/audit.ts';
+import { createEnrollRoutes } from './routes/enroll.ts';
 import { createHealthRoutes } from './routes/health.ts';
+import { createMachineRoutes } from './routes/machines.ts';
+import type { AuditLog, MachineIndex, MachineStore, RateLimiter } from './store/ports.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+
+export interface Services {
+  readonly machines: MachineStore;
+  readonly index: MachineIndex;
+  readonly audit: AuditLog;
+  /** Per client IP, on enrollment endpoints. */
+  readonly ipLimiter: RateLimiter;
+  readonly cluster: ClusterClient;
+  readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
+}
 
 export interface AppDeps {
   /** Returns the parsed config or throws ConfigError (cached by the caller). */
   readonly loadConfig: () => Config;
+  /** Builds (or returns cached) services for a valid config. */
+  readonly services?: (config: Config) => Services;
   readonly logger: Logger;
   readonly now?: () => Date;
+  readonly newId?: () => string;
+  /** Client address: Workers set CF-Connecting-IP; Deno passes the socket address. */
+  readonly clientIp?: (req: Request, env: unknown) => string | null;
+  /** Admin auth's outbound fetch (Cloudflare Access JWKS). */
+  readonly fetch?: typeof fetch;
 }
 
 export type AppEnv = {
-  Variables: { requestId: string; config: Config; deps: AppDeps };
+  Variables: { requestId: string; config: Config; deps: AppDeps; actor: string };
 };
 
 export function createApp(deps: AppDeps): Hono<AppEnv> {
@@ -49,6 +73,9 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.route('/', createHealthRoutes());
+  app.route('/', createEnrollRoutes());
+  app.route('/', createMachineRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
+  app.route('/', createAuditRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
 
   app.notFound((c) => toProblemResponse(new AppError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? 'unknown'));
 
@@ -64,4 +91,11 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   return app;
+}
+
+/** The services for this request, or a misconfigured error if the entry wired none. */
+export function servicesOf(c: { get(key: 'deps'): AppDeps; get(key: 'config'): Config }): Services {
+  const deps = c.get('deps');
+  if (!deps.services) throw new AppError('misconfigured', 'no storage is configured for this runtime');
+  return deps.services(c.get('config'));
 }

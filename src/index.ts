@@ -1,14 +1,23 @@
-// Workers entry: parses env once per isolate and serves createApp. Composition root only;
-// Durable Object classes are exported from here as they are added.
-import { createApp } from './app.ts';
+// Workers entry: parses env once per isolate, wires Durable Object + D1 adapters and the cluster
+// client into createApp, and exports the Durable Object classes. Composition root only.
+import { createApp, type Services } from './app.ts';
+import { createCodeVerifier } from './attest/code.ts';
+import { createJwtVerifier } from './attest/jwt.ts';
+import { createClusterClient } from './cluster/index.ts';
 import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createConsoleLogger } from './http/logger.ts';
+import { createD1AuditLog, createD1MachineIndex } from './store/d1.ts';
+import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
 
-type Env = Record<string, unknown>;
+export { MachineObject, RateLimitObject };
+
+type Env = StoreEnv & { DB: D1Database };
+
+export const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
 const logger = createConsoleLogger();
-let cached: { env: Env; config: Config | ConfigError; app: ReturnType<typeof createApp> } | null = null;
+let cached: { env: Env; app: ReturnType<typeof createApp> } | null = null;
 
 function appFor(env: Env) {
   if (cached?.env === env) return cached.app;
@@ -20,14 +29,34 @@ function appFor(env: Env) {
     config = err;
     logger.log('error', 'config.invalid', { variables: err.variables, reason: err.reason });
   }
+  let services: Services | null = null;
   const app = createApp({
     loadConfig: () => {
       if (config instanceof ConfigError) throw config;
       return config;
     },
+    services: (cfg) =>
+      (services ??= {
+        machines: createDurableMachineStore(env.MACHINES),
+        index: createD1MachineIndex(env.DB),
+        audit: createD1AuditLog(env.DB),
+        ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
+        cluster: createClusterClient({
+          baseUrl: cfg.clusterApiUrl,
+          bearer: cfg.clusterSaToken,
+          fetch: (input, init) => fetch(input, init),
+          now: () => new Date(),
+          caPem: cfg.clusterCaPem,
+          caHash: cfg.clusterCaHash,
+          caHashMode: cfg.caHashMode,
+          accessClientId: cfg.clusterAccessClientId,
+          accessClientSecret: cfg.clusterAccessClientSecret,
+        }),
+        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers) },
+      }),
     logger,
   });
-  cached = { env, config, app };
+  cached = { env, app };
   return app;
 }
 

@@ -51,6 +51,7 @@ export function buildProblem(err: AppError, requestId: string): ProblemBody {
 export function toProblemResponse(err: AppError, requestId: string): Response {
   const body = buildProblem(err, requestId);
   const headers = new Headers({ 'content-type': PROBLEM_CONTENT_TYPE, 'cache-control': 'no-store' });
+  if (body.status === 401 && err.code === 'unauthorized') headers.set('www-authenticate', 'Bearer realm="k3s-enroll"');
   const retryAfter = err.retryAfterSeconds ?? (err instanceof UpstreamError ? 5 : undefined);
   if (retryAfter !== undefined && (body.status === 429 || body.status === 502 || body.status === 503)) {
     headers.set('retry-after', String(Math.max(1, Math.ceil(retryAfter))));

@@ -1,0 +1,142 @@
+// The enrollment use case: verify evidence → reserve the single-use proof in the machine's store
+// → mint the bootstrap token in the cluster → commit (the old token is owed a delete) → answer
+// with the K10 join token. No token is returned unless the cluster holds it; every outcome is
+// audited with its precise reason. Runtime-agnostic: every port is injected.
+import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
+import { AppError, UpstreamError } from '../errors.ts';
+import { formatJoinTokenWithHash } from '../token/index.ts';
+import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
+import type { BootstrapTokenStore } from '../cluster/index.ts';
+import type { TokenRef } from './machine-state.ts';
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'k3s-enroll';
+export const MACHINE_LABEL = 'k3s-enroll.io/machine';
+export const METHOD_LABEL = 'k3s-enroll.io/method';
+
+export interface EnrollDeps {
+  readonly machines: MachineStore;
+  readonly index: MachineIndex;
+  readonly audit: AuditLog;
+  readonly tokens: Pick<BootstrapTokenStore, 'mint' | 'remove'>;
+  readonly caHash: () => Promise<string>;
+  readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
+  readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[]; readonly serverUrl: string };
+  readonly now: () => Date;
+  readonly newId: () => string;
+  /** Work that may finish after the response (Workers waitUntil); awaited inline by default. */
+  readonly defer?: (p: Promise<unknown>) => void;
+}
+
+export interface EnrollContext {
+  readonly requestId: string;
+  readonly clientIp: string | null;
+}
+
+export interface EnrollResult {
+  readonly token: string;
+  readonly server: string;
+  readonly machineId: string;
+  readonly tokenId: string;
+  readonly expiresAt: string | null;
+}
+
+export async function enroll(body: Readonly<Record<string, unknown>>, ctx: EnrollContext, deps: EnrollDeps): Promise<EnrollResult> {
+  const method = typeof body.method === 'string' ? body.method : '';
+  const audit = (outcome: 'success' | 'failure', fields: { machineId?: string | null; code?: string | null; reason?: string | null; tokenId?: string | null }) =>
+    deps.audit
+      .append({
+        at: deps.now().getTime(),
+        event: 'enroll',
+        outcome,
+        machineId: fields.machineId ?? null,
+        method: method || null,
+        code: fields.code ?? null,
+        reason: fields.reason ?? null,
+        tokenId: fields.tokenId ?? null,
+        requestId: ctx.requestId,
+        actor: null,
+        clientIp: ctx.clientIp,
+      })
+      .catch(() => undefined);
+
+  let evidence: VerifiedEvidence | null = null;
+  try {
+    const verifier = deps.verifiers[method];
+    if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
+    evidence = await verifier.verify(body, deps.now());
+    const result = await mintFor(evidence, method, deps);
+    await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
+    return result;
+  } catch (err) {
+    if (err instanceof AppError) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
+    throw err;
+  }
+}
+
+async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps): Promise<EnrollResult> {
+  const { machineId } = evidence;
+  // The CA hash first: if it cannot be had, nothing is reserved or minted.
+  const caHash = await deps.caHash();
+  const reservationId = deps.newId();
+  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+
+  let minted;
+  try {
+    minted = await deps.tokens.mint({
+      ttlSeconds: policy.tokenTtlSeconds ?? deps.defaults.tokenTtlSeconds,
+      usages: ['authentication'],
+      groups: policy.groups ?? deps.defaults.tokenGroups,
+      description: `k3s-enroll: machine ${machineId} via ${method}`,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
+    });
+  } catch (err) {
+    // Nothing landed (mint confirms ambiguous failures): the proof stays usable for a retry.
+    await deps.machines.release(machineId, reservationId).catch(() => undefined);
+    throw err;
+  }
+
+  let owed: TokenRef[];
+  try {
+    owed = await deps.machines.commit(
+      machineId,
+      reservationId,
+      { id: minted.token.id, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt: deps.now().getTime(), method },
+      evidence.usedJwt,
+      deps.now().getTime(),
+    );
+  } catch (err) {
+    // Revoked or superseded while minting: the new token must not survive (the store also owes it).
+    await deps.tokens.remove(minted.token.id, { uid: minted.uid }).catch(() => undefined);
+    if (err instanceof AppError) throw err;
+    throw new UpstreamError('the machine store failed', { retryable: true, reason: `commit: ${err instanceof Error ? err.message : String(err)}`, cause: err });
+  }
+
+  const cleanup = settleDeletes(machineId, owed, deps);
+  if (deps.defer) deps.defer(cleanup);
+  else await cleanup;
+
+  return {
+    token: formatJoinTokenWithHash(caHash, minted.token.token),
+    server: deps.defaults.serverUrl,
+    machineId,
+    tokenId: minted.token.id,
+    expiresAt: minted.expiresAt ? minted.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') : null,
+  };
+}
+
+/** Deletes tokens owed a delete; those that fail stay owed and the store's alarm retries them. */
+export async function settleDeletes(machineId: string, owed: readonly TokenRef[], deps: Pick<EnrollDeps, 'tokens' | 'machines' | 'index'>): Promise<void> {
+  const done: string[] = [];
+  for (const t of owed) {
+    try {
+      await deps.tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
+      done.push(t.id);
+    } catch {
+      /* stays owed */
+    }
+  }
+  if (done.length > 0) await deps.machines.confirmDeleted(machineId, done).catch(() => undefined);
+  const view = await deps.machines.get(machineId).catch(() => null);
+  if (view) await deps.index.upsert(view).catch(() => undefined);
+}

@@ -1,0 +1,221 @@
+// The per-machine state machine behind the invariants of DESIGN.md §4, as pure functions over a
+// JSON document: registration, revocation, single-use proofs (reserve → commit | release), the
+// one live token, and tokens owed a delete. Adapters (Durable Object, memory) load, apply, save;
+// because nothing here awaits, each apply is atomic inside a Durable Object.
+import { AppError } from '../errors.ts';
+
+export interface MachineRegistration {
+  readonly id: string;
+  readonly enrollmentCodeSha256: string | null;
+  readonly enrollmentCodeExpiresAt: number | null;
+  readonly jwtSubject: string | null;
+  readonly ekPublicKeySha256: string | null;
+  readonly certificateSha256: string | null;
+  /** null = the service default (TOKEN_GROUPS). */
+  readonly groups: readonly string[] | null;
+  readonly labels: Readonly<Record<string, string>>;
+  /** null = the service default (TOKEN_TTL). */
+  readonly tokenTtlSeconds: number | null;
+}
+
+export interface TokenRef {
+  readonly id: string;
+  readonly uid: string;
+}
+
+export interface LiveToken extends TokenRef {
+  readonly expiresAt: number | null;
+  readonly mintedAt: number;
+  readonly method: string;
+}
+
+export interface MachineState {
+  readonly version: 1;
+  readonly registration: MachineRegistration;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly revokedAt: number | null;
+  readonly codeUsedAt: number | null;
+  readonly reservation: { readonly id: string; readonly method: string; readonly proofKey: string; readonly until: number } | null;
+  readonly liveToken: LiveToken | null;
+  /** Tokens that must be deleted from the cluster (replaced, revoked); retried by the alarm. */
+  readonly pendingDeletes: readonly TokenRef[];
+  /** SHA-256 (hex) of used JWT ids → their `exp` (ms), kept until then. */
+  readonly usedJwts: Readonly<Record<string, number>>;
+  /** Recent enrollment attempts (ms), for the per-machine rate limit. */
+  readonly attempts: readonly number[];
+  readonly lastEnrolledAt: number | null;
+}
+
+export type Proof =
+  | { readonly method: 'code'; readonly codeSha256: string }
+  | { readonly method: 'jwt'; readonly jtiSha256: string; readonly exp: number; readonly issuer: string; readonly subject: string }
+  | { readonly method: 'tpm' | 'x509'; readonly proofKey: string };
+
+export interface EnrollPolicy {
+  readonly groups: readonly string[] | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tokenTtlSeconds: number | null;
+}
+
+export const RESERVATION_MS = 60_000;
+export const MACHINE_RATE_WINDOW_MS = 60_000;
+export const MACHINE_RATE_MAX_ATTEMPTS = 10;
+
+export function applyRegistration(state: MachineState | null, reg: MachineRegistration, now: number): { state: MachineState; created: boolean } {
+  if (state === null) {
+    return {
+      created: true,
+      state: { version: 1, registration: reg, createdAt: now, updatedAt: now, revokedAt: null, codeUsedAt: null, reservation: null, liveToken: null, pendingDeletes: [], usedJwts: {}, attempts: [], lastEnrolledAt: null },
+    };
+  }
+  // A new code is a new single use; re-registering a revoked machine is an explicit reinstatement.
+  const newCode = reg.enrollmentCodeSha256 !== null && reg.enrollmentCodeSha256 !== state.registration.enrollmentCodeSha256;
+  return {
+    created: false,
+    state: { ...state, registration: reg, updatedAt: now, revokedAt: null, codeUsedAt: newCode ? null : state.codeUsedAt },
+  };
+}
+
+export function applyRevocation(state: MachineState | null, now: number): { state: MachineState; tokensToDelete: TokenRef[] } {
+  if (state === null) throw new AppError('machine_unknown', 'no such machine');
+  const tokensToDelete = [...state.pendingDeletes, ...(state.liveToken ? [ref(state.liveToken)] : [])];
+  return {
+    tokensToDelete,
+    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete },
+  };
+}
+
+export function reserveEnrollment(
+  state: MachineState | null,
+  proof: Proof,
+  reservationId: string,
+  now: number,
+): { state: MachineState; policy: EnrollPolicy } {
+  if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration' });
+  const attempts = state.attempts.filter((t) => t > now - MACHINE_RATE_WINDOW_MS);
+  if (attempts.length >= MACHINE_RATE_MAX_ATTEMPTS) {
+    const retry = Math.ceil((attempts[0]! + MACHINE_RATE_WINDOW_MS - now) / 1000);
+    throw new AppError('rate_limited', 'too many enrollment attempts for this machine', { reason: `machine rate limit: ${attempts.length} attempts in 60 s`, retryAfterSeconds: Math.max(1, retry) });
+  }
+  // Every attempt counts toward the limit, successful or not; the caller saves this on rejection too.
+  const counted: MachineState = { ...state, attempts: [...attempts, now] };
+  const reject = (code: 'attestation_rejected' | 'code_used' | 'machine_revoked' | 'conflict', message: string, reason: string) => {
+    throw new RejectionWithState(new AppError(code, message, { reason }), counted);
+  };
+  if (state.revokedAt !== null) reject('machine_revoked', 'this machine has been revoked', 'machine revoked');
+  const reg = state.registration;
+  let proofKey: string;
+  switch (proof.method) {
+    case 'code': {
+      if (reg.enrollmentCodeSha256 === null) reject('attestation_rejected', 'attestation rejected', 'no enrollment code registered');
+      if (!constantTimeEqualHex(proof.codeSha256, reg.enrollmentCodeSha256!)) reject('attestation_rejected', 'attestation rejected', 'enrollment code mismatch');
+      if (state.codeUsedAt !== null) reject('code_used', 'this enrollment code has already been used', 'code already used');
+      if (state.reservation?.method === 'code') reject('code_used', 'this enrollment code has already been used', 'code in use by a concurrent enrollment');
+      if (reg.enrollmentCodeExpiresAt !== null && reg.enrollmentCodeExpiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'enrollment code expired');
+      proofKey = `code:${reg.enrollmentCodeSha256}`;
+      break;
+    }
+    case 'jwt': {
+      // jwtSubject is `<iss>|<sub>` or a bare `<sub>` (any configured issuer).
+      if (reg.jwtSubject !== null && reg.jwtSubject !== proof.subject && reg.jwtSubject !== `${proof.issuer}|${proof.subject}`) reject('attestation_rejected', 'attestation rejected', 'jwt subject does not match the registration');
+      const used = state.usedJwts[proof.jtiSha256];
+      if ((used !== undefined && used > now) || state.reservation?.proofKey === `jwt:${proof.jtiSha256}`) reject('attestation_rejected', 'attestation rejected', 'jwt replayed');
+      proofKey = `jwt:${proof.jtiSha256}`;
+      break;
+    }
+    default:
+      proofKey = `${proof.method}:${proof.proofKey}`;
+  }
+  if (state.reservation !== null && state.reservation.until > now) reject('conflict', 'another enrollment of this machine is in progress', 'concurrent enrollment');
+  return {
+    state: { ...counted, reservation: { id: reservationId, method: proof.method, proofKey, until: now + RESERVATION_MS } },
+    policy: { groups: reg.groups, labels: reg.labels, tokenTtlSeconds: reg.tokenTtlSeconds },
+  };
+}
+
+/** The minted token becomes the one live token; the previous one is owed a delete. */
+export function commitEnrollment(
+  state: MachineState | null,
+  reservationId: string,
+  minted: LiveToken,
+  usedJwt: { jtiSha256: string; exp: number } | null,
+  now: number,
+): { state: MachineState; tokensToDelete: TokenRef[] } {
+  // The reservation lapsed or the machine was revoked meanwhile: the new token is owed a delete.
+  const owe = (s: MachineState | null): MachineState | null => (s === null ? null : { ...s, pendingDeletes: [...s.pendingDeletes, ref(minted)] });
+  if (state === null || state.reservation?.id !== reservationId) {
+    throw new RejectionWithState(new AppError('conflict', 'the enrollment was superseded', { reason: 'reservation lost before commit' }), owe(state), [ref(minted)]);
+  }
+  if (state.revokedAt !== null) throw new RejectionWithState(new AppError('machine_revoked', 'this machine has been revoked'), owe(state), [ref(minted)]);
+  const previous = state.liveToken ? [ref(state.liveToken)] : [];
+  const usedJwts = Object.fromEntries(Object.entries(state.usedJwts).filter(([, exp]) => exp > now));
+  if (usedJwt) usedJwts[usedJwt.jtiSha256] = usedJwt.exp;
+  const tokensToDelete = [...state.pendingDeletes, ...previous];
+  return {
+    tokensToDelete,
+    state: {
+      ...state,
+      reservation: null,
+      liveToken: minted,
+      pendingDeletes: tokensToDelete,
+      usedJwts,
+      codeUsedAt: state.reservation.method === 'code' ? now : state.codeUsedAt,
+      lastEnrolledAt: now,
+      updatedAt: now,
+    },
+  };
+}
+
+export function releaseEnrollment(state: MachineState | null, reservationId: string): MachineState | null {
+  if (state === null || state.reservation?.id !== reservationId) return state;
+  return { ...state, reservation: null };
+}
+
+/** Tokens the cluster has confirmed gone (or never had) leave the books. */
+export function confirmDeleted(state: MachineState | null, ids: readonly string[]): MachineState | null {
+  if (state === null) return null;
+  return {
+    ...state,
+    pendingDeletes: state.pendingDeletes.filter((t) => !ids.includes(t.id)),
+    liveToken: state.liveToken && ids.includes(state.liveToken.id) ? null : state.liveToken,
+  };
+}
+
+/** Tokens to delete now: those owed a delete, and the live one once expired. */
+export function dueForDeletion(state: MachineState | null, now: number): TokenRef[] {
+  if (state === null) return [];
+  const expired = state.liveToken && state.liveToken.expiresAt !== null && state.liveToken.expiresAt <= now ? [ref(state.liveToken)] : [];
+  return [...state.pendingDeletes, ...expired];
+}
+
+/** When the alarm should next fire, or null. */
+export function nextAlarmAt(state: MachineState | null, now: number, retryMs: number): number | null {
+  if (state === null) return null;
+  if (state.pendingDeletes.length > 0) return now + retryMs;
+  return state.liveToken?.expiresAt ?? null;
+}
+
+/** A rejection that must still persist `state` (attempt counting) or clean up `tokensToDelete`. */
+export class RejectionWithState extends Error {
+  constructor(
+    readonly error: AppError,
+    readonly state: MachineState | null,
+    readonly tokensToDelete: readonly TokenRef[] = [],
+  ) {
+    super(error.message);
+    this.name = 'RejectionWithState';
+  }
+}
+
+function ref(t: TokenRef): TokenRef {
+  return { id: t.id, uid: t.uid };
+}
+
+/** Compares two hex digests without an early exit on the first difference. */
+export function constantTimeEqualHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}

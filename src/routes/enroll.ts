@@ -1,0 +1,41 @@
+// POST /v1/enroll: the machine-facing endpoint. Per-IP rate limit, JSON body, then the use case.
+import { Hono } from 'hono';
+import { servicesOf, type AppEnv } from '../app.ts';
+import { enroll } from '../enroll/enroll.ts';
+import { AppError } from '../errors.ts';
+import { readJsonObject } from '../http/json-body.ts';
+
+export function createEnrollRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.post('/v1/enroll', async (c) => {
+    const deps = c.get('deps');
+    const config = c.get('config');
+    const s = servicesOf(c);
+    const now = deps.now ?? (() => new Date());
+    const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
+    const limit = await s.ipLimiter.hit(`ip:${clientIp ?? 'unknown'}`, now().getTime());
+    if (!limit.allowed) throw new AppError('rate_limited', 'too many enrollment requests from this address', { reason: `ip rate limit: ${clientIp}`, retryAfterSeconds: limit.retryAfterSeconds });
+    const body = await readJsonObject(c);
+    let waitUntil: ((p: Promise<unknown>) => void) | undefined;
+    try {
+      const ctx = c.executionCtx;
+      waitUntil = (p) => ctx.waitUntil(p);
+    } catch {
+      waitUntil = undefined; // not on Workers: settle inline
+    }
+    const result = await enroll(body, { requestId: c.get('requestId'), clientIp }, {
+      machines: s.machines,
+      index: s.index,
+      audit: s.audit,
+      tokens: s.cluster.tokens,
+      caHash: () => s.cluster.ca.caHash(),
+      verifiers: s.verifiers,
+      defaults: { tokenTtlSeconds: config.tokenTtlSeconds, tokenGroups: config.tokenGroups, serverUrl: config.k3sServerUrl },
+      now,
+      newId: deps.newId ?? (() => crypto.randomUUID()),
+      ...(waitUntil ? { defer: waitUntil } : {}),
+    });
+    return c.json(result, 201);
+  });
+  return app;
+}

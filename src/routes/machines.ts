@@ -1,0 +1,93 @@
+// The machine registry (admin): PUT pre-registers or replaces, GET one (authoritative, from its
+// store) or the fleet listing, DELETE revokes and deletes any live token. Secrets never echoed.
+import { Hono, type Context } from 'hono';
+import { servicesOf, type AppEnv } from '../app.ts';
+import { settleDeletes } from '../enroll/enroll.ts';
+import { parseMachineRegistration } from '../enroll/registration.ts';
+import { parseMachineId } from '../attest/evidence.ts';
+import { AppError } from '../errors.ts';
+import { createAdminAuth } from '../http/admin-auth.ts';
+import { readJsonObject } from '../http/json-body.ts';
+import type { MachineView } from '../store/ports.ts';
+import { formatDuration } from '../token/index.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+
+export function presentMachine(v: MachineView) {
+  return {
+    id: v.id,
+    groups: v.groups,
+    labels: v.labels,
+    tokenTtl: v.tokenTtlSeconds === null ? null : formatDuration(v.tokenTtlSeconds * 1000),
+    hasEnrollmentCode: v.hasEnrollmentCode,
+    enrollmentCodeUsed: v.enrollmentCodeUsed,
+    enrollmentCodeExpiresAt: iso(v.enrollmentCodeExpiresAt),
+    jwtSubject: v.jwtSubject,
+    ekPublicKeySha256: v.ekPublicKeySha256,
+    certificateSha256: v.certificateSha256,
+    revoked: v.revokedAt !== null,
+    revokedAt: iso(v.revokedAt),
+    createdAt: iso(v.createdAt),
+    updatedAt: iso(v.updatedAt),
+    liveToken: v.liveToken ? { id: v.liveToken.id, expiresAt: iso(v.liveToken.expiresAt), method: v.liveToken.method } : null,
+    lastEnrolledAt: iso(v.lastEnrolledAt),
+  };
+}
+
+export function createMachineRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('/v1/machines', createAdminAuth(options));
+  app.use('/v1/machines/*', createAdminAuth(options));
+  const now = (c: { get(k: 'deps'): { now?: () => Date } }) => (c.get('deps').now ?? (() => new Date()))();
+
+  const auditAdmin = (c: Context<AppEnv>, event: string, machineId: string, outcome: 'success' | 'failure', reason: string | null, code: string | null = null) =>
+    servicesOf(c)
+      .audit.append({ at: now(c).getTime(), event, outcome, machineId, method: null, code, reason, tokenId: null, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
+      .catch(() => undefined);
+
+  app.put('/v1/machines/:id', async (c) => {
+    const s = servicesOf(c);
+    const body = await readJsonObject(c);
+    let reg;
+    try {
+      reg = parseMachineRegistration(c.req.param('id'), body, now(c));
+    } catch (err) {
+      if (err instanceof AppError) await auditAdmin(c, 'machine.register', c.req.param('id').slice(0, 64), 'failure', err.reason, err.code);
+      throw err;
+    }
+    const { machine, created } = await s.machines.register(reg, now(c).getTime());
+    await s.index.upsert(machine).catch(() => undefined);
+    await auditAdmin(c, 'machine.register', machine.id, 'success', created ? 'created' : 'replaced');
+    return c.json(presentMachine(machine), created ? 201 : 200);
+  });
+
+  app.get('/v1/machines', async (c) => {
+    const limitRaw = c.req.query('limit') ?? '100';
+    const limit = Number(limitRaw);
+    if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new AppError('invalid_request', 'limit must be an integer from 1 to 1000');
+    const after = c.req.query('after');
+    if (after !== undefined) parseMachineId(after, 'after');
+    const items = await servicesOf(c).index.list({ limit, ...(after ? { after } : {}) });
+    return c.json({ items: items.map(presentMachine), next: items.length === limit ? items[items.length - 1]!.id : null });
+  });
+
+  app.get('/v1/machines/:id', async (c) => {
+    const id = parseMachineId(c.req.param('id'), 'machine id');
+    const v = await servicesOf(c).machines.get(id);
+    if (!v) throw new AppError('machine_unknown', `machine "${id}" is not registered`);
+    return c.json(presentMachine(v));
+  });
+
+  app.delete('/v1/machines/:id', async (c) => {
+    const s = servicesOf(c);
+    const id = parseMachineId(c.req.param('id'), 'machine id');
+    const { machine, tokensToDelete } = await s.machines.revoke(id, now(c).getTime());
+    // Revocation must take effect now: delete inline; what fails stays owed to the alarm.
+    await settleDeletes(id, tokensToDelete, { tokens: s.cluster.tokens, machines: s.machines, index: s.index });
+    const after = (await s.machines.get(id)) ?? machine;
+    await auditAdmin(c, 'machine.revoke', id, 'success', `tokens deleted: ${tokensToDelete.map((t) => t.id).join(',') || 'none'}`);
+    return c.json({ ...presentMachine(after), deletedTokens: tokensToDelete.map((t) => t.id) });
+  });
+
+  return app;
+}

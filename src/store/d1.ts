@@ -1,0 +1,61 @@
+// D1 adapters: the audit log and the fleet listing (schema in migrations/). The listing is a copy
+// of each machine's view; the machine's Durable Object stays the authority.
+import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineView } from './ports.ts';
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  event: string;
+  outcome: 'success' | 'failure';
+  machine_id: string | null;
+  method: string | null;
+  code: string | null;
+  reason: string | null;
+  token_id: string | null;
+  request_id: string | null;
+  actor: string | null;
+  client_ip: string | null;
+}
+
+export function createD1AuditLog(db: D1Database): AuditLog {
+  return {
+    async append(e: AuditEvent) {
+      await db
+        .prepare('INSERT INTO audit (at, event, outcome, machine_id, method, code, reason, token_id, request_id, actor, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .bind(e.at, e.event, e.outcome, e.machineId, e.method, e.code, e.reason?.slice(0, 1000) ?? null, e.tokenId, e.requestId, e.actor, e.clientIp)
+        .run();
+    },
+    async list({ sinceMs, limit }): Promise<AuditRecord[]> {
+      const rows = await db.prepare('SELECT * FROM audit WHERE at >= ? ORDER BY seq DESC LIMIT ?').bind(sinceMs ?? 0, limit).all<AuditRow>();
+      return rows.results.map((r) => ({
+        seq: r.seq,
+        at: r.at,
+        event: r.event,
+        outcome: r.outcome,
+        machineId: r.machine_id,
+        method: r.method,
+        code: r.code,
+        reason: r.reason,
+        tokenId: r.token_id,
+        requestId: r.request_id,
+        actor: r.actor,
+        clientIp: r.client_ip,
+      }));
+    },
+  };
+}
+
+export function createD1MachineIndex(db: D1Database): MachineIndex {
+  return {
+    async upsert(v: MachineView) {
+      await db
+        .prepare('INSERT INTO machines (id, view, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at WHERE excluded.updated_at >= machines.updated_at')
+        .bind(v.id, JSON.stringify(v), v.updatedAt)
+        .run();
+    },
+    async list({ limit, after }) {
+      const rows = await db.prepare('SELECT view FROM machines WHERE id > ? ORDER BY id LIMIT ?').bind(after ?? '', limit).all<{ view: string }>();
+      return rows.results.map((r) => JSON.parse(r.view) as MachineView);
+    },
+  };
+}

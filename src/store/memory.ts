@@ -1,0 +1,71 @@
+// In-memory adapters of every store port: unit tests, and the Deno entry until a Deno KV adapter
+// exists. Not durable, not shared between processes.
+import type { MachineState } from '../enroll/machine-state.ts';
+import { machineCellOps, toView } from './machine-cell.ts';
+import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter } from './ports.ts';
+
+export function createMemoryMachineStore(onChange?: (view: MachineView) => void): MachineStore & { states: Map<string, MachineState> } {
+  const states = new Map<string, MachineState>();
+  const ops = (id: string) =>
+    machineCellOps({
+      load: () => states.get(id) ?? null,
+      save: (s) => {
+        if (s === null) states.delete(id);
+        else {
+          states.set(id, s);
+          onChange?.(toView(s));
+        }
+      },
+    });
+  return {
+    states,
+    register: async (reg, now) => ops(reg.id).register(reg, now),
+    get: async (id) => ops(id).get(),
+    revoke: async (id, now) => ops(id).revoke(now),
+    reserve: async (id, proof, rid, now) => ops(id).reserve(proof, rid, now),
+    commit: async (id, rid, minted, usedJwt, now) => ops(id).commit(rid, minted, usedJwt, now),
+    release: async (id, rid) => ops(id).release(rid),
+    confirmDeleted: async (id, ids) => ops(id).confirmDeleted(ids),
+  };
+}
+
+export function createMemoryAuditLog(): AuditLog & { events: AuditRecord[] } {
+  const events: AuditRecord[] = [];
+  return {
+    events,
+    async append(e: AuditEvent) {
+      events.push({ ...e, seq: events.length + 1 });
+    },
+    async list({ sinceMs, limit }) {
+      return events.filter((e) => sinceMs === undefined || e.at >= sinceMs).slice(-limit).reverse();
+    },
+  };
+}
+
+export function createMemoryMachineIndex(): MachineIndex {
+  const views = new Map<string, MachineView>();
+  return {
+    async upsert(v) {
+      views.set(v.id, v);
+    },
+    async list({ limit, after }) {
+      return [...views.values()].sort((a, b) => a.id.localeCompare(b.id)).filter((v) => after === undefined || v.id > after).slice(0, limit);
+    },
+  };
+}
+
+/** Fixed window per key. */
+export function createMemoryRateLimiter(limit: number, windowMs: number): RateLimiter {
+  const windows = new Map<string, { start: number; count: number }>();
+  return {
+    async hit(key, now) {
+      const w = windows.get(key);
+      if (!w || now - w.start >= windowMs) {
+        windows.set(key, { start: now, count: 1 });
+        return { allowed: true, retryAfterSeconds: 0 };
+      }
+      w.count++;
+      return w.count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) };
+    },
+  };
+}

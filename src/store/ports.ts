@@ -1,0 +1,68 @@
+// Store ports the use case depends on. Adapters: memory (tests, Deno for now), Durable Object +
+// D1 (Workers). Each MachineStore call is atomic for its machine.
+import type { EnrollPolicy, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
+
+export interface MachineView {
+  readonly id: string;
+  readonly groups: readonly string[] | null;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tokenTtlSeconds: number | null;
+  readonly hasEnrollmentCode: boolean;
+  readonly enrollmentCodeUsed: boolean;
+  readonly enrollmentCodeExpiresAt: number | null;
+  readonly jwtSubject: string | null;
+  readonly ekPublicKeySha256: string | null;
+  readonly certificateSha256: string | null;
+  readonly revokedAt: number | null;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly liveToken: { readonly id: string; readonly expiresAt: number | null; readonly method: string } | null;
+  readonly lastEnrolledAt: number | null;
+}
+
+export interface MachineStore {
+  register(reg: MachineRegistration, now: number): Promise<{ machine: MachineView; created: boolean }>;
+  get(id: string): Promise<MachineView | null>;
+  revoke(id: string, now: number): Promise<{ machine: MachineView; tokensToDelete: TokenRef[] }>;
+  /** Single-use check and reservation; throws AppError (machine_unknown, machine_revoked, code_used, …). */
+  reserve(id: string, proof: Proof, reservationId: string, now: number): Promise<EnrollPolicy>;
+  /** Records the minted token; returns tokens now owed a delete (the previous one). */
+  commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
+  release(id: string, reservationId: string): Promise<void>;
+  confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
+}
+
+export interface AuditEvent {
+  readonly at: number;
+  readonly event: string;
+  readonly outcome: 'success' | 'failure';
+  readonly machineId: string | null;
+  readonly method: string | null;
+  readonly code: string | null;
+  /** Precise reason; never a secret. */
+  readonly reason: string | null;
+  readonly tokenId: string | null;
+  readonly requestId: string | null;
+  readonly actor: string | null;
+  readonly clientIp: string | null;
+}
+
+export interface AuditRecord extends AuditEvent {
+  readonly seq: number;
+}
+
+export interface AuditLog {
+  append(event: AuditEvent): Promise<void>;
+  list(query: { sinceMs?: number; limit: number }): Promise<AuditRecord[]>;
+}
+
+/** The fleet listing (eventually consistent copy of each machine's view). */
+export interface MachineIndex {
+  upsert(view: MachineView): Promise<void>;
+  list(query: { limit: number; after?: string }): Promise<MachineView[]>;
+}
+
+export interface RateLimiter {
+  /** Counts one hit for `key`; says whether it is allowed and, if not, when to retry. */
+  hit(key: string, now: number): Promise<{ allowed: boolean; retryAfterSeconds: number }>;
+}

@@ -1,0 +1,49 @@
+// Starts one dev cluster (and a JWKS-serving identity provider stand-in for JWT tests) for the
+// workerd project and hands their coordinates to vitest.config.ts through `provide`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+// @ts-expect-error: plain JavaScript module with JSDoc types
+import { startDevCluster } from '../scripts/dev-cluster/index.mjs';
+import { startTestIssuer } from './support/test-issuer.ts';
+
+export interface DevClusterInfo {
+  url: string;
+  caPem: string;
+  serviceAccountToken: string;
+  readonlyServiceAccountToken: string;
+  serverToken: string;
+  controlToken: string;
+  jwtIssuers: string;
+  issuerUrl: string;
+  issuerPrivateKeys: string;
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    devCluster: DevClusterInfo;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-devcluster-'));
+  const cluster = await startDevCluster({ port: 0, stateDir, tokenCleanerIntervalMs: 500 });
+  const issuer = await startTestIssuer();
+  project.provide('devCluster', {
+    url: cluster.url,
+    caPem: cluster.caPem,
+    serviceAccountToken: cluster.serviceAccountToken,
+    readonlyServiceAccountToken: cluster.readonlyServiceAccountToken,
+    serverToken: cluster.serverToken,
+    controlToken: cluster.controlToken,
+    issuerUrl: issuer.url,
+    issuerPrivateKeys: JSON.stringify(issuer.privateKeys),
+    jwtIssuers: JSON.stringify([{ issuer: issuer.issuer, jwks: issuer.jwks, audience: 'k3s-enroll', machineIdClaim: 'machine_id' }]),
+  });
+  return async () => {
+    await issuer.close();
+    await cluster.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+}
