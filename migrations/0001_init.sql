@@ -22,3 +22,11 @@ CREATE TABLE IF NOT EXISTS machines (
   view       TEXT    NOT NULL,           -- JSON MachineView (no secrets, no hashes of codes)
   updated_at INTEGER NOT NULL
 );
+
+-- Fleet webhook event ids, each applied at most once.
+CREATE TABLE IF NOT EXISTS fleet_events (
+  id          TEXT PRIMARY KEY,
+  type        TEXT    NOT NULL,
+  machine_id  TEXT    NOT NULL,
+  occurred_at INTEGER NOT NULL
+);

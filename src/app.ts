@@ -15,7 +15,9 @@ import { createAuditRoutes } from './routes/audit.ts';
 import { createEnrollRoutes } from './routes/enroll.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { createMachineRoutes } from './routes/machines.ts';
-import type { AuditLog, MachineIndex, MachineStore, RateLimiter } from './store/ports.ts';
+import { createTokenRoutes } from './routes/tokens.ts';
+import { createWebhookRoutes } from './routes/webhooks.ts';
+import type { AuditLog, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
@@ -23,6 +25,7 @@ export interface Services {
   readonly machines: MachineStore;
   readonly index: MachineIndex;
   readonly audit: AuditLog;
+  readonly webhookEvents: WebhookEventLog;
   /** Per client IP, on enrollment endpoints. */
   readonly ipLimiter: RateLimiter;
   readonly cluster: ClusterClient;
@@ -76,6 +79,8 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', createEnrollRoutes());
   app.route('/', createMachineRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
   app.route('/', createAuditRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
+  app.route('/', createTokenRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
+  app.route('/', createWebhookRoutes());
 
   app.notFound((c) => toProblemResponse(new AppError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? 'unknown'));
 

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'conflict'
+  | 'unsupported_event'
   | 'misconfigured'
   | 'attestation_rejected'
   | 'machine_unknown'

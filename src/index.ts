@@ -7,7 +7,7 @@ import { createClusterClient } from './cluster/index.ts';
 import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createConsoleLogger } from './http/logger.ts';
-import { createD1AuditLog, createD1MachineIndex } from './store/d1.ts';
+import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
 
 export { MachineObject, RateLimitObject };
@@ -40,6 +40,7 @@ function appFor(env: Env) {
         machines: createDurableMachineStore(env.MACHINES),
         index: createD1MachineIndex(env.DB),
         audit: createD1AuditLog(env.DB),
+        webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
         cluster: createClusterClient({
           baseUrl: cfg.clusterApiUrl,

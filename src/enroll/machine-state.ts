@@ -45,7 +45,11 @@ export interface MachineState {
   /** Recent enrollment attempts (ms), for the per-machine rate limit. */
   readonly attempts: readonly number[];
   readonly lastEnrolledAt: number | null;
+  /** Occurrence time (ms) of the last fleet webhook event applied; older events are stale. */
+  readonly lastFleetEventAt?: number | null;
 }
+
+export type FleetEvent = { readonly type: 'machine.registered'; readonly registration: MachineRegistration; readonly at: number } | { readonly type: 'machine.revoked'; readonly at: number };
 
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
@@ -75,6 +79,37 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
     created: false,
     state: { ...state, registration: reg, updatedAt: now, revokedAt: null, codeUsedAt: newCode ? null : state.codeUsedAt },
   };
+}
+
+/**
+ * A fleet system's event, applied in occurrence order per machine: an event not newer than the
+ * last one applied changes nothing. A revocation of an unknown machine leaves a revoked tombstone
+ * so that an older, late `registered` cannot bring the machine back.
+ */
+export function applyFleetEvent(state: MachineState | null, id: string, event: FleetEvent, now: number): { state: MachineState | null; applied: boolean; tokensToDelete: TokenRef[] } {
+  const last = state?.lastFleetEventAt ?? null;
+  if (last !== null && event.at <= last) return { state, applied: false, tokensToDelete: [] };
+  if (event.type === 'machine.registered') {
+    const { state: next } = applyRegistration(state, event.registration, now);
+    return { state: { ...next, lastFleetEventAt: event.at }, applied: true, tokensToDelete: [] };
+  }
+  const base: MachineState =
+    state ?? {
+      version: 1,
+      registration: { id, enrollmentCodeSha256: null, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null },
+      createdAt: now,
+      updatedAt: now,
+      revokedAt: null,
+      codeUsedAt: null,
+      reservation: null,
+      liveToken: null,
+      pendingDeletes: [],
+      usedJwts: {},
+      attempts: [],
+      lastEnrolledAt: null,
+    };
+  const { state: revoked, tokensToDelete } = applyRevocation(base, now);
+  return { state: { ...revoked, lastFleetEventAt: event.at }, applied: true, tokensToDelete };
 }
 
 export function applyRevocation(state: MachineState | null, now: number): { state: MachineState; tokensToDelete: TokenRef[] } {

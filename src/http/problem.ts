@@ -12,6 +12,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { status: number; title: strin
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
+  unsupported_event: { status: 422, title: 'Unknown event type' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body must be application/json' },
   attestation_rejected: { status: 401, title: 'Attestation rejected' },

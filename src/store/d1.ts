@@ -1,6 +1,6 @@
 // D1 adapters: the audit log and the fleet listing (schema in migrations/). The listing is a copy
 // of each machine's view; the machine's Durable Object stays the authority.
-import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineView } from './ports.ts';
+import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineView, WebhookEventLog } from './ports.ts';
 
 interface AuditRow {
   seq: number;
@@ -56,6 +56,18 @@ export function createD1MachineIndex(db: D1Database): MachineIndex {
     async list({ limit, after }) {
       const rows = await db.prepare('SELECT view FROM machines WHERE id > ? ORDER BY id LIMIT ?').bind(after ?? '', limit).all<{ view: string }>();
       return rows.results.map((r) => JSON.parse(r.view) as MachineView);
+    },
+  };
+}
+
+export function createD1WebhookEventLog(db: D1Database): WebhookEventLog {
+  return {
+    async claim(id, meta) {
+      const r = await db.prepare('INSERT INTO fleet_events (id, type, machine_id, occurred_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').bind(id, meta.type, meta.machineId, meta.at).run();
+      return (r.meta.changes ?? 0) > 0;
+    },
+    async unclaim(id) {
+      await db.prepare('DELETE FROM fleet_events WHERE id = ?').bind(id).run();
     },
   };
 }

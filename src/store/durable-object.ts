@@ -4,7 +4,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { createClusterClient } from '../cluster/index.ts';
 import { parseConfig } from '../config.ts';
-import { dueForDeletion, nextAlarmAt, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
+import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
 import { machineCellOps } from './machine-cell.ts';
 import type { MachineStore, MachineView, RateLimiter } from './ports.ts';
@@ -91,6 +91,12 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     await this.schedule();
   }
 
+  async fleetEvent(id: string, event: FleetEvent, now: number) {
+    const r = wrapRpc(() => this.ops().fleetEvent(id, event, now));
+    await this.schedule();
+    return r;
+  }
+
   /** Deletes every token that expired or is owed a delete; failures retry in ALARM_RETRY_MS. */
   override async alarm(): Promise<void> {
     const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
@@ -148,6 +154,7 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     commit: (id, rid, minted, usedJwt, now) => unwrapRpc(stub(id).commit(rid, minted, usedJwt, now)) as never,
     release: (id, rid) => unwrapRpc(stub(id).release(rid)) as never,
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,
+    fleetEvent: (id, event, now) => unwrapRpc(stub(id).fleetEvent(id, event, now)) as never,
   };
 }
 

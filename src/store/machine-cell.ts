@@ -3,6 +3,7 @@
 // and, inside each Durable Object, by the DO adapter.
 import {
   applyRegistration,
+  applyFleetEvent,
   applyRevocation,
   commitEnrollment,
   confirmDeleted,
@@ -10,6 +11,7 @@ import {
   releaseEnrollment,
   reserveEnrollment,
   type EnrollPolicy,
+  type FleetEvent,
   type LiveToken,
   type MachineRegistration,
   type MachineState,
@@ -88,6 +90,11 @@ export function machineCellOps(cell: StateCell) {
     },
     release(reservationId: string): void {
       cell.save(releaseEnrollment(cell.load(), reservationId));
+    },
+    fleetEvent(id: string, event: FleetEvent, now: number): { applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] } {
+      const { state, applied, tokensToDelete } = applyFleetEvent(cell.load(), id, event, now);
+      if (applied) cell.save(state);
+      return { applied, machine: state ? toView(state) : null, tokensToDelete };
     },
     confirmDeleted(ids: readonly string[]): void {
       cell.save(confirmDeleted(cell.load(), ids));

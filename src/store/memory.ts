@@ -2,7 +2,7 @@
 // exists. Not durable, not shared between processes.
 import type { MachineState } from '../enroll/machine-state.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
-import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter } from './ports.ts';
+import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
 
 export function createMemoryMachineStore(onChange?: (view: MachineView) => void): MachineStore & { states: Map<string, MachineState> } {
   const states = new Map<string, MachineState>();
@@ -26,6 +26,7 @@ export function createMemoryMachineStore(onChange?: (view: MachineView) => void)
     commit: async (id, rid, minted, usedJwt, now) => ops(id).commit(rid, minted, usedJwt, now),
     release: async (id, rid) => ops(id).release(rid),
     confirmDeleted: async (id, ids) => ops(id).confirmDeleted(ids),
+    fleetEvent: async (id, event, now) => ops(id).fleetEvent(id, event, now),
   };
 }
 
@@ -66,6 +67,20 @@ export function createMemoryRateLimiter(limit: number, windowMs: number): RateLi
       }
       w.count++;
       return w.count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) };
+    },
+  };
+}
+
+export function createMemoryWebhookEventLog(): WebhookEventLog {
+  const seen = new Set<string>();
+  return {
+    async claim(id) {
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    },
+    async unclaim(id) {
+      seen.delete(id);
     },
   };
 }

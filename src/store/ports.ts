@@ -1,6 +1,6 @@
 // Store ports the use case depends on. Adapters: memory (tests, Deno for now), Durable Object +
 // D1 (Workers). Each MachineStore call is atomic for its machine.
-import type { EnrollPolicy, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
+import type { EnrollPolicy, FleetEvent, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
 
 export interface MachineView {
   readonly id: string;
@@ -30,6 +30,16 @@ export interface MachineStore {
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
   release(id: string, reservationId: string): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
+  /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
+  fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;
+}
+
+/** Fleet webhook event ids, each applied at most once. */
+export interface WebhookEventLog {
+  /** True if this id was not seen before (and is now claimed). */
+  claim(id: string, meta: { type: string; machineId: string; at: number }): Promise<boolean>;
+  /** Gives an id back after its event failed to apply, so a retry can apply it. */
+  unclaim(id: string): Promise<void>;
 }
 
 export interface AuditEvent {

@@ -30,3 +30,4 @@ export {
 } from './bootstrap-secret.ts';
 export { parseDuration, formatDuration } from './duration.ts';
 export { TokenError } from './token-error.ts';
+export { shortHumanDuration } from './human-duration.ts';

@@ -1,0 +1,134 @@
+// `k3s token` parity for operators (admin): create, list, delete, generate, and the server-token
+// rotate proxied to the k3s supervisor. Same defaults and outputs as the k3s CLI; stricter only
+// where the API server would silently accept a token that can never log in (groups, usages).
+import { Hono, type Context } from 'hono';
+import { servicesOf, type AppEnv } from '../app.ts';
+import { AppError } from '../errors.ts';
+import { createAdminAuth } from '../http/admin-auth.ts';
+import { readJsonObject } from '../http/json-body.ts';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../enroll/enroll.ts';
+import {
+  DEFAULT_TOKEN_GROUPS,
+  formatJoinTokenWithHash,
+  generateBootstrapToken,
+  isBootstrapTokenId,
+  KNOWN_TOKEN_USAGES,
+  parseBootstrapToken,
+  parseDuration,
+  parseJoinToken,
+  shortHumanDuration,
+  TokenError,
+} from '../token/index.ts';
+
+export const K3S_TOKEN_TTL_DEFAULT = '24h';
+const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('/v1/tokens', createAdminAuth(options));
+  app.use('/v1/tokens/*', createAdminAuth(options));
+  app.use('/v1/server-token/*', createAdminAuth(options));
+  const now = (c: Context<AppEnv>) => (c.get('deps').now ?? (() => new Date()))();
+  const audit = (c: Context<AppEnv>, event: string, outcome: 'success' | 'failure', tokenId: string | null, reason: string | null, code: string | null = null) =>
+    servicesOf(c)
+      .audit.append({ at: now(c).getTime(), event, outcome, machineId: null, method: null, code, reason, tokenId, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
+      .catch(() => undefined);
+
+  app.post('/v1/tokens/generate', (c) => c.json({ token: generateBootstrapToken().token }));
+
+  app.post('/v1/tokens', async (c) => {
+    const s = servicesOf(c);
+    const body = await readJsonObject(c);
+    for (const k of Object.keys(body)) if (!KNOWN.has(k)) throw new AppError('invalid_request', `unknown field "${k.slice(0, 64)}"`);
+    const token = body.token === undefined ? undefined : parseBootstrapToken(body.token);
+    let ttlMs: number;
+    try {
+      ttlMs = parseDuration(body.ttl ?? K3S_TOKEN_TTL_DEFAULT);
+    } catch (err) {
+      if (err instanceof TokenError) throw new AppError('invalid_request', `ttl: ${err.message}`);
+      throw err;
+    }
+    const list = (field: 'groups' | 'usages', dflt: readonly string[]): string[] => {
+      const v = body[field];
+      if (v === undefined) return [...dflt];
+      if (!Array.isArray(v) || v.length > 16 || !v.every((x) => typeof x === 'string')) throw new AppError('invalid_request', `${field} must be a list of strings`);
+      return v as string[];
+    };
+    const description = body.description ?? '';
+    if (typeof description !== 'string') throw new AppError('invalid_request', 'description must be a string');
+    // k3s: a TTL of 0 (or less) writes no expiration: the token never expires.
+    const ttlSeconds = ttlMs > 0 ? Math.max(1, Math.round(ttlMs / 1000)) : null;
+    const caHash = await s.cluster.ca.caHash();
+    try {
+      const minted = await s.cluster.tokens.mint({
+        ttlSeconds,
+        groups: list('groups', DEFAULT_TOKEN_GROUPS),
+        usages: list('usages', KNOWN_TOKEN_USAGES),
+        description,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, 'k3s-enroll.io/source': 'admin' },
+        ...(token ? { token } : {}),
+      });
+      await audit(c, 'token.create', 'success', minted.token.id, null);
+      return c.json({ token: formatJoinTokenWithHash(caHash, minted.token.token), id: minted.token.id, expiresAt: minted.expiresAt ? iso(minted.expiresAt) : null }, 201);
+    } catch (err) {
+      // Group and usage rules the API server would not check: the caller's input, not a token.
+      const e = err instanceof TokenError ? new AppError('invalid_request', err.message) : err;
+      if (e instanceof AppError) await audit(c, 'token.create', 'failure', token?.id ?? null, e.reason, e.code);
+      throw e;
+    }
+  });
+
+  app.get('/v1/tokens', async (c) => {
+    const at = now(c).getTime();
+    const items = await servicesOf(c).cluster.tokens.list();
+    return c.json({
+      items: items
+        .sort((a, b) => a.id.localeCompare(b.id))
+        .map((t) => ({
+          id: t.id,
+          description: t.description,
+          expires: t.expires ? iso(t.expires) : null,
+          ttl: t.invalidExpiration ? '<invalid>' : t.expires ? shortHumanDuration(t.expires.getTime() - at) : '<forever>',
+          usages: t.usages,
+          groups: t.groups,
+        })),
+    });
+  });
+
+  app.delete('/v1/tokens/:token', async (c) => {
+    const arg = decodeURIComponent(c.req.param('token'));
+    let id: string | null = isBootstrapTokenId(arg) ? arg : null;
+    if (id === null) {
+      try {
+        id = parseJoinToken(arg).bootstrap?.id ?? null;
+      } catch (err) {
+        if (!(err instanceof TokenError)) throw err;
+      }
+    }
+    if (id === null) throw new TokenError('given token didn\'t match pattern "\\\\A([a-z0-9]{6})\\\\z" or "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"');
+    const deleted = await servicesOf(c).cluster.tokens.remove(id);
+    if (!deleted) {
+      await audit(c, 'token.delete', 'failure', id, 'not found', 'not_found');
+      throw new AppError('not_found', `secrets "bootstrap-token-${id}" not found`);
+    }
+    await audit(c, 'token.delete', 'success', id, null);
+    return c.json({ id, message: `bootstrap token "${id}" deleted` });
+  });
+
+  app.post('/v1/server-token/rotate', async (c) => {
+    const body = await readJsonObject(c);
+    if (typeof body.token !== 'string' || body.token === '') throw new AppError('invalid_request', 'token (the current server token) is required');
+    if (body.newToken !== undefined && typeof body.newToken !== 'string') throw new AppError('invalid_request', 'newToken must be a string');
+    try {
+      await servicesOf(c).cluster.rotateServerToken({ token: body.token, ...(body.newToken !== undefined ? { newToken: body.newToken as string } : {}) });
+    } catch (err) {
+      if (err instanceof AppError) await audit(c, 'server-token.rotate', 'failure', null, err.reason, err.code);
+      throw err;
+    }
+    await audit(c, 'server-token.rotate', 'success', null, null);
+    return c.json({ message: 'Token rotated, restart k3s nodes with new token', restart: 'every k3s server, and every agent that joined with the server token' });
+  });
+
+  return app;
+}
