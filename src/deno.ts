@@ -1,6 +1,11 @@
 // Deno entry: the same createApp behind Deno.serve on 127.0.0.1 (HOST/PORT, default 8787).
 // Composition root only; prints one JSON line `{"listening":"http://host:port"}` when ready.
-import { createApp } from './app.ts';
+// Storage is in memory (one process, lost on restart) until a Deno KV adapter exists.
+import { createApp, type Services } from './app.ts';
+import { createCodeVerifier } from './attest/code.ts';
+import { createJwtVerifier } from './attest/jwt.ts';
+import { createClusterClient } from './cluster/index.ts';
+import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore, createMemoryRateLimiter, createMemoryWebhookEventLog } from './store/memory.ts';
 import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createConsoleLogger } from './http/logger.ts';
@@ -16,11 +21,33 @@ try {
   logger.log('error', 'config.invalid', { variables: err.variables, reason: err.reason });
 }
 
+let services: Services | null = null;
 const app = createApp({
   loadConfig: () => {
     if (config instanceof ConfigError) throw config;
     return config;
   },
+  services: (cfg) =>
+    (services ??= {
+      machines: createMemoryMachineStore(),
+      index: createMemoryMachineIndex(),
+      audit: createMemoryAuditLog(),
+      webhookEvents: createMemoryWebhookEventLog(),
+      ipLimiter: createMemoryRateLimiter(60, 60_000),
+      cluster: createClusterClient({
+        baseUrl: cfg.clusterApiUrl,
+        bearer: cfg.clusterSaToken,
+        fetch: (input, init) => fetch(input, init),
+        now: () => new Date(),
+        caPem: cfg.clusterCaPem,
+        caHash: cfg.clusterCaHash,
+        caHashMode: cfg.caHashMode,
+        accessClientId: cfg.clusterAccessClientId,
+        accessClientSecret: cfg.clusterAccessClientSecret,
+      }),
+      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers) },
+    }),
+  clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,
   logger,
 });
 

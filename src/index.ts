@@ -8,11 +8,12 @@ import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
+import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
 
 export { MachineObject, RateLimitObject };
 
-type Env = StoreEnv & { DB: D1Database };
+type Env = StoreEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
 
 export const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
@@ -39,7 +40,7 @@ function appFor(env: Env) {
       (services ??= {
         machines: createDurableMachineStore(env.MACHINES),
         index: createD1MachineIndex(env.DB),
-        audit: createD1AuditLog(env.DB),
+        audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
         cluster: createClusterClient({
@@ -65,4 +66,13 @@ export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
     return appFor(env).fetch(request, env, ctx);
   },
-} satisfies ExportedHandler<Env>;
+  async queue(batch: MessageBatch<OutboundEvent>, env: Env): Promise<void> {
+    const config = parseConfig(env);
+    if (!config.eventsWebhookUrl || !config.fleetWebhookSecret) {
+      // Nowhere to deliver: retry later rather than drop (the DLQ keeps them after max_retries).
+      batch.retryAll({ delaySeconds: 60 });
+      return;
+    }
+    await deliverEvents(batch, { url: config.eventsWebhookUrl, secret: config.fleetWebhookSecret }, (i, init) => fetch(i, init), () => new Date());
+  },
+} satisfies ExportedHandler<Env, OutboundEvent>;

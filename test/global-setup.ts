@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 // @ts-expect-error: plain JavaScript module with JSDoc types
 import { startDevCluster } from '../scripts/dev-cluster/index.mjs';
+import { startEventsReceiver } from './support/events-receiver.ts';
 import { startTestIssuer } from './support/test-issuer.ts';
 
 export interface DevClusterInfo {
@@ -18,6 +19,7 @@ export interface DevClusterInfo {
   jwtIssuers: string;
   issuerUrl: string;
   issuerPrivateKeys: string;
+  eventsUrl: string;
 }
 
 declare module 'vitest' {
@@ -30,6 +32,7 @@ export default async function setup(project: TestProject) {
   const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-devcluster-'));
   const cluster = await startDevCluster({ port: 0, stateDir, tokenCleanerIntervalMs: 500 });
   const issuer = await startTestIssuer();
+  const receiver = await startEventsReceiver('test-fleet-webhook-secret-0123456789');
   project.provide('devCluster', {
     url: cluster.url,
     caPem: cluster.caPem,
@@ -39,10 +42,12 @@ export default async function setup(project: TestProject) {
     controlToken: cluster.controlToken,
     issuerUrl: issuer.url,
     issuerPrivateKeys: JSON.stringify(issuer.privateKeys),
+    eventsUrl: receiver.url,
     jwtIssuers: JSON.stringify([{ issuer: issuer.issuer, jwks: issuer.jwks, audience: 'k3s-enroll', machineIdClaim: 'machine_id' }]),
   });
   return async () => {
     await issuer.close();
+    await receiver.close();
     await cluster.close();
     rmSync(stateDir, { recursive: true, force: true });
   };

@@ -10,6 +10,7 @@ export interface DevCluster {
   serverToken: string;
   controlToken: string;
   issuerPrivateKeys: string;
+  eventsUrl: string;
 }
 
 export const cluster: DevCluster = JSON.parse(env.DEV_CLUSTER);

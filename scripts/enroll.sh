@@ -1,0 +1,134 @@
+#!/bin/sh
+# enroll.sh — what an edge machine runs at first boot. POSIX sh + curl + openssl (+ tpm2-tools for
+# the TPM method). Proves the machine to k3s-enroll, checks the cluster CA exactly as a k3s agent
+# would (hash of /cacerts must equal the token's K10 hash, then the server certificate must verify
+# against that CA), and only then writes the k3s config (server:, token:) with mode 0600.
+#
+# Usage: ENROLL_URL=https://enroll.example.com scripts/enroll.sh [tpm|code|jwt]
+#   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present
+#   code: MACHINE_ID, ENROLL_CODE
+#   jwt : JWT or JWT_FILE
+# Options (env): K3S_CONFIG (default /etc/rancher/k3s/config.yaml), ENROLL_CACERT (CA bundle for
+# ENROLL_URL, default: system trust), WORK_DIR (default: a fresh temp dir).
+# Exit codes: 0 ok, 2 usage/config, 3 TPM, 4 service unavailable or unreachable, 5 enrollment
+# refused, 6 cluster CA hash mismatch, 7 cluster TLS verification failed, 8 writing the config failed.
+set -eu
+
+METHOD=${1:-${METHOD:-tpm}}
+K3S_CONFIG=${K3S_CONFIG:-/etc/rancher/k3s/config.yaml}
+
+die() { code=$1; shift; printf 'enroll: %s\n' "$*" >&2; exit "$code"; }
+info() { printf 'enroll: %s\n' "$*" >&2; }
+
+[ -n "${ENROLL_URL:-}" ] || die 2 "ENROLL_URL is required (e.g. https://enroll.example.com)"
+ENROLL_URL=${ENROLL_URL%/}
+for tool in curl openssl sed od tr; do command -v "$tool" >/dev/null 2>&1 || die 2 "missing tool: $tool"; done
+
+WORK_DIR=${WORK_DIR:-$(mktemp -d 2>/dev/null || echo "/tmp/enroll.$$")}
+mkdir -p "$WORK_DIR" && chmod 700 "$WORK_DIR"
+cleanup() { [ -n "${KEEP_WORK_DIR:-}" ] || rm -rf "$WORK_DIR"; }
+trap cleanup EXIT INT TERM
+
+CURL_CA=""
+[ -z "${ENROLL_CACERT:-}" ] || CURL_CA="--cacert $ENROLL_CACERT"
+
+b64() { openssl base64 -A -in "$1"; }
+# json_str FIELD FILE: the string value of a top-level field (the service's JSON has no escapes there).
+json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
+
+# post PATH BODYFILE OUTFILE: POST JSON; maps HTTP failures to exit codes with the service's detail.
+post() {
+  # shellcheck disable=SC2086
+  status=$(curl -sS $CURL_CA -o "$3" -w '%{http_code}' -X POST -H 'content-type: application/json' --data-binary "@$2" "$ENROLL_URL$1") \
+    || die 4 "cannot reach $ENROLL_URL"
+  case "$status" in
+    2??) return 0 ;;
+    429|5??) die 4 "service unavailable ($status): $(json_str detail "$3") $(json_str code "$3")" ;;
+    *) die 5 "enrollment refused ($status): $(json_str code "$3"): $(json_str detail "$3")" ;;
+  esac
+}
+
+tpm() { "$@" >"$WORK_DIR/tpm.log" 2>&1 || { cat "$WORK_DIR/tpm.log" >&2; die 3 "TPM command failed: $1"; }; }
+
+case "$METHOD" in
+  tpm)
+    for tool in tpm2_createek tpm2_createak tpm2_activatecredential tpm2_startauthsession tpm2_policysecret tpm2_flushcontext tpm2_nvread; do
+      command -v "$tool" >/dev/null 2>&1 || die 2 "missing tool: $tool (install tpm2-tools)"
+    done
+    cd "$WORK_DIR"
+    tpm tpm2_createek -c ek.ctx -G rsa -u ek.pub -f tss
+    tpm tpm2_flushcontext -t
+    tpm tpm2_readpublic -c ek.ctx -f pem -o ek.pem
+    tpm tpm2_flushcontext -t
+    tpm tpm2_createak -C ek.ctx -c ak.ctx -G rsa -g sha256 -s rsassa -u ak.pub -n ak.name
+    tpm tpm2_flushcontext -t
+    tpm2_flushcontext -s >/dev/null 2>&1 || true
+    if tpm2_nvread 0x1c00002 -C o -o ek-cert.der >/dev/null 2>&1 && [ -s ek-cert.der ]; then
+      printf '{"method":"tpm","ekCert":"%s","akPublic":"%s"}' "$(b64 ek-cert.der)" "$(b64 ak.pub)" > challenge.json
+    else
+      info "no EK certificate in NV; sending the EK public key (it must be pre-registered)"
+      ekpem=$(sed ':a;N;$!ba;s/\n/\\n/g' ek.pem)
+      printf '{"method":"tpm","ekPub":"%s","akPublic":"%s"}' "$ekpem" "$(b64 ak.pub)" > challenge.json
+    fi
+    post /v1/enroll/challenge challenge.json challenge.out
+    challenge_id=$(json_str challengeId challenge.out)
+    json_str tpm2ToolsCredential challenge.out | openssl base64 -d -A > cred.blob
+    [ -n "$challenge_id" ] && [ -s cred.blob ] || die 5 "malformed challenge from the service"
+    tpm tpm2_startauthsession --policy-session -S session.ctx
+    tpm tpm2_policysecret -S session.ctx -c e
+    tpm tpm2_activatecredential -c ak.ctx -C ek.ctx -i cred.blob -o secret.bin -P session:session.ctx
+    tpm2_flushcontext session.ctx >/dev/null 2>&1 || true
+    tpm2_flushcontext -t >/dev/null 2>&1 || true
+    printf '{"method":"tpm","challengeId":"%s","secret":"%s"}' "$challenge_id" "$(b64 secret.bin)" > enroll.json
+    ;;
+  code)
+    [ -n "${MACHINE_ID:-}" ] && [ -n "${ENROLL_CODE:-}" ] || die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"
+    cd "$WORK_DIR"
+    printf '{"method":"code","machineId":"%s","code":"%s"}' "$MACHINE_ID" "$ENROLL_CODE" > enroll.json
+    ;;
+  jwt)
+    cd "$WORK_DIR"
+    if [ -n "${JWT_FILE:-}" ]; then JWT=$(cat "$JWT_FILE"); fi
+    [ -n "${JWT:-}" ] || die 2 "JWT or JWT_FILE is required for the jwt method"
+    printf '{"method":"jwt","jwt":"%s"}' "$JWT" > enroll.json
+    ;;
+  *) die 2 "unknown method: $METHOD (tpm, code or jwt)" ;;
+esac
+
+post /v1/enroll enroll.json enroll.out
+token=$(json_str token enroll.out)
+server=$(json_str server enroll.out)
+case "$token" in K10????????????????????????????????????????????????????????????????::*) ;; *) die 5 "the service returned no secure (K10) token" ;; esac
+[ -n "$server" ] || die 5 "the service returned no server URL"
+token_hash=$(printf '%s' "$token" | sed 's/^K10\([0-9a-f]*\)::.*/\1/')
+
+# k3s's TLS bootstrap: fetch /cacerts without verification, hash it as k3s does, compare, then
+# verify the server certificate against that CA alone. No credential has been sent to it yet.
+curl -sSk -o cacerts.pem "$server/cacerts" || die 7 "cannot fetch $server/cacerts"
+ncerts=$(grep -c -- '-----BEGIN CERTIFICATE-----' cacerts.pem || true)
+[ "$ncerts" -ge 1 ] || die 7 "$server/cacerts holds no certificate"
+if [ "$ncerts" -eq 1 ]; then
+  ca_hash=$(openssl dgst -sha256 -r cacerts.pem | sed 's/ .*//')
+else
+  # Several certificates: the SHA-256 of the DER of the root certs[0] chains to, else of the file.
+  awk '/-----BEGIN CERTIFICATE-----/{n++} {print > ("cert" n ".pem")}' cacerts.pem
+  last="cert$ncerts.pem"
+  if openssl verify -CAfile "$last" -untrusted cacerts.pem cert1.pem >/dev/null 2>&1; then
+    ca_hash=$(openssl x509 -in "$last" -outform der | openssl dgst -sha256 -r | sed 's/ .*//')
+  else
+    ca_hash=$(openssl dgst -sha256 -r cacerts.pem | sed 's/ .*//')
+  fi
+fi
+[ "$ca_hash" = "$token_hash" ] || die 6 "token CA hash does not match the Cluster CA certificate hash: $token_hash != $ca_hash"
+curl -sS --cacert cacerts.pem -o /dev/null "$server/cacerts" || die 7 "CA cert validation failed: the server certificate does not verify against $server/cacerts"
+
+# Write the k3s config atomically, mode 0600, keeping any other settings already there.
+dir=$(dirname "$K3S_CONFIG")
+mkdir -p "$dir" || die 8 "cannot create $dir"
+tmp="$K3S_CONFIG.enroll.$$"
+( umask 077
+  if [ -f "$K3S_CONFIG" ]; then grep -v -e '^server:' -e '^token:' "$K3S_CONFIG" || true; fi > "$tmp"
+  printf 'server: "%s"\ntoken: "%s"\n' "$server" "$token" >> "$tmp"
+) || die 8 "cannot write $tmp"
+chmod 600 "$tmp" && mv "$tmp" "$K3S_CONFIG" || { rm -f "$tmp"; die 8 "cannot write $K3S_CONFIG"; }
+info "enrolled as $(json_str machineId enroll.out) (token $(json_str tokenId enroll.out), expires $(json_str expiresAt enroll.out)); wrote $K3S_CONFIG"
