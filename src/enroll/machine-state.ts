@@ -47,6 +47,17 @@ export interface MachineState {
   readonly lastEnrolledAt: number | null;
   /** Occurrence time (ms) of the last fleet webhook event applied; older events are stale. */
   readonly lastFleetEventAt?: number | null;
+  /** The open TPM credential-activation challenge: SHA-256 of the credential, single use. */
+  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string } | null;
+}
+
+export const CHALLENGE_TTL_MS = 5 * 60_000;
+
+/** Opens a TPM challenge (replacing any open one). The machine must exist and not be revoked. */
+export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string }, now: number): MachineState {
+  if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration for this EK' });
+  if (state.revokedAt !== null) throw new AppError('machine_revoked', 'this machine has been revoked');
+  return { ...state, challenge: { ...challenge, expiresAt: now + CHALLENGE_TTL_MS }, updatedAt: now };
 }
 
 export type FleetEvent = { readonly type: 'machine.registered'; readonly registration: MachineRegistration; readonly at: number } | { readonly type: 'machine.revoked'; readonly at: number };
@@ -54,7 +65,8 @@ export type FleetEvent = { readonly type: 'machine.registered'; readonly registr
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
   | { readonly method: 'jwt'; readonly jtiSha256: string; readonly exp: number; readonly issuer: string; readonly subject: string }
-  | { readonly method: 'tpm' | 'x509'; readonly proofKey: string };
+  | { readonly method: 'tpm'; readonly challengeId: string; readonly secretSha256: string }
+  | { readonly method: 'x509'; readonly proofKey: string };
 
 export interface EnrollPolicy {
   readonly groups: readonly string[] | null;
@@ -159,6 +171,15 @@ export function reserveEnrollment(
       proofKey = `jwt:${proof.jtiSha256}`;
       break;
     }
+    case 'tpm': {
+      const ch = state.challenge ?? null;
+      if (ch === null || ch.id !== proof.challengeId) reject('attestation_rejected', 'attestation rejected', 'unknown or already used challenge');
+      if (ch!.expiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'challenge expired');
+      if (!constantTimeEqualHex(proof.secretSha256, ch!.secretSha256)) reject('attestation_rejected', 'attestation rejected', 'activated credential does not match (another TPM or a tampered blob)');
+      if (state.reservation?.proofKey === `tpm:${ch!.id}`) reject('attestation_rejected', 'attestation rejected', 'challenge in use by a concurrent enrollment');
+      proofKey = `tpm:${ch!.id}`;
+      break;
+    }
     default:
       proofKey = `${proof.method}:${proof.proofKey}`;
   }
@@ -196,6 +217,8 @@ export function commitEnrollment(
       pendingDeletes: tokensToDelete,
       usedJwts,
       codeUsedAt: state.reservation.method === 'code' ? now : state.codeUsedAt,
+      // A challenge answers once: committed or not, it is gone.
+      challenge: state.reservation.method === 'tpm' ? null : (state.challenge ?? null),
       lastEnrolledAt: now,
       updatedAt: now,
     },

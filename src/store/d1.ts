@@ -49,9 +49,13 @@ export function createD1MachineIndex(db: D1Database): MachineIndex {
   return {
     async upsert(v: MachineView) {
       await db
-        .prepare('INSERT INTO machines (id, view, updated_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at WHERE excluded.updated_at >= machines.updated_at')
-        .bind(v.id, JSON.stringify(v), v.updatedAt)
+        .prepare('INSERT INTO machines (id, view, updated_at, ek_sha256) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at, ek_sha256 = excluded.ek_sha256 WHERE excluded.updated_at >= machines.updated_at')
+        .bind(v.id, JSON.stringify(v), v.updatedAt, v.revokedAt === null ? v.ekPublicKeySha256 : null)
         .run();
+    },
+    async findByEk(sha) {
+      const row = await db.prepare('SELECT id FROM machines WHERE ek_sha256 = ? ORDER BY updated_at DESC LIMIT 1').bind(sha).first<{ id: string }>();
+      return row?.id ?? null;
     },
     async list({ limit, after }) {
       const rows = await db.prepare('SELECT view FROM machines WHERE id > ? ORDER BY id LIMIT ?').bind(after ?? '', limit).all<{ view: string }>();

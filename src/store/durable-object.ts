@@ -91,6 +91,10 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     await this.schedule();
   }
 
+  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string }, now: number): void {
+    wrapRpc(() => this.ops().challenge(challenge, now));
+  }
+
   async fleetEvent(id: string, event: FleetEvent, now: number) {
     const r = wrapRpc(() => this.ops().fleetEvent(id, event, now));
     await this.schedule();
@@ -155,6 +159,7 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     release: (id, rid) => unwrapRpc(stub(id).release(rid)) as never,
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,
     fleetEvent: (id, event, now) => unwrapRpc(stub(id).fleetEvent(id, event, now)) as never,
+    openChallenge: (id, ch, now) => unwrapRpc(stub(id).openChallenge(ch, now)) as never,
   };
 }
 

@@ -27,6 +27,7 @@ export function createMemoryMachineStore(onChange?: (view: MachineView) => void)
     release: async (id, rid) => ops(id).release(rid),
     confirmDeleted: async (id, ids) => ops(id).confirmDeleted(ids),
     fleetEvent: async (id, event, now) => ops(id).fleetEvent(id, event, now),
+    openChallenge: async (id, ch, now) => ops(id).challenge(ch, now),
   };
 }
 
@@ -48,6 +49,10 @@ export function createMemoryMachineIndex(): MachineIndex {
   return {
     async upsert(v) {
       views.set(v.id, v);
+    },
+    async findByEk(sha) {
+      for (const v of views.values()) if (v.ekPublicKeySha256 === sha && v.revokedAt === null) return v.id;
+      return null;
     },
     async list({ limit, after }) {
       return [...views.values()].sort((a, b) => a.id.localeCompare(b.id)).filter((v) => after === undefined || v.id > after).slice(0, limit);

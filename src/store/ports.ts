@@ -30,6 +30,8 @@ export interface MachineStore {
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
   release(id: string, reservationId: string): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
+  /** Opens a TPM credential-activation challenge for this machine (replaces an open one). */
+  openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string }, now: number): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;
 }
@@ -69,6 +71,8 @@ export interface AuditLog {
 /** The fleet listing (eventually consistent copy of each machine's view). */
 export interface MachineIndex {
   upsert(view: MachineView): Promise<void>;
+  /** The machine registered with this EK public-key hash, if any. */
+  findByEk(ekPublicKeySha256: string): Promise<string | null>;
   list(query: { limit: number; after?: string }): Promise<MachineView[]>;
 }
 
