@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: prints figures, each beside a baseline measured in the same run, as a ratio.
 // Suites: Worker bundle size (vs. a bare Hono worker), token core (vs. the primitive it wraps).
-// Later suites (enrollment against workerd + dev cluster, TPM) add themselves to SUITES.
+// Enrollment suite: the Worker in workerd against the dev cluster (bench/enroll.bench.mjs).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,6 +42,10 @@ for (const suite of ['bench/token.bench.ts']) {
   const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve
   await build({ entryPoints: [join(ROOT, suite)], bundle: true, format: 'esm', platform: 'node', outfile, absWorkingDir: ROOT, packages: 'external', logLevel: 'error' });
   const r = spawnSync(process.execPath, [outfile], { cwd: ROOT, env, stdio: 'inherit' });
+  if (r.status !== 0) process.exitCode = 1;
+}
+for (const suite of ['bench/enroll.bench.mjs']) {
+  const r = spawnSync(process.execPath, [join(ROOT, suite)], { cwd: ROOT, env, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
 rmSync(tmp, { recursive: true, force: true });

@@ -1,0 +1,160 @@
+// Enrollment throughput, latency and server CPU, measured in one run: the Worker bundle in
+// workerd (Miniflare: real Durable Objects, D1) against the dev cluster in its own process.
+// Baseline, beside it: the unavoidable work of one enrollment done directly in Node — verify the
+// same kind of JWT (jose), the same hashes, and one Secret create round trip to the same cluster.
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { exportJWK, generateKeyPair, importJWK, jwtVerify, createLocalJWKSet, SignJWT } from 'jose';
+import { Miniflare } from 'miniflare';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
+const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+function cpuMsOf(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime + stime
+}
+function childrenNamed(name) {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1] !== undefined;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+// 1. Dev cluster in its own process.
+const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+const info = await new Promise((res, rej) => {
+  let out = '';
+  cluster.stdout.on('data', (d) => {
+    out += d;
+    const line = out.split('\n').find((l) => l.startsWith('{'));
+    if (line) res(JSON.parse(line));
+  });
+  cluster.on('exit', (c) => rej(new Error(`dev cluster exited ${c}`)));
+});
+const caPem = readFileSync(info.caFile, 'utf8');
+
+// 2. Identity provider keys.
+const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+const issuer = 'https://idp.bench.test';
+const sign = (machine) => new SignJWT({ machine_id: machine }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(issuer).setAudience('k3s-enroll').setSubject(machine).setIssuedAt().setExpirationTime('5m').setJti(crypto.randomUUID()).sign(privateKey);
+
+// 3. The Worker bundle in workerd.
+const dist = join(tmp, 'dist');
+const built = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', dist], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, encoding: 'utf8' });
+if (built.status !== 0) throw new Error(built.stderr);
+const before = new Set(childrenNamed('workerd'));
+const mf = new Miniflare({
+  modules: true,
+  scriptPath: join(dist, 'index.js'),
+  compatibilityDate: '2026-04-01',
+  compatibilityFlags: ['nodejs_compat'],
+  bindings: {
+    K3S_SERVER_URL: 'https://k3s.bench.test:6443',
+    CLUSTER_API_URL: info.url,
+    CLUSTER_SA_TOKEN: info.serviceAccountToken,
+    CLUSTER_CA_PEM: caPem,
+    ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    JWT_ISSUERS: JSON.stringify([{ issuer, jwks: { keys: [jwk] }, audience: 'k3s-enroll', machineIdClaim: 'machine_id', algorithms: ['ES256'] }]),
+  },
+  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true } },
+  d1Databases: ['DB'],
+  outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
+  defaultPersistRoot: join(tmp, 'mf'),
+  cf: false,
+});
+await mf.ready;
+const workerd = childrenNamed('workerd').filter((p) => !before.has(p));
+const db = await mf.getD1Database('DB');
+for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
+  const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
+  for (const stmt of sql.split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
+}
+
+const admin = { authorization: 'Bearer bench-admin-token-0123456789', 'content-type': 'application/json' };
+const ids = Array.from({ length: N }, (_, i) => `bench-${i}`);
+for (const id of ids) (await mf.dispatchFetch(`http://x/v1/machines/${id}`, { method: 'PUT', headers: admin, body: '{}' })).body?.cancel();
+const jwts = await Promise.all(ids.map(sign));
+// Warm-up: JIT, JWKS import, CA hash, connections.
+for (let i = 0; i < 5; i++) {
+  const w = `warm-${i}`;
+  await (await mf.dispatchFetch(`http://x/v1/machines/${w}`, { method: 'PUT', headers: admin, body: '{}' })).text();
+  await (await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.9.9.9' }, body: JSON.stringify({ method: 'jwt', jwt: await sign(w) }) })).text();
+}
+
+const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
+const latencies = [];
+let next = 0;
+let failures = 0;
+const t0 = performance.now();
+await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+  while (next < N) {
+    const i = next++;
+    const s = performance.now();
+    const res = await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': `10.0.${i >> 8}.${i & 255}` }, body: JSON.stringify({ method: 'jwt', jwt: jwts[i] }) });
+    await res.text();
+    if (res.status !== 201) failures++;
+    latencies.push(performance.now() - s);
+  }
+}));
+const wall = performance.now() - t0;
+const serverCpuPerEnroll = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / N;
+
+// Baseline in Node: JWT verify + the hashes + one Secret create round trip, same cluster.
+const jwks = createLocalJWKSet({ keys: [jwk] });
+const baseJwts = await Promise.all(ids.map(sign));
+function createSecret(i) {
+  const body = JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: `bootstrap-token-b${String(i).padStart(5, '0')}`, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': `b${String(i).padStart(5, '0')}`, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } });
+  return new Promise((res, rej) => {
+    const u = new URL(`${info.url}/api/v1/namespaces/kube-system/secrets`);
+    const req = request({ hostname: u.hostname, port: u.port, path: u.pathname, method: 'POST', ca: caPem, headers: { authorization: `Bearer ${info.serviceAccountToken}`, 'content-type': 'application/json' } }, (r) => {
+      r.resume();
+      r.on('end', () => res(r.statusCode));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+const baseLat = [];
+const c0 = process.cpuUsage();
+const b0 = performance.now();
+next = 0;
+await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+  while (next < N) {
+    const i = next++;
+    const s = performance.now();
+    await jwtVerify(baseJwts[i], jwks, { issuer, audience: 'k3s-enroll', algorithms: ['ES256'] });
+    for (const x of [baseJwts[i], `jti:${i}`, caPem]) createHash('sha256').update(x).digest('hex');
+    await createSecret(i);
+    baseLat.push(performance.now() - s);
+  }
+}));
+const baseWall = performance.now() - b0;
+const cu = process.cpuUsage(c0);
+const baseCpuPerOp = (cu.user + cu.system) / 1000 / N;
+
+console.log(`\n# enrollment (jwt) against workerd + dev cluster: ${N} enrollments, concurrency ${CONCURRENCY}${failures ? `, ${failures} FAILED` : ''}`);
+console.log(`${''.padEnd(34)}${'service'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(9)}`);
+const row = (name, a, b, unit) => console.log(`${name.padEnd(34)}${`${a.toFixed(2)}${unit}`.padStart(12)}${`${b.toFixed(2)}${unit}`.padStart(12)}${`${(a / b).toFixed(2)}x`.padStart(9)}`);
+row('throughput (per second)', (N / wall) * 1000, (N / baseWall) * 1000, '');
+row('latency p50', pct(latencies, 50), pct(baseLat, 50), 'ms');
+row('latency p99', pct(latencies, 99), pct(baseLat, 99), 'ms');
+row('CPU per enrollment', serverCpuPerEnroll, baseCpuPerOp, 'ms');
+console.log('baseline = jose jwtVerify + 3 sha256 + one HTTPS Secret create, in Node, same cluster; service CPU = workerd process CPU / enrollments');
+
+await mf.dispose();
+cluster.kill('SIGTERM');
+rmSync(tmp, { recursive: true, force: true });
+if (failures) process.exitCode = 1;
