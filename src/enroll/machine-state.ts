@@ -94,13 +94,14 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
 }
 
 /**
- * A fleet system's event, applied in occurrence order per machine: an event not newer than the
- * last one applied changes nothing. A revocation of an unknown machine leaves a revoked tombstone
+ * A fleet system's event, applied in occurrence order per machine: an event older than the last
+ * one applied changes nothing. A revocation of an unknown machine leaves a revoked tombstone
  * so that an older, late `registered` cannot bring the machine back.
  */
 export function applyFleetEvent(state: MachineState | null, id: string, event: FleetEvent, now: number): { state: MachineState | null; applied: boolean; tokensToDelete: TokenRef[] } {
   const last = state?.lastFleetEventAt ?? null;
-  if (last !== null && event.at <= last) return { state, applied: false, tokensToDelete: [] };
+  // Ties apply in arrival order: without a finer occurrence time the sender's order is all we have.
+  if (last !== null && event.at < last) return { state, applied: false, tokensToDelete: [] };
   if (event.type === 'machine.registered') {
     const { state: next } = applyRegistration(state, event.registration, now);
     return { state: { ...next, lastFleetEventAt: event.at }, applied: true, tokensToDelete: [] };

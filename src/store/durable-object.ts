@@ -18,28 +18,21 @@ export interface StoreEnv {
   [k: string]: unknown;
 }
 
-/** Errors cross RPC as plain Errors; AppErrors travel as a tagged message and are rebuilt. */
-const TAG = 'k3s-enroll-app-error:';
-function wrapRpc<T>(fn: () => T): T {
+/** AppErrors cross RPC as data (a thrown error would be logged by workerd as uncaught). */
+type RpcResult<T> = { ok: true; value: T } | { ok: false; error: { code: AppError['code']; message: string; reason: string; retryAfterSeconds?: number } };
+function wrapRpc<T>(fn: () => T): RpcResult<T> {
   try {
-    return fn();
+    return { ok: true, value: fn() };
   } catch (err) {
-    if (err instanceof AppError) throw new Error(TAG + JSON.stringify({ code: err.code, message: err.message, reason: err.reason, retryAfterSeconds: err.retryAfterSeconds }));
+    if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
     throw err;
   }
 }
-async function unwrapRpc<T>(p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : '';
-    const i = msg.indexOf(TAG);
-    if (i >= 0) {
-      const e = JSON.parse(msg.slice(i + TAG.length)) as { code: AppError['code']; message: string; reason: string; retryAfterSeconds?: number };
-      throw new AppError(e.code, e.message, { reason: e.reason, ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}) });
-    }
-    throw err;
-  }
+async function unwrapRpc<T>(p: Promise<RpcResult<T>> | RpcResult<T>): Promise<T> {
+  const r = await p;
+  if (r.ok) return r.value;
+  const e = r.error;
+  throw new AppError(e.code, e.message, { reason: e.reason, ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}) });
 }
 
 export class MachineObject extends DurableObject<Record<string, unknown>> {
@@ -65,8 +58,8 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     await this.schedule();
     return r;
   }
-  get(): MachineView | null {
-    return this.ops().get();
+  get() {
+    return wrapRpc(() => this.ops().get());
   }
   async revoke(now: number) {
     const r = wrapRpc(() => this.ops().revoke(now));
@@ -83,16 +76,17 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await this.schedule();
     }
   }
-  release(reservationId: string): void {
-    this.ops().release(reservationId);
+  release(reservationId: string) {
+    return wrapRpc(() => this.ops().release(reservationId));
   }
   async confirmDeleted(ids: string[]) {
-    this.ops().confirmDeleted(ids);
+    const r = wrapRpc(() => this.ops().confirmDeleted(ids));
     await this.schedule();
+    return r;
   }
 
-  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string }, now: number): void {
-    wrapRpc(() => this.ops().challenge(challenge, now));
+  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string }, now: number) {
+    return wrapRpc(() => this.ops().challenge(challenge, now));
   }
 
   async fleetEvent(id: string, event: FleetEvent, now: number) {

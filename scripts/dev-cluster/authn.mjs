@@ -1,0 +1,77 @@
+// @ts-check
+// Who is calling, and may they: bearer parsing as bearertoken.go does it, the two service
+// accounts, the bootstrap token authenticator with its exact checks (reference/k8s-bootstrap.md
+// §2), anonymous handling, and the small RBAC table this cluster grants.
+import { timingSafeEqual } from 'node:crypto';
+import { parseGoRFC3339 } from './rfc3339.mjs';
+
+const TOKEN_RE = /^([a-z0-9]{6})\.([a-z0-9]{16})$/;
+const GROUP_RE = /^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$/;
+export const SA_USER = 'system:serviceaccount:k3s-enroll:k3s-enroll';
+export const READONLY_USER = 'system:serviceaccount:k3s-enroll:readonly';
+
+/** @typedef {{ username: string, groups: string[] }} User */
+
+/**
+ * The bootstrap token authenticator. Returns the user, or null (not authenticated).
+ * @param {string} token @param {(name: string) => import('./store.mjs').Secret | undefined} lookup @param {bigint} nowNs
+ * @returns {User | null}
+ */
+export function authenticateBootstrapToken(token, lookup, nowNs) {
+  const m = TOKEN_RE.exec(token);
+  if (!m) return null;
+  const [, id, secret] = /** @type {[string, string, string]} */ (m);
+  const s = lookup(`bootstrap-token-${id}`);
+  if (!s) return null;
+  if (s.metadata.deletionTimestamp) return null;
+  if (s.type !== 'bootstrap.kubernetes.io/token' || !s.data) return null;
+  const data = /** @param {string} k */ (k) => (s.data?.[k] === undefined ? undefined : Buffer.from(/** @type {string} */ (s.data[k]), 'base64').toString('utf8'));
+  const stored = Buffer.from(data('token-secret') ?? '');
+  const given = Buffer.from(secret);
+  if (stored.length !== given.length || !timingSafeEqual(stored, given)) return null;
+  if (data('token-id') !== id) return null;
+  const exp = data('expiration');
+  if (exp !== undefined && exp !== '') {
+    const t = parseGoRFC3339(exp);
+    if (t === null || t - nowNs <= 0n) return null;
+  }
+  if (data('usage-bootstrap-authentication') !== 'true') return null;
+  const groups = new Set(['system:bootstrappers']);
+  const extra = data('auth-extra-groups');
+  if (extra) {
+    for (const g of extra.split(',')) {
+      if (!GROUP_RE.test(g)) return null;
+      groups.add(g);
+    }
+  }
+  return { username: `system:bootstrap:${id}`, groups: [...groups].sort() };
+}
+
+/**
+ * bearertoken.go: `Bearer <token>`, scheme case-insensitive, split on single spaces.
+ * @param {string | undefined} header
+ * @returns {{ kind: 'none' } | { kind: 'bearer', token: string } | { kind: 'other' }}
+ */
+export function parseAuthorization(header) {
+  if (header === undefined || header === '') return { kind: 'none' };
+  const parts = header.split(' ');
+  if (parts.length < 2 || parts[0]?.toLowerCase() !== 'bearer') return { kind: 'other' };
+  const token = parts[1] ?? '';
+  if (token === '') return { kind: 'none' };
+  return { kind: 'bearer', token };
+}
+
+/**
+ * RBAC: what each identity may do. Core-group resources in kube-system only.
+ * @param {User} user @param {{ verb: string, resource: string, namespace: string, name?: string }} attrs
+ */
+export function authorize(user, attrs) {
+  if (attrs.resource === 'selfsubjectreviews') return user.groups.includes('system:authenticated');
+  if (attrs.namespace !== 'kube-system') return false;
+  if (user.username === SA_USER) {
+    if (attrs.resource === 'secrets') return ['create', 'get', 'list', 'delete'].includes(attrs.verb);
+    if (attrs.resource === 'configmaps') return attrs.verb === 'get';
+  }
+  if (user.username === READONLY_USER) return attrs.resource === 'secrets' && ['get', 'list'].includes(attrs.verb);
+  return false;
+}

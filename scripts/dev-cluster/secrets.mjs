@@ -1,0 +1,163 @@
+// @ts-check
+// The Secrets API of one namespace-scoped resource, with the API server's rules for what it
+// touches: create (validation, stringData merge, type default, 409), get, list with field and
+// label selectors, delete with UID preconditions. Bodies are metav1.Status from status.mjs.
+import { randomUUID } from 'node:crypto';
+import { formatRFC3339Seconds } from './clock.mjs';
+import { decodeGoStdBase64 } from './go-base64.mjs';
+import { alreadyExists, badRequest, buildStatus, conflict, invalid, notFound } from './status.mjs';
+
+const SECRETS = { group: '', resource: 'secrets' };
+const SECRET_KIND = { group: '', kind: 'Secret' };
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const DATA_KEY = /^[-._a-zA-Z0-9]+$/;
+const MAX_DATA_BYTES = 1024 * 1024;
+
+/** @typedef {import('./store.mjs').Secret} Secret @typedef {{ status: number, body: unknown }} Reply */
+
+/** Strips server-only fields for output; `stringData` never exists in storage. @param {Secret} s */
+function present(s) {
+  return { kind: 'Secret', apiVersion: 'v1', metadata: s.metadata, ...(s.data ? { data: s.data } : {}), type: s.type };
+}
+
+/**
+ * @param {{ store: ReturnType<typeof import('./store.mjs').openStore>, clock: import('./clock.mjs').Clock }} ctx
+ */
+export function createSecretsApi(ctx) {
+  const { store, clock } = ctx;
+  const key = /** @param {string} ns @param {string} name */ (ns, name) => `${ns}/${name}`;
+
+  return {
+    /** @param {string} ns @param {string} name */
+    lookup(ns, name) {
+      return store.state.secrets[key(ns, name)];
+    },
+
+    /** @param {string} ns @param {string} raw @param {{ storeThen?: boolean }} [opts] @returns {Reply} */
+    create(ns, raw) {
+      /** @type {any} */
+      let obj;
+      try {
+        obj = JSON.parse(raw);
+      } catch (err) {
+        return { status: 400, body: badRequest(`the object provided is unrecognized (must be of type Secret): couldn't get version/kind; json parse error: ${err instanceof Error ? err.message : err}`) };
+      }
+      if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return { status: 400, body: badRequest('the object provided is unrecognized (must be of type Secret)') };
+      const meta = obj.metadata ?? {};
+      if (meta.namespace && meta.namespace !== ns) return { status: 400, body: badRequest('the namespace of the provided object does not match the namespace sent on the request') };
+      if (meta.resourceVersion) return { status: 500, body: buildStatus({ message: 'resourceVersion should not be set on objects to be created', code: 500 }) };
+      const name = typeof meta.name === 'string' ? meta.name : '';
+      /** @type {import('./status.mjs').FieldError[]} */
+      const errs = [];
+      if (name === '') errs.push({ type: 'FieldValueRequired', field: 'metadata.name', detail: 'name or generateName is required' });
+      else {
+        if (!DNS1123_SUBDOMAIN.test(name)) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: DNS1123_MSG });
+        if (name.length > 253) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: 'must be no more than 253 characters' });
+      }
+      /** @type {Record<string, string>} */
+      const data = {};
+      let size = 0;
+      for (const [k, v] of Object.entries(obj.data ?? {})) {
+        if (typeof v !== 'string') return { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal into Go struct field Secret.data of type []uint8`) };
+        const dec = decodeGoStdBase64(v);
+        if (!dec.ok) return { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: ${dec.error}`) };
+        data[k] = v;
+      }
+      for (const [k, v] of Object.entries(obj.stringData ?? {})) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+      for (const [k, v] of Object.entries(data)) {
+        if (!DATA_KEY.test(k)) errs.push({ type: 'FieldValueInvalid', field: `data[${k}]`, value: k, detail: "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')" });
+        size += Buffer.from(v, 'base64').length;
+      }
+      if (size > MAX_DATA_BYTES) errs.push({ type: 'FieldValueTooLong', field: 'data', detail: `may not be more than ${MAX_DATA_BYTES} bytes` });
+      if (errs.length > 0) return { status: 422, body: invalid(SECRET_KIND, name, errs) };
+      if (store.state.secrets[key(ns, name)]) return { status: 409, body: alreadyExists(SECRETS, name) };
+      /** @type {Secret} */
+      const secret = {
+        metadata: {
+          name,
+          namespace: ns,
+          uid: randomUUID(),
+          resourceVersion: store.nextRv(),
+          creationTimestamp: formatRFC3339Seconds(clock.nowMs()),
+          ...(meta.labels ? { labels: meta.labels } : {}),
+          ...(meta.annotations ? { annotations: meta.annotations } : {}),
+        },
+        type: obj.type || 'Opaque',
+        ...(Object.keys(data).length > 0 ? { data } : {}),
+      };
+      store.state.secrets[key(ns, name)] = secret;
+      store.save();
+      return { status: 201, body: present(secret) };
+    },
+
+    /** @param {string} ns @param {string} name @returns {Reply} */
+    get(ns, name) {
+      const s = store.state.secrets[key(ns, name)];
+      return s ? { status: 200, body: present(s) } : { status: 404, body: notFound(SECRETS, name) };
+    },
+
+    /** @param {string} ns @param {URLSearchParams} query @returns {Reply} */
+    list(ns, query) {
+      const fieldSel = parseSelector(query.get('fieldSelector') ?? '');
+      if (fieldSel === null) return { status: 400, body: badRequest(`invalid field selector: ${query.get('fieldSelector')}`) };
+      for (const r of fieldSel) {
+        if (!['metadata.name', 'metadata.namespace', 'type'].includes(r.key)) return { status: 400, body: badRequest(`field label not supported: ${r.key}`) };
+      }
+      const labelSel = parseSelector(query.get('labelSelector') ?? '', true);
+      if (labelSel === null) return { status: 400, body: badRequest(`unable to parse requirement: ${query.get('labelSelector')}`) };
+      const items = Object.values(store.state.secrets)
+        .filter((s) => s.metadata.namespace === ns)
+        .filter((s) => fieldSel.every((r) => match(r, { 'metadata.name': s.metadata.name, 'metadata.namespace': s.metadata.namespace, type: s.type }[r.key])))
+        .filter((s) => labelSel.every((r) => match(r, s.metadata.labels?.[r.key])))
+        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+        .map((s) => ({ metadata: s.metadata, ...(s.data ? { data: s.data } : {}), type: s.type }));
+      return { status: 200, body: { kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: String(store.state.rv) }, items } };
+    },
+
+    /** @param {string} ns @param {string} name @param {string} raw @returns {Reply} */
+    remove(ns, name, raw) {
+      const s = store.state.secrets[key(ns, name)];
+      if (!s) return { status: 404, body: notFound(SECRETS, name) };
+      if (raw.trim() !== '') {
+        /** @type {any} */
+        let opts;
+        try {
+          opts = JSON.parse(raw);
+        } catch {
+          return { status: 400, body: badRequest('invalid DeleteOptions') };
+        }
+        const uid = opts?.preconditions?.uid;
+        if (uid && uid !== s.metadata.uid) {
+          return { status: 409, body: conflict(SECRETS, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${s.metadata.uid}`) };
+        }
+      }
+      delete store.state.secrets[key(ns, name)];
+      store.nextRv();
+      store.save();
+      return { status: 200, body: buildStatus({ status: 'Success', details: { name, kind: 'secrets', uid: s.metadata.uid } }) };
+    },
+  };
+}
+
+/**
+ * Selectors: `k=v`, `k==v`, `k!=v`, comma = AND; labels also allow a bare `k` (exists).
+ * @param {string} s @param {boolean} [labels] @returns {Array<{ key: string, op: '=' | '!=' | 'exists', value: string }> | null}
+ */
+function parseSelector(s, labels = false) {
+  if (s.trim() === '') return [];
+  const out = [];
+  for (const part of s.split(',')) {
+    const m = /^\s*([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)\s*$/.exec(part);
+    if (m) out.push({ key: /** @type {string} */ (m[1]), op: /** @type {'=' | '!='} */ (m[2] === '!=' ? '!=' : '='), value: /** @type {string} */ (m[3]) });
+    else if (labels && /^\s*[A-Za-z0-9][-A-Za-z0-9_./]*\s*$/.test(part)) out.push({ key: part.trim(), op: /** @type {const} */ ('exists'), value: '' });
+    else return null;
+  }
+  return out;
+}
+
+/** @param {{ op: string, value: string }} r @param {string | undefined} v */
+function match(r, v) {
+  if (r.op === 'exists') return v !== undefined;
+  return r.op === '=' ? v === r.value : v !== r.value;
+}

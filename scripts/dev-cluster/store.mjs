@@ -1,0 +1,43 @@
+// @ts-check
+// The dev cluster's persistent state: Secrets by namespace/name, the resourceVersion counter,
+// the bearer tokens and the supervisor's server password. Written atomically (temp + rename)
+// after every change so a restart with the same state dir continues where it stopped.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * @typedef {{ metadata: { name: string, namespace: string, uid: string, resourceVersion: string, creationTimestamp: string, labels?: Record<string,string>, annotations?: Record<string,string>, deletionTimestamp?: string }, type: string, data?: Record<string,string>, immutable?: boolean }} Secret
+ * @typedef {{ rv: number, secrets: Record<string, Secret>, serviceAccountToken: string, readonlyServiceAccountToken: string, controlToken: string, serverPassword: string }} State
+ */
+
+/** @param {string} dir */
+export function openStore(dir) {
+  const file = join(dir, 'state.json');
+  /** @type {State} */
+  const state = existsSync(file)
+    ? JSON.parse(readFileSync(file, 'utf8'))
+    : {
+        rv: 1000,
+        secrets: {},
+        serviceAccountToken: `dev-sa.${randomBytes(24).toString('base64url')}`,
+        readonlyServiceAccountToken: `dev-readonly-sa.${randomBytes(24).toString('base64url')}`,
+        controlToken: randomBytes(24).toString('base64url'),
+        serverPassword: randomBytes(16).toString('hex'),
+      };
+  const save = () => {
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    renameSync(tmp, file);
+  };
+  save();
+  return {
+    state,
+    save,
+    /** The next resourceVersion: opaque digits, as etcd revisions look. */
+    nextRv() {
+      state.rv += 1;
+      return String(state.rv);
+    },
+  };
+}
