@@ -29,7 +29,8 @@ function readDevVars() {
   return out;
 }
 const vars = { ...readDevVars() };
-for (const k of CONFIG_VARS) if (process.env[k] !== undefined) vars[k] = process.env[k];
+for (const k of CONFIG_VARS) if (process.env[k]) vars[k] = process.env[k];
+for (const k of Object.keys(vars)) if (vars[k] === '') delete vars[k];
 
 let cluster = null;
 if (!vars.CLUSTER_API_URL) {
@@ -66,14 +67,16 @@ writeFileSync(statePath, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
 
 const childEnv = { ...process.env, WRANGLER_SEND_METRICS: 'false', NODE_EXTRA_CA_CERTS: bundle };
 const persist = join(DEV, 'wrangler');
-const migrate = spawnSync('npx', ['wrangler', 'd1', 'migrations', 'apply', 'k3s-enroll', '--local', '--persist-to', persist], { cwd: ROOT, env: { ...childEnv, CI: '1' }, encoding: 'utf8' });
+const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const migrate = spawnSync(process.execPath, [WRANGLER, 'd1', 'migrations', 'apply', 'k3s-enroll', '--local', '--persist-to', persist], { cwd: ROOT, env: { ...childEnv, CI: '1' }, encoding: 'utf8' });
 if (migrate.status !== 0) {
   process.stderr.write(migrate.stdout + migrate.stderr);
   await cluster?.close();
   process.exit(1);
 }
 
-const worker = spawn('npx', ['wrangler', 'dev', '--ip', HOST, '--port', String(PORT), '--persist-to', persist, '--env-file', envFile, '--show-interactive-dev-session=false'], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+// Its own process group, so stopping it also stops the workerd it starts.
+const worker = spawn(process.execPath, [WRANGLER, 'dev', '--ip', HOST, '--port', String(PORT), '--persist-to', persist, '--env-file', envFile, '--show-interactive-dev-session=false'], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
 worker.stdout.on('data', (d) => process.env.VERBOSE && process.stderr.write(d));
 worker.stderr.on('data', (d) => process.stderr.write(d));
 
@@ -81,7 +84,13 @@ let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  worker.kill('SIGTERM');
+  const exited = new Promise((r) => (worker.exitCode !== null ? r(undefined) : worker.once('exit', r)));
+  try {
+    process.kill(-worker.pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
   await cluster?.close();
   process.exit(code);
 }

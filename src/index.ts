@@ -15,7 +15,7 @@ export { MachineObject, RateLimitObject };
 
 type Env = StoreEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
 
-export const ENROLL_IP_LIMIT_PER_MINUTE = 60;
+const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
 const logger = createConsoleLogger();
 let cached: { env: Env; app: ReturnType<typeof createApp> } | null = null;

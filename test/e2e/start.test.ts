@@ -1,0 +1,172 @@
+// `npm start` for real (dev cluster + wrangler dev), then the operator CLI against it: each
+// `k3s-token` sub-command, checked in the dev cluster; Ctrl-C stops both; a restart reuses state.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnUntilJson, type Started } from '../support/spawn.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const run = promisify(execFile);
+const devDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-start-'));
+let port = 0;
+let started: Started<{ ready: boolean; enrollUrl: string; clusterUrl: string; caFile: string }>;
+let state: { enrollUrl: string; adminToken: string; clusterUrl: string; caFile: string; serviceAccountToken: string; fleetWebhookSecret: string; serverToken: string };
+
+const freePort = () => new Promise<number>((r) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const p = (s.address() as { port: number }).port;
+    s.close(() => r(p));
+  });
+});
+const start = () =>
+  spawnUntilJson<{ ready: boolean; enrollUrl: string; clusterUrl: string; caFile: string }>(process.execPath, ['scripts/start.mjs'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), K3S_ENROLL_DEV_DIR: devDir, CLUSTER_API_URL: '', K3S_SERVER_URL: '' },
+    timeoutMs: 90_000,
+  });
+function cluster(method: string, path: string, bearer: string, body?: string, auth?: string): Promise<{ status: number; text: string }> {
+  const u = new URL(path, state.clusterUrl);
+  return new Promise((res, rej) => {
+    const req = request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, ca: readFileSync(state.caFile), headers: { authorization: auth ?? `Bearer ${bearer}`, ...(body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (r) => {
+      let text = '';
+      r.on('data', (d) => (text += d));
+      r.on('end', () => res({ status: r.statusCode ?? 0, text }));
+    });
+    req.on('error', rej);
+    req.end(body);
+  });
+}
+const whoami = (token: string) => cluster('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', token, '{}');
+const cli = async (...args: string[]) => {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['scripts/k3s-token.mjs', ...args], { cwd: ROOT, env: { ...process.env, K3S_ENROLL_DEV_DIR: devDir } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+const bootstrapOf = (k10: string) => k10.trim().split('::')[1]!;
+
+beforeAll(async () => {
+  port = await freePort();
+  started = await start();
+  state = JSON.parse(readFileSync(join(devDir, 'state.json'), 'utf8'));
+}, 120_000);
+afterAll(async () => {
+  await started?.stop();
+  rmSync(devDir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('writes .dev/state.json (0600) with the documented fields and serves the worker', async () => {
+    expect(Object.keys(state)).toEqual(expect.arrayContaining(['enrollUrl', 'adminToken', 'clusterUrl', 'caFile', 'serviceAccountToken', 'fleetWebhookSecret']));
+    expect(statSync(join(devDir, 'state.json')).mode & 0o777).toBe(0o600);
+    expect(state.enrollUrl).toBe(`http://127.0.0.1:${port}/v1/enroll`);
+    expect(await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()).toEqual({ ok: true });
+  });
+
+  it('register → enroll on the running stack gives a token that logs in to the dev cluster', async () => {
+    const admin = { authorization: `Bearer ${state.adminToken}`, 'content-type': 'application/json' };
+    expect((await fetch(`http://127.0.0.1:${port}/v1/machines/start-1`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: 'start-code-0123456789abcdef' }) })).status).toBe(201);
+    const res = await fetch(state.enrollUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'code', machineId: 'start-1', code: 'start-code-0123456789abcdef' }) });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as { token: string; server: string };
+    expect(body.server).toBe(state.clusterUrl);
+    expect((await whoami(bootstrapOf(body.token))).status).toBe(201);
+  });
+});
+
+describe('k3s-token CLI against npm start', () => {
+  it('create (defaults) prints one K10 line whose token logs in', async () => {
+    const r = await cli('create', '--description', 'from cli');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^K10[0-9a-f]{64}::[a-z0-9]{6}\.[a-z0-9]{16}\n$/);
+    expect((await whoami(bootstrapOf(r.stdout))).status).toBe(201);
+  });
+
+  it('create with a token and --ttl=0, then list: `perage  <forever>  <never>` in the k3s table', async () => {
+    expect((await cli('create', '--ttl=0', 'perage.s0xt4u0hl5guoyi6')).code).toBe(0);
+    expect((await cli('create', '--ttl', '10m', '--description', 'Test', '10mint.ida18trbbk43szwk')).code).toBe(0);
+    const dup = await cli('create', 'perage.s0xt4u0hl5guoyi6');
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toBe('error: a token with id "perage" already exists\n');
+    const list = await cli('list');
+    const lines = list.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^TOKEN\s+TTL\s+EXPIRES\s+USAGES\s+DESCRIPTION\s+EXTRA GROUPS$/);
+    expect(list.stdout).toMatch(/\nperage\s+<forever>\s+<never>\s+authentication,signing\s+<none>\s+system:bootstrappers:k3s:default-node-token\n/);
+    expect(list.stdout).toMatch(/\n10mint\s+[0-9]m\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+authentication,signing\s+Test\s+/);
+    // Column layout of Go's tabwriter (minwidth 10, padding 3): every column starts at the header's offset.
+    const at = (s: string, col: string) => s.indexOf(col);
+    const perage = lines.find((l) => l.startsWith('perage'))!;
+    expect(perage.indexOf('<forever>')).toBe(at(lines[0]!, 'TTL'));
+    expect(perage.indexOf('<never>')).toBe(at(lines[0]!, 'EXPIRES'));
+  });
+
+  it('list -o json matches k3s (token {}, description/expires omitted when empty)', async () => {
+    const r = await cli('list', '-o', 'json');
+    const items = JSON.parse(r.stdout) as Array<Record<string, unknown>>;
+    expect(r.stdout.endsWith(']\n')).toBe(true);
+    expect(items).toContainEqual({ token: {}, usages: ['authentication', 'signing'], groups: ['system:bootstrappers:k3s:default-node-token'] });
+    expect(items.find((i) => i.description === 'Test')).toMatchObject({ token: {}, expires: expect.stringMatching(/Z$/) });
+    expect((await cli('list', '-o', 'yaml')).stderr).toBe('error: invalid output format: yaml\n');
+  });
+
+  it('delete by id and by full token', async () => {
+    const a = (await cli('create')).stdout;
+    const b = (await cli('create')).stdout;
+    const idA = bootstrapOf(a).split('.')[0]!;
+    expect((await cli('delete', idA)).stdout).toBe(`bootstrap token "${idA}" deleted\n`);
+    expect((await cli('delete', b.trim())).code).toBe(0);
+    expect((await whoami(bootstrapOf(a))).status).toBe(401);
+    expect((await whoami(bootstrapOf(b))).status).toBe(401);
+    const missing = await cli('delete');
+    expect(missing.stderr).toBe("error: missing argument; 'token delete' is missing token\n");
+  });
+
+  it('generate prints a token and creates nothing', async () => {
+    const before = (await cli('list', '-o', 'json')).stdout;
+    const r = await cli('generate');
+    expect(r.stdout).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}\n$/);
+    expect((await cli('list', '-o', 'json')).stdout).toBe(before);
+  });
+
+  it('rotate replaces the server token through the dev cluster supervisor', async () => {
+    const basic = (pw: string) => `Basic ${Buffer.from(`server:${pw}`).toString('base64')}`;
+    const old = state.serverToken;
+    const r = await cli('rotate', '-t', old, '--new-token', 'rotated-by-cli-1');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('Token rotated, restart k3s nodes with new token\n');
+    expect(r.stderr).toContain('WARNING');
+    expect((await cluster('PUT', '/v1-k3s/token', '', '{"newToken":"x"}', basic(old.split('::server:')[1]!))).status).toBe(401);
+    expect((await cli('rotate', '-t', old)).stderr).toMatch(/^error: the k3s supervisor rejected the current server token$/m);
+    // Put it back for later runs.
+    expect((await cli('rotate', '-t', 'rotated-by-cli-1', '--new-token', old.split('::server:')[1]!)).code).toBe(0);
+  });
+
+  it('--help for each sub-command; errors are one line and exit 1', async () => {
+    for (const sub of ['create', 'delete', 'generate', 'list', 'rotate']) expect((await cli(sub, '--help')).stdout).toContain(`k3s-token ${sub}`);
+    const bad = await cli('list', '--admin-token', 'wrong-wrong-wrong-wrong');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('npm start lifecycle', () => {
+  it('Ctrl-C stops both; a second start reuses the state', async () => {
+    await started.stop();
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    started = await start();
+    const again = JSON.parse(readFileSync(join(devDir, 'state.json'), 'utf8'));
+    expect(again.adminToken).toBe(state.adminToken);
+    expect(again.caFile).toBe(state.caFile);
+    expect(again.serviceAccountToken).toBe(state.serviceAccountToken);
+    const m = await fetch(`http://127.0.0.1:${port}/v1/machines/start-1`, { headers: { authorization: `Bearer ${state.adminToken}` } });
+    expect(m.status).toBe(200);
+  }, 120_000);
+});
