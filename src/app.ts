@@ -6,6 +6,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { EvidenceVerifier } from './attest/evidence.ts';
+import type { ParsedCertificate } from './pki/index.ts';
 import type { ClusterClient } from './cluster/index.ts';
 import type { Config } from './config.ts';
 import { AppError } from './errors.ts';
@@ -30,6 +31,8 @@ export interface Services {
   readonly ipLimiter: RateLimiter;
   readonly cluster: ClusterClient;
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
+  /** TPM EK manufacturer roots (TPM_EK_ROOTS_PEM), parsed once. */
+  readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
 }
 
 export interface AppDeps {

@@ -4,6 +4,7 @@
 import { createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
+import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { createClusterClient } from './cluster/index.ts';
 import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore, createMemoryRateLimiter, createMemoryWebhookEventLog } from './store/memory.ts';
 import { parseConfig, type Config } from './config.ts';
@@ -45,7 +46,8 @@ const app = createApp({
         accessClientId: cfg.clusterAccessClientId,
         accessClientSecret: cfg.clusterAccessClientSecret,
       }),
-      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers) },
+      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
+        ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     }),
   clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,
   logger,

@@ -3,6 +3,7 @@
 import { createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
+import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { createClusterClient } from './cluster/index.ts';
 import { parseConfig, type Config } from './config.ts';
 import { ConfigError } from './errors.ts';
@@ -54,7 +55,8 @@ function appFor(env: Env) {
           accessClientId: cfg.clusterAccessClientId,
           accessClientSecret: cfg.clusterAccessClientSecret,
         }),
-        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers) },
+        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
+        ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
       }),
     logger,
   });

@@ -1,20 +1,49 @@
 // POST /v1/enroll: the machine-facing endpoint. Per-IP rate limit, JSON body, then the use case.
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
+import { issueTpmChallenge } from '../attest/tpm/index.ts';
 import { enroll } from '../enroll/enroll.ts';
 import { AppError } from '../errors.ts';
 import { readJsonObject } from '../http/json-body.ts';
 
 export function createEnrollRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.post('/v1/enroll', async (c) => {
+  const limited = async (c: Context<AppEnv>) => {
     const deps = c.get('deps');
-    const config = c.get('config');
     const s = servicesOf(c);
     const now = deps.now ?? (() => new Date());
     const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
     const limit = await s.ipLimiter.hit(`ip:${clientIp ?? 'unknown'}`, now().getTime());
     if (!limit.allowed) throw new AppError('rate_limited', 'too many enrollment requests from this address', { reason: `ip rate limit: ${clientIp}`, retryAfterSeconds: limit.retryAfterSeconds });
+    return { deps, s, now, clientIp };
+  };
+
+  app.post('/v1/enroll/challenge', async (c) => {
+    const { deps, s, now, clientIp } = await limited(c);
+    const config = c.get('config');
+    const body = await readJsonObject(c);
+    const audit = (outcome: 'success' | 'failure', machineId: string | null, code: string | null, reason: string | null) =>
+      s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
+    try {
+      const { machineId, ...result } = await issueTpmChallenge(body, {
+        machines: s.machines,
+        index: s.index,
+        ekTrust: s.ekTrust,
+        allowUnregistered: config.tpmAllowUnregistered,
+        now,
+        newId: deps.newId ?? (() => crypto.randomUUID()),
+      });
+      await audit('success', machineId, null, null);
+      return c.json(result, 201);
+    } catch (err) {
+      if (err instanceof AppError) await audit('failure', null, err.code, err.reason);
+      throw err;
+    }
+  });
+
+  app.post('/v1/enroll', async (c) => {
+    const { deps, s, now, clientIp } = await limited(c);
+    const config = c.get('config');
     const body = await readJsonObject(c);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
     try {

@@ -134,10 +134,10 @@ export async function makeCredential(input: MakeCredentialInput): Promise<MadeCr
     const size = crv === 'P-256' ? 32 : 48;
     const ephemeral = input.ephemeral
       ? await crypto.subtle.importKey('jwk', input.ephemeral, { name: 'ECDH', namedCurve: crv }, true, ['deriveBits'])
-      : (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: crv }, true, ['deriveBits'])).privateKey;
+      : ((await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: crv }, true, ['deriveBits'])) as CryptoKeyPair).privateKey;
     const ephJwk = (await crypto.subtle.exportKey('jwk', ephemeral)) as JsonWebKey;
     const ekKey = await crypto.subtle.importKey('jwk', ek.jwk, { name: 'ECDH', namedCurve: crv }, false, []);
-    const z = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: ekKey }, ephemeral, size * 8));
+    const z = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: ekKey } as never, ephemeral, size * 8));
     const ephX = unb64u(ephJwk.x!);
     const ephY = unb64u(ephJwk.y!);
     seed = kdfe(ek.nameAlg, z, 'IDENTITY', ephX, unb64u(ek.jwk.x!), h.size * 8);

@@ -1,0 +1,82 @@
+// The TPM challenge: `POST /v1/enroll/challenge` → EK checked (certificate chain or registered
+// key), machine found by its EK, AK checked (restricted signing key, name computed here), a fresh
+// credential sealed to the EK for that AK name; only its SHA-256 is kept, for one use.
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { AppError } from '../../errors.ts';
+import { decodeBase64, encodeBase64 } from '../../pki/index.ts';
+import type { MachineIndex, MachineStore } from '../../store/ports.ts';
+import { rejected } from '../evidence.ts';
+import { parseEkPublicPem, verifyEkCertificate, type VerifiedEk } from './ek.ts';
+import { ekFromSpki, makeCredential } from './make-credential.ts';
+import { computeTpmName, parseTpm2bPublic, validateAttestationKey } from './tpm-public.ts';
+import type { ParsedCertificate } from '../../pki/index.ts';
+
+export const CREDENTIAL_BYTES = 32;
+
+export interface ChallengeDeps {
+  readonly machines: MachineStore;
+  readonly index: MachineIndex;
+  readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
+  readonly allowUnregistered: boolean;
+  readonly now: () => Date;
+  readonly newId: () => string;
+}
+
+export interface ChallengeResult {
+  readonly machineId: string;
+  readonly challengeId: string;
+  readonly expiresAt: string;
+  readonly credentialBlob: string;
+  readonly encryptedSecret: string;
+  readonly tpm2ToolsCredential: string;
+}
+
+const b64field = (body: Readonly<Record<string, unknown>>, field: string, max: number): Uint8Array<ArrayBuffer> | null => {
+  const v = body[field];
+  if (v === undefined) return null;
+  const bytes = typeof v === 'string' && v.length <= max ? decodeBase64(v) : null;
+  if (!bytes || bytes.length === 0) throw new AppError('invalid_request', `${field} must be base64 of at most ${Math.floor((max * 3) / 4)} bytes`);
+  return bytes;
+};
+
+export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>, deps: ChallengeDeps): Promise<ChallengeResult> {
+  if (body.method !== 'tpm') throw new AppError('invalid_request', 'method must be "tpm"');
+  const akBytes = b64field(body, 'akPublic', 2048);
+  if (!akBytes) throw new AppError('invalid_request', 'akPublic is required');
+  const ekCert = b64field(body, 'ekCert', 8192);
+  const ekPub = body.ekPub;
+  if ((ekCert === null) === (ekPub === undefined)) throw new AppError('invalid_request', 'exactly one of ekCert, ekPub is required');
+  if (ekPub !== undefined && (typeof ekPub !== 'string' || ekPub.length > 4096)) throw new AppError('invalid_request', 'ekPub must be a PEM public key');
+
+  const now = deps.now();
+  const ek: VerifiedEk = ekCert ? await verifyEkCertificate(ekCert, deps.ekTrust, now) : parseEkPublicPem(ekPub as string);
+  const ak = parseTpm2bPublic(akBytes);
+  validateAttestationKey(ak);
+
+  let machineId = await deps.index.findByEk(ek.sha256);
+  if (machineId === null) {
+    if (!ek.certified || !deps.allowUnregistered) throw new AppError('machine_unknown', 'no machine is registered with this TPM', { reason: `ek ${ek.sha256} not registered` });
+    // A genuine TPM, allowed in without registration, gets an id derived from its EK.
+    machineId = `tpm-${ek.sha256.slice(0, 20)}`;
+    if ((await deps.machines.get(machineId)) === null) {
+      const { machine } = await deps.machines.register({ id: machineId, enrollmentCodeSha256: null, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: ek.sha256, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, now.getTime());
+      await deps.index.upsert(machine);
+    }
+  }
+  const machine = await deps.machines.get(machineId);
+  if (!machine || machine.ekPublicKeySha256 !== ek.sha256) throw rejected(`ek: index points at ${machineId}, which is not registered with this EK`);
+
+  const credential = crypto.getRandomValues(new Uint8Array(CREDENTIAL_BYTES));
+  const made = await makeCredential({ ek: await ekFromSpki(ek.spki), akName: computeTpmName(ak), credential });
+  const challengeId = `${deps.newId()}:${machineId}`;
+  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: bytesToHex(sha256(credential)), ekSha256: ek.sha256 }, now.getTime());
+  return {
+    machineId,
+    challengeId,
+    expiresAt: new Date(now.getTime() + 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    credentialBlob: encodeBase64(made.credentialBlob),
+    encryptedSecret: encodeBase64(made.encryptedSecret),
+    tpm2ToolsCredential: encodeBase64(made.tpm2ToolsFile),
+  };
+}
