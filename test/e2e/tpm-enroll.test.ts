@@ -157,7 +157,7 @@ describe.skipIf(!hasTpmTools)('TPM enrollment with swtpm, tpm2-tools and enroll.
   it('a tampered blob fails activation, and nothing is minted', async () => {
     const ch = await (await post('/v1/enroll/challenge', { method: 'tpm', ekCert: a.ekCert, akPublic: a.akPub.toString('base64') })).json() as { challengeId: string; tpm2ToolsCredential: string };
     const blob = Buffer.from(ch.tpm2ToolsCredential, 'base64');
-    blob[30] ^= 0x01;
+    blob[30] = blob[30]! ^ 0x01;
     expect(activate(tpmA, dirA, blob)).toBeNull();
     const before = await tokenCount('edge-tpm-a');
     const res = await post('/v1/enroll', { method: 'tpm', challengeId: ch.challengeId, secret: randomBytes(32).toString('base64') });
@@ -168,7 +168,7 @@ describe.skipIf(!hasTpmTools)('TPM enrollment with swtpm, tpm2-tools and enroll.
   it('an AK that is not restricted is refused at the challenge', async () => {
     const ak = Buffer.from(a.akPub);
     // objectAttributes: bytes 6..9 of the TPM2B (size, type, nameAlg come first); bit 16 = restricted.
-    ak[7] &= ~0x01;
+    ak[7] = ak[7]! & ~0x01;
     const res = await post('/v1/enroll/challenge', { method: 'tpm', ekCert: a.ekCert, akPublic: ak.toString('base64') });
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ code: 'attestation_rejected' });
