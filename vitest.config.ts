@@ -32,6 +32,7 @@ export default defineConfig({
                   ADMIN_TOKEN: 'test-admin-token-0123456789',
                   FLEET_WEBHOOK_SECRET: 'test-fleet-webhook-secret-0123456789',
                   JWT_ISSUERS: cluster.jwtIssuers,
+                  EVENTS_WEBHOOK_URL: `${cluster.eventsUrl}/events`,
                   TEST_MIGRATIONS: await readD1Migrations('./migrations'),
                   DEV_CLUSTER: JSON.stringify(cluster),
                 },

@@ -6,7 +6,6 @@ export type ErrorCode =
   | 'invalid_request'
   | 'invalid_token'
   | 'not_found'
-  | 'method_not_allowed'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'unauthorized'

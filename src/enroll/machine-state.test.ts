@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
 import { createMemoryMachineStore } from '../store/memory.ts';
-import { dueForDeletion, MACHINE_RATE_MAX_ATTEMPTS, nextAlarmAt, RESERVATION_MS, type MachineRegistration } from './machine-state.ts';
+import { CHALLENGE_TTL_MS, dueForDeletion, MACHINE_RATE_MAX_ATTEMPTS, nextAlarmAt, RESERVATION_MS, type MachineRegistration } from './machine-state.ts';
 
 const reg = (over: Partial<MachineRegistration> = {}): MachineRegistration => ({
   id: 'edge-1',
@@ -134,5 +134,34 @@ describe('machine state', () => {
     expect(nextAlarmAt(st, 10, 30_000)).toBe(5_000);
     expect(dueForDeletion(st, 4_999)).toEqual([]);
     expect(dueForDeletion(st, 5_000)).toEqual([{ id: 'aaaaaa', uid: 'uid-aaaaaa' }]);
+  });
+
+  describe('TPM challenges', () => {
+    const ch = { id: 'c1', secretSha256: 'f'.repeat(64), ekSha256: 'e'.repeat(64) };
+    const tpm = (secret = 'f'.repeat(64), id = 'c1') => ({ method: 'tpm' as const, challengeId: id, secretSha256: secret });
+
+    it('a challenge answers once', async () => {
+      const s = createMemoryMachineStore();
+      await s.register(reg(), 0);
+      await s.openChallenge('edge-1', ch, 1_000);
+      await s.reserve('edge-1', tpm(), 'r1', 2_000);
+      await s.commit('edge-1', 'r1', token('aaaaaa'), null, 2_000);
+      expect(await codeOf(s.reserve('edge-1', tpm(), 'r2', 3_000))).toBe('attestation_rejected');
+    });
+    it('a wrong secret, an unknown challenge, an expired challenge are attestation_rejected', async () => {
+      const s = createMemoryMachineStore();
+      await s.register(reg(), 0);
+      await s.openChallenge('edge-1', ch, 1_000);
+      expect(await codeOf(s.reserve('edge-1', tpm('0'.repeat(64)), 'r1', 2_000))).toBe('attestation_rejected');
+      expect(await codeOf(s.reserve('edge-1', tpm('f'.repeat(64), 'c2'), 'r2', 2_000))).toBe('attestation_rejected');
+      expect(await codeOf(s.reserve('edge-1', tpm(), 'r3', 1_000 + CHALLENGE_TTL_MS))).toBe('attestation_rejected');
+    });
+    it('opening a challenge needs a registered, unrevoked machine', async () => {
+      const s = createMemoryMachineStore();
+      expect(await codeOf(s.openChallenge('edge-1', ch, 0))).toBe('machine_unknown');
+      await s.register(reg(), 0);
+      await s.revoke('edge-1', 1);
+      expect(await codeOf(s.openChallenge('edge-1', ch, 2))).toBe('machine_revoked');
+    });
   });
 });

@@ -10,7 +10,6 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { status: number; title: strin
   unauthorized: { status: 401, title: 'Authentication required' },
   forbidden: { status: 403, title: 'Not allowed' },
   not_found: { status: 404, title: 'Not found' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   unsupported_event: { status: 422, title: 'Unknown event type' },
   payload_too_large: { status: 413, title: 'The request body is too large' },

@@ -88,4 +88,15 @@ describe('/v1/tokens (k3s token create/list/delete/generate)', () => {
     expect(await res.json()).toMatchObject({ code });
     expect((await bootstrapSecrets()).length).toBe(before);
   });
+
+  it('server-token rotate: a wrong current token → 403 forbidden; a bootstrap-form or missing token → 400', async () => {
+    const wrong = await call('POST', '/v1/server-token/rotate', { token: 'not-the-server-password' });
+    expect(wrong.status).toBe(403);
+    expect(await wrong.json()).toMatchObject({ code: 'forbidden' });
+    const bootstrapForm = await call('POST', '/v1/server-token/rotate', { token: 'abcdef.0123456789abcdef' });
+    expect(bootstrapForm.status).toBe(400);
+    const missing = await call('POST', '/v1/server-token/rotate', {});
+    expect(missing.status).toBe(400);
+    // The successful rotation is exercised once, in cluster-client.test.ts (one shared supervisor password).
+  });
 });
