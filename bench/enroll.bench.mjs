@@ -33,7 +33,8 @@ function childrenNamed(name) {
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 // 1. Dev cluster in its own process.
-const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+process.on('exit', () => cluster.kill('SIGKILL'));
 const info = await new Promise((res, rej) => {
   let out = '';
   cluster.stdout.on('data', (d) => {
@@ -59,6 +60,7 @@ const before = new Set(childrenNamed('workerd'));
 const mf = new Miniflare({
   modules: true,
   scriptPath: join(dist, 'index.js'),
+  modulesRoot: dist,
   compatibilityDate: '2026-04-01',
   compatibilityFlags: ['nodejs_compat'],
   bindings: {

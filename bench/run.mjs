@@ -38,7 +38,7 @@ console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(siz
 console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
 console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
 
-for (const suite of ['bench/token.bench.ts']) {
+for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts']) {
   const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve
   await build({ entryPoints: [join(ROOT, suite)], bundle: true, format: 'esm', platform: 'node', outfile, absWorkingDir: ROOT, packages: 'external', logLevel: 'error' });
   const r = spawnSync(process.execPath, [outfile], { cwd: ROOT, env, stdio: 'inherit' });
