@@ -5,29 +5,16 @@ import { createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
-import { createClusterClient } from './cluster/index.ts';
+import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore, createMemoryRateLimiter, createMemoryWebhookEventLog } from './store/memory.ts';
-import { parseConfig, type Config } from './config.ts';
-import { ConfigError } from './errors.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
 const logger = createConsoleLogger((line) => console.error(line));
-let config: Config | ConfigError;
-try {
-  config = parseConfig(env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  config = err;
-  logger.log('error', 'config.invalid', { variables: err.variables, reason: err.reason });
-}
 
 let services: Services | null = null;
 const app = createApp({
-  loadConfig: () => {
-    if (config instanceof ConfigError) throw config;
-    return config;
-  },
+  loadConfig: createConfigLoader(env, logger),
   services: (cfg) =>
     (services ??= {
       machines: createMemoryMachineStore(),
@@ -35,17 +22,7 @@ const app = createApp({
       audit: createMemoryAuditLog(),
       webhookEvents: createMemoryWebhookEventLog(),
       ipLimiter: createMemoryRateLimiter(60, 60_000),
-      cluster: createClusterClient({
-        baseUrl: cfg.clusterApiUrl,
-        bearer: cfg.clusterSaToken,
-        fetch: (input, init) => fetch(input, init),
-        now: () => new Date(),
-        caPem: cfg.clusterCaPem,
-        caHash: cfg.clusterCaHash,
-        caHashMode: cfg.caHashMode,
-        accessClientId: cfg.clusterAccessClientId,
-        accessClientSecret: cfg.clusterAccessClientSecret,
-      }),
+      cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
       verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     }),

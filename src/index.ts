@@ -4,9 +4,8 @@ import { createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
-import { createClusterClient } from './cluster/index.ts';
-import { parseConfig, type Config } from './config.ts';
-import { ConfigError } from './errors.ts';
+import { clusterClientFor, createConfigLoader } from './compose.ts';
+import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
@@ -23,20 +22,9 @@ let cached: { env: Env; app: ReturnType<typeof createApp> } | null = null;
 
 function appFor(env: Env) {
   if (cached?.env === env) return cached.app;
-  let config: Config | ConfigError;
-  try {
-    config = parseConfig(env);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    config = err;
-    logger.log('error', 'config.invalid', { variables: err.variables, reason: err.reason });
-  }
   let services: Services | null = null;
   const app = createApp({
-    loadConfig: () => {
-      if (config instanceof ConfigError) throw config;
-      return config;
-    },
+    loadConfig: createConfigLoader(env, logger),
     services: (cfg) =>
       (services ??= {
         machines: createDurableMachineStore(env.MACHINES),
@@ -44,17 +32,7 @@ function appFor(env: Env) {
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
-        cluster: createClusterClient({
-          baseUrl: cfg.clusterApiUrl,
-          bearer: cfg.clusterSaToken,
-          fetch: (input, init) => fetch(input, init),
-          now: () => new Date(),
-          caPem: cfg.clusterCaPem,
-          caHash: cfg.clusterCaHash,
-          caHashMode: cfg.caHashMode,
-          accessClientId: cfg.clusterAccessClientId,
-          accessClientSecret: cfg.clusterAccessClientSecret,
-        }),
+        cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
       }),

@@ -2,7 +2,7 @@
 // that machine's state document and its alarm; RateLimitObject counts hits per key. The
 // MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens.
 import { DurableObject } from 'cloudflare:workers';
-import { createClusterClient } from '../cluster/index.ts';
+import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
@@ -101,17 +101,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     const due = dueForDeletion(state, Date.now());
     if (due.length > 0) {
       const config = parseConfig(this.env);
-      const cluster = createClusterClient({
-        baseUrl: config.clusterApiUrl,
-        bearer: config.clusterSaToken,
-        fetch: (input, init) => fetch(input, init),
-        now: () => new Date(),
-        caPem: config.clusterCaPem,
-        caHash: config.clusterCaHash,
-        caHashMode: config.caHashMode,
-        accessClientId: config.clusterAccessClientId,
-        accessClientSecret: config.clusterAccessClientSecret,
-      });
+      const cluster = clusterClientFor(config, (input, init) => fetch(input, init));
       const done: string[] = [];
       for (const t of due) {
         try {
