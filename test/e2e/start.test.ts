@@ -149,6 +149,13 @@ describe('k3s-token CLI against npm start', () => {
     expect((await cli('rotate', '-t', 'rotated-by-cli-1', '--new-token', old.split('::server:')[1]!)).code).toBe(0);
   });
 
+  it('runs under Deno too, with the same output', async () => {
+    const deno = async (...args: string[]) =>
+      (await run(join(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'scripts/k3s-token.mjs', ...args], { cwd: ROOT, env: { ...process.env, K3S_ENROLL_DEV_DIR: devDir, DENO_NO_UPDATE_CHECK: '1' } })).stdout;
+    expect(await deno('generate')).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}\n$/);
+    expect(await deno('list', '-o', 'json')).toBe((await cli('list', '-o', 'json')).stdout);
+  }, 60_000);
+
   it('--help for each sub-command; errors are one line and exit 1', async () => {
     for (const sub of ['create', 'delete', 'generate', 'list', 'rotate']) expect((await cli(sub, '--help')).stdout).toContain(`k3s-token ${sub}`);
     const bad = await cli('list', '--admin-token', 'wrong-wrong-wrong-wrong');
