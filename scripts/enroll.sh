@@ -33,6 +33,8 @@ CURL_CA=""
 [ -z "${ENROLL_CACERT:-}" ] || CURL_CA="--cacert $ENROLL_CACERT"
 
 b64() { openssl base64 -A -in "$1"; }
+# json_escape VALUE: backslash and double quote escaped for a JSON string (codes are printable ASCII).
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 # json_str FIELD FILE: the string value of a top-level field (the service's JSON has no escapes there).
 json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
 
@@ -84,13 +86,13 @@ case "$METHOD" in
   code)
     [ -n "${MACHINE_ID:-}" ] && [ -n "${ENROLL_CODE:-}" ] || die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"
     cd "$WORK_DIR"
-    printf '{"method":"code","machineId":"%s","code":"%s"}' "$MACHINE_ID" "$ENROLL_CODE" > enroll.json
+    printf '{"method":"code","machineId":"%s","code":"%s"}' "$(json_escape "$MACHINE_ID")" "$(json_escape "$ENROLL_CODE")" > enroll.json
     ;;
   jwt)
     cd "$WORK_DIR"
     if [ -n "${JWT_FILE:-}" ]; then JWT=$(cat "$JWT_FILE"); fi
     [ -n "${JWT:-}" ] || die 2 "JWT or JWT_FILE is required for the jwt method"
-    printf '{"method":"jwt","jwt":"%s"}' "$JWT" > enroll.json
+    printf '{"method":"jwt","jwt":"%s"}' "$(json_escape "$JWT")" > enroll.json
     ;;
   *) die 2 "unknown method: $METHOD (tpm, code or jwt)" ;;
 esac

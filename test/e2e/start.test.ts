@@ -82,6 +82,32 @@ describe('npm start', () => {
   });
 });
 
+describe('scripts/enroll.sh (code method) against npm start', () => {
+  const enrollSh = (env: Record<string, string>) =>
+    new Promise<{ code: number; stderr: string }>((res) =>
+      execFile('sh', [join(ROOT, 'scripts/enroll.sh'), 'code'], { env: { ...process.env, ...env } }, (err, _o, stderr) => res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr })),
+    );
+  it('enrolls with a code holding JSON metacharacters, writes the config, and the token logs in', async () => {
+    const code = 'q"uote\\back-0123456789';
+    const admin = { authorization: `Bearer ${state.adminToken}`, 'content-type': 'application/json' };
+    expect((await fetch(`http://127.0.0.1:${port}/v1/machines/sh-1`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: code }) })).status).toBe(201);
+    const config = join(devDir, 'k3s', 'config.yaml');
+    const r = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, MACHINE_ID: 'sh-1', ENROLL_CODE: code, K3S_CONFIG: config });
+    expect(r.code, r.stderr).toBe(0);
+    const token = /^token: "(K10[^"]+)"$/m.exec(readFileSync(config, 'utf8'))![1]!;
+    expect((await whoami(bootstrapOf(token))).status).toBe(201);
+  });
+  it('exits 5 when refused (the code is now used) and 4 when the service is unreachable', async () => {
+    const refused = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, MACHINE_ID: 'sh-1', ENROLL_CODE: 'q"uote\\back-0123456789', K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain('code_used');
+    const down = await enrollSh({ ENROLL_URL: 'http://127.0.0.1:1', MACHINE_ID: 'sh-1', ENROLL_CODE: 'whatever-0123456789', K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
+    expect(down.code).toBe(4);
+    const usage = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
+    expect(usage.code).toBe(2);
+  });
+});
+
 describe('k3s-token CLI against npm start', () => {
   it('create (defaults) prints one K10 line whose token logs in', async () => {
     const r = await cli('create', '--description', 'from cli');
