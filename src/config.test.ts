@@ -63,11 +63,20 @@ describe('parseConfig', () => {
     ['JWT_ISSUERS', '[{"issuer":"https://x","jwksUri":"https://x/j"}]'],
     ['JWT_ISSUERS', '{}'],
     ['K3S_SERVER_URL', 42],
+    ['TPM_PCR_POLICY', '{"pcrs":[],"allowedDigests":["' + 'a'.repeat(64) + '"]}'],
+    ['TPM_PCR_POLICY', '{"pcrs":[24],"allowedDigests":["' + 'a'.repeat(64) + '"]}'],
+    ['TPM_PCR_POLICY', '{"pcrs":[0],"allowedDigests":["xyz"]}'],
+    ['TPM_PCR_POLICY', 'not json'],
   ])('rejects %s=%s', (name, value) => {
     const err = configError({ ...valid, [name]: value });
     expect(err.variables.length).toBeGreaterThan(0);
     const expectedName = name === 'ACCESS_TEAM_DOMAIN' ? 'ACCESS_AUD' : name === 'CLUSTER_ACCESS_CLIENT_ID' ? 'CLUSTER_ACCESS_CLIENT_SECRET' : name;
     expect(err.variables).toContain(expectedName);
+  });
+
+  it('parses a PCR policy (sorted PCRs)', () => {
+    const c = parseConfig({ ...valid, TPM_PCR_POLICY: JSON.stringify({ pcrs: [7, 0, 1], allowedDigests: ['b'.repeat(64)] }) });
+    expect(c.tpmPcrPolicy).toEqual({ pcrs: [0, 1, 7], allowedDigests: ['b'.repeat(64)] });
   });
 
   it('allows http only for a loopback cluster API (the local dev cluster)', () => {

@@ -33,6 +33,8 @@ export interface Config {
   readonly fleetWebhookSecret: string | null;
   readonly tpmEkRootsPem: string | null;
   readonly tpmAllowUnregistered: boolean;
+  /** When set, TPM enrollment needs a quote over these PCRs with one of these digests. */
+  readonly tpmPcrPolicy: { readonly pcrs: readonly number[]; readonly allowedDigests: readonly string[] } | null;
   readonly jwtIssuers: readonly JwtIssuerConfig[];
   readonly eventsWebhookUrl: string | null;
 }
@@ -141,6 +143,20 @@ export function parseConfig(vars: ConfigVars): Config {
   const allowRaw = str('TPM_ALLOW_UNREGISTERED') ?? 'false';
   if (allowRaw !== 'true' && allowRaw !== 'false') bad('TPM_ALLOW_UNREGISTERED', 'must be "true" or "false"');
   const eventsWebhookUrl = url('EVENTS_WEBHOOK_URL', false, true) || null;
+  let tpmPcrPolicy: Config['tpmPcrPolicy'] = null;
+  const pcrRaw = str('TPM_PCR_POLICY');
+  if (pcrRaw !== null) {
+    try {
+      const v = JSON.parse(pcrRaw) as { pcrs?: unknown; allowedDigests?: unknown };
+      const pcrs = v.pcrs;
+      const digests = v.allowedDigests;
+      if (!Array.isArray(pcrs) || pcrs.length === 0 || !pcrs.every((n) => Number.isInteger(n) && n >= 0 && n < 24) || new Set(pcrs).size !== pcrs.length) throw new Error('pcrs');
+      if (!Array.isArray(digests) || digests.length === 0 || !digests.every((d) => typeof d === 'string' && /^[0-9a-f]{64}$/.test(d))) throw new Error('digests');
+      tpmPcrPolicy = Object.freeze({ pcrs: Object.freeze([...(pcrs as number[])].sort((a, b) => a - b)), allowedDigests: Object.freeze([...(digests as string[])]) });
+    } catch {
+      bad('TPM_PCR_POLICY', 'must be {"pcrs":[0..23],"allowedDigests":["<64 hex>"]}');
+    }
+  }
   const jwtIssuers = parseJwtIssuers(str('JWT_ISSUERS'), bad);
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -160,6 +176,7 @@ export function parseConfig(vars: ConfigVars): Config {
     fleetWebhookSecret,
     tpmEkRootsPem,
     tpmAllowUnregistered: allowRaw === 'true',
+    tpmPcrPolicy,
     jwtIssuers,
     eventsWebhookUrl,
   });

@@ -23,7 +23,7 @@ const app = createApp({
       webhookEvents: createMemoryWebhookEventLog(),
       ipLimiter: createMemoryRateLimiter(60, 60_000),
       cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
+      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     }),
   clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,

@@ -33,7 +33,7 @@ function appFor(env: Env) {
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
         cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier() },
+        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
       }),
     logger,

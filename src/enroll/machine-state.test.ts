@@ -156,6 +156,14 @@ describe('machine state', () => {
       expect(await codeOf(s.reserve('edge-1', tpm('f'.repeat(64), 'c2'), 'r2', 2_000))).toBe('attestation_rejected');
       expect(await codeOf(s.reserve('edge-1', tpm(), 'r3', 1_000 + CHALLENGE_TTL_MS))).toBe('attestation_rejected');
     });
+    it('with a PCR policy, the proof must carry a quote by the challenged AK', async () => {
+      const s = createMemoryMachineStore();
+      await s.register(reg(), 0);
+      await s.openChallenge('edge-1', { ...ch, akName: '000b' + 'a'.repeat(64), quoteRequired: true }, 1_000);
+      expect(await codeOf(s.reserve('edge-1', tpm(), 'r1', 2_000))).toBe('attestation_rejected');
+      expect(await codeOf(s.reserve('edge-1', { ...tpm(), quotedAkName: '000b' + 'b'.repeat(64) }, 'r2', 2_000))).toBe('attestation_rejected');
+      await expect(s.reserve('edge-1', { ...tpm(), quotedAkName: '000b' + 'a'.repeat(64) }, 'r3', 2_000)).resolves.toBeDefined();
+    });
     it('opening a challenge needs a registered, unrevoked machine', async () => {
       const s = createMemoryMachineStore();
       expect(await codeOf(s.openChallenge('edge-1', ch, 0))).toBe('machine_unknown');

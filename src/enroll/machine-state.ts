@@ -48,13 +48,13 @@ export interface MachineState {
   /** Occurrence time (ms) of the last fleet webhook event applied; older events are stale. */
   readonly lastFleetEventAt?: number | null;
   /** The open TPM credential-activation challenge: SHA-256 of the credential, single use. */
-  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string } | null;
+  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string; readonly akName?: string; readonly quoteRequired?: boolean } | null;
 }
 
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
 /** Opens a TPM challenge (replacing any open one). The machine must exist and not be revoked. */
-export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string }, now: number): MachineState {
+export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean }, now: number): MachineState {
   if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration for this EK' });
   if (state.revokedAt !== null) throw new AppError('machine_revoked', 'this machine has been revoked');
   return { ...state, challenge: { ...challenge, expiresAt: now + CHALLENGE_TTL_MS }, updatedAt: now };
@@ -65,7 +65,7 @@ export type FleetEvent = { readonly type: 'machine.registered'; readonly registr
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
   | { readonly method: 'jwt'; readonly jtiSha256: string; readonly exp: number; readonly issuer: string; readonly subject: string }
-  | { readonly method: 'tpm'; readonly challengeId: string; readonly secretSha256: string }
+  | { readonly method: 'tpm'; readonly challengeId: string; readonly secretSha256: string; /** Hex AK name, set when a quote by that AK was verified. */ readonly quotedAkName?: string }
   | { readonly method: 'x509'; readonly proofKey: string };
 
 export interface EnrollPolicy {
@@ -177,6 +177,8 @@ export function reserveEnrollment(
       if (ch === null || ch.id !== proof.challengeId) reject('attestation_rejected', 'attestation rejected', 'unknown or already used challenge');
       if (ch!.expiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'challenge expired');
       if (!constantTimeEqualHex(proof.secretSha256, ch!.secretSha256)) reject('attestation_rejected', 'attestation rejected', 'activated credential does not match (another TPM or a tampered blob)');
+      if (ch!.quoteRequired && proof.quotedAkName === undefined) reject('attestation_rejected', 'attestation rejected', 'PCR policy requires a quote');
+      if (proof.quotedAkName !== undefined && proof.quotedAkName !== ch!.akName) reject('attestation_rejected', 'attestation rejected', 'quote signed by another key than the challenged AK');
       if (state.reservation?.proofKey === `tpm:${ch!.id}`) reject('attestation_rejected', 'attestation rejected', 'challenge in use by a concurrent enrollment');
       proofKey = `tpm:${ch!.id}`;
       break;

@@ -30,6 +30,7 @@ export function createEnrollRoutes(): Hono<AppEnv> {
         index: s.index,
         ekTrust: s.ekTrust,
         allowUnregistered: config.tpmAllowUnregistered,
+        quoteRequired: config.tpmPcrPolicy !== null,
         now,
         newId: deps.newId ?? (() => crypto.randomUUID()),
       });

@@ -19,6 +19,7 @@ export interface ChallengeDeps {
   readonly index: MachineIndex;
   readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
   readonly allowUnregistered: boolean;
+  readonly quoteRequired: boolean;
   readonly now: () => Date;
   readonly newId: () => string;
 }
@@ -30,6 +31,8 @@ export interface ChallengeResult {
   readonly credentialBlob: string;
   readonly encryptedSecret: string;
   readonly tpm2ToolsCredential: string;
+  /** Hex qualifying data for `tpm2_quote -q` (SHA-256 of the challenge id). */
+  readonly nonce: string;
 }
 
 const b64field = (body: Readonly<Record<string, unknown>>, field: string, max: number): Uint8Array<ArrayBuffer> | null => {
@@ -68,9 +71,10 @@ export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>,
   if (!machine || machine.ekPublicKeySha256 !== ek.sha256) throw rejected(`ek: index points at ${machineId}, which is not registered with this EK`);
 
   const credential = crypto.getRandomValues(new Uint8Array(CREDENTIAL_BYTES));
-  const made = await makeCredential({ ek: await ekFromSpki(ek.spki), akName: computeTpmName(ak), credential });
+  const akName = computeTpmName(ak);
+  const made = await makeCredential({ ek: await ekFromSpki(ek.spki), akName, credential });
   const challengeId = `${deps.newId()}:${machineId}`;
-  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: bytesToHex(sha256(credential)), ekSha256: ek.sha256 }, now.getTime());
+  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: bytesToHex(sha256(credential)), ekSha256: ek.sha256, akName: bytesToHex(akName), quoteRequired: deps.quoteRequired }, now.getTime());
   return {
     machineId,
     challengeId,
@@ -78,5 +82,11 @@ export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>,
     credentialBlob: encodeBase64(made.credentialBlob),
     encryptedSecret: encodeBase64(made.encryptedSecret),
     tpm2ToolsCredential: encodeBase64(made.tpm2ToolsFile),
+    nonce: quoteNonceHex(challengeId),
   };
+}
+
+/** The quote's qualifying data: unpredictable before the challenge is issued, unique to it. */
+export function quoteNonceHex(challengeId: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(challengeId)));
 }

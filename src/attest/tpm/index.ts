@@ -2,5 +2,6 @@
 export { parseTpm2bPublic, parseTpmtPublic, computeTpmName, validateAttestationKey, hashFor, TPM_ALG, TPM_ECC_CURVE, TPMA_OBJECT, type TpmPublic } from './tpm-public.ts';
 export { makeCredential, credentialFromSeed, ekFromSpki, ekFromTpmPublic, kdfa, kdfe, type EkKey, type MadeCredential, type MakeCredentialInput } from './make-credential.ts';
 export { verifyEkCertificate, parseEkPublicPem, parseEkRoots, type VerifiedEk } from './ek.ts';
-export { issueTpmChallenge, CREDENTIAL_BYTES, type ChallengeDeps, type ChallengeResult } from './challenge.ts';
+export { issueTpmChallenge, quoteNonceHex, CREDENTIAL_BYTES, type ChallengeDeps, type ChallengeResult } from './challenge.ts';
 export { createTpmVerifier } from './verifier.ts';
+export { parseQuote, verifyQuote, type PcrPolicy, type ParsedQuote } from './quote.ts';

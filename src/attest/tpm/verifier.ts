@@ -4,9 +4,13 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AppError } from '../../errors.ts';
 import { decodeBase64 } from '../../pki/index.ts';
-import { MACHINE_ID_PATTERN, type EvidenceVerifier } from '../evidence.ts';
+import { MACHINE_ID_PATTERN, rejected, type EvidenceVerifier } from '../evidence.ts';
+import { quoteNonceHex } from './challenge.ts';
+import { verifyQuote, type PcrPolicy } from './quote.ts';
+import { computeTpmName, parseTpm2bPublic } from './tpm-public.ts';
+import { hexToBytes } from '@noble/hashes/utils.js';
 
-export function createTpmVerifier(): EvidenceVerifier {
+export function createTpmVerifier(policy: PcrPolicy | null = null): EvidenceVerifier {
   return {
     method: 'tpm',
     async verify(body) {
@@ -15,7 +19,20 @@ export function createTpmVerifier(): EvidenceVerifier {
       if (!m || !MACHINE_ID_PATTERN.test(m[1]!)) throw new AppError('invalid_request', 'challengeId is malformed');
       const secret = typeof body.secret === 'string' && body.secret.length <= 128 ? decodeBase64(body.secret) : null;
       if (!secret || secret.length === 0 || secret.length > 64) throw new AppError('invalid_request', 'secret must be the base64 of the activated credential');
-      return { machineId: m[1]!, proof: { method: 'tpm', challengeId: id as string, secretSha256: bytesToHex(sha256(secret)) }, usedJwt: null };
+      let quotedAkName: string | undefined;
+      if (policy) {
+        // `{"quote":{"message","signature"},"akPublic"}`: tpm2_quote -m / -s output and the AK, base64.
+        const q = body.quote as { message?: unknown; signature?: unknown } | undefined;
+        const dec = (v: unknown, max: number) => (typeof v === 'string' && v.length <= max ? decodeBase64(v) : null);
+        const message = dec(q?.message, 2048);
+        const signature = dec(q?.signature, 2048);
+        const akBytes = dec(body.akPublic, 2048);
+        if (!message || !signature || !akBytes) throw rejected('quote: missing quote.message, quote.signature or akPublic');
+        const ak = parseTpm2bPublic(akBytes);
+        await verifyQuote(ak, message, signature, hexToBytes(quoteNonceHex(id as string)), policy);
+        quotedAkName = bytesToHex(computeTpmName(ak));
+      }
+      return { machineId: m[1]!, proof: { method: 'tpm', challengeId: id as string, secretSha256: bytesToHex(sha256(secret)), ...(quotedAkName ? { quotedAkName } : {}) }, usedJwt: null };
     },
   };
 }
