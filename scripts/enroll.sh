@@ -5,7 +5,8 @@
 # against that CA), and only then writes the k3s config (server:, token:) with mode 0600.
 #
 # Usage: ENROLL_URL=https://enroll.example.com scripts/enroll.sh [tpm|code|jwt]
-#   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present
+#   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present;
+#         TPM_QUOTE_PCRS (e.g. sha256:0,1,2,3,7) adds a quote when the service has a PCR policy
 #   code: MACHINE_ID, ENROLL_CODE
 #   jwt : JWT or JWT_FILE
 # Options (env): K3S_CONFIG (default /etc/rancher/k3s/config.yaml), ENROLL_CACERT (CA bundle for
@@ -81,7 +82,15 @@ case "$METHOD" in
     tpm tpm2_activatecredential -c ak.ctx -C ek.ctx -i cred.blob -o secret.bin -P session:session.ctx
     tpm2_flushcontext session.ctx >/dev/null 2>&1 || true
     tpm2_flushcontext -t >/dev/null 2>&1 || true
-    printf '{"method":"tpm","challengeId":"%s","secret":"%s"}' "$challenge_id" "$(b64 secret.bin)" > enroll.json
+    if [ -n "${TPM_QUOTE_PCRS:-}" ]; then
+      nonce=$(json_str nonce challenge.out)
+      tpm tpm2_quote -c ak.ctx -l "$TPM_QUOTE_PCRS" -q "$nonce" -m quote.msg -s quote.sig -g sha256
+      tpm2_flushcontext -t >/dev/null 2>&1 || true
+      printf '{"method":"tpm","challengeId":"%s","secret":"%s","akPublic":"%s","quote":{"message":"%s","signature":"%s"}}' \
+        "$challenge_id" "$(b64 secret.bin)" "$(b64 ak.pub)" "$(b64 quote.msg)" "$(b64 quote.sig)" > enroll.json
+    else
+      printf '{"method":"tpm","challengeId":"%s","secret":"%s"}' "$challenge_id" "$(b64 secret.bin)" > enroll.json
+    fi
     ;;
   code)
     [ -n "${MACHINE_ID:-}" ] && [ -n "${ENROLL_CODE:-}" ] || die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"

@@ -13,7 +13,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const DEV = resolve(process.env.K3S_ENROLL_DEV_DIR ?? join(ROOT, '.dev'));
 const PORT = Number(process.env.PORT ?? 8787);
 const HOST = process.env.HOST ?? '127.0.0.1';
-const CONFIG_VARS = ['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'CLUSTER_CA_HASH', 'CA_HASH_MODE', 'CLUSTER_ACCESS_CLIENT_ID', 'CLUSTER_ACCESS_CLIENT_SECRET', 'TOKEN_TTL', 'TOKEN_GROUPS', 'ADMIN_TOKEN', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'FLEET_WEBHOOK_SECRET', 'TPM_EK_ROOTS_PEM', 'JWT_ISSUERS', 'EVENTS_WEBHOOK_URL', 'TPM_ALLOW_UNREGISTERED'];
+const CONFIG_VARS = ['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'CLUSTER_CA_HASH', 'CA_HASH_MODE', 'CLUSTER_ACCESS_CLIENT_ID', 'CLUSTER_ACCESS_CLIENT_SECRET', 'TOKEN_TTL', 'TOKEN_GROUPS', 'ADMIN_TOKEN', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'FLEET_WEBHOOK_SECRET', 'TPM_EK_ROOTS_PEM', 'TPM_PCR_POLICY', 'JWT_ISSUERS', 'EVENTS_WEBHOOK_URL', 'TPM_ALLOW_UNREGISTERED'];
 
 mkdirSync(DEV, { recursive: true, mode: 0o700 });
 const statePath = join(DEV, 'state.json');
@@ -50,7 +50,13 @@ const extra = process.env.NODE_EXTRA_CA_CERTS && existsSync(process.env.NODE_EXT
 writeFileSync(bundle, `${cluster ? cluster.caPem : ''}${extra}`);
 
 const envFile = join(DEV, 'worker.env');
-const quote = (v) => `"${String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
+// dotenv: single quotes are literal (JSON values keep their quotes); double quotes expand \n (PEM).
+const quote = (v) => {
+  const t = String(v);
+  if (!t.includes("'") && !t.includes('\n')) return `'${t}'`;
+  if (!t.includes('"')) return `"${t.replace(/\n/g, '\\n')}"`;
+  throw new Error('a configuration value holds both quotes and newlines; set it in the environment of wrangler dev instead');
+};
 writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${quote(v)}`).join('\n') + '\n', { mode: 0o600 });
 
 const state = {
