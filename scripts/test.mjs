@@ -22,7 +22,7 @@ step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json']);
 step('typecheck domain (no runtime types)', 'npx', ['tsc', '-p', 'tsconfig.domain.json']);
 step('typecheck workerd tests', 'npx', ['tsc', '-p', 'test/tsconfig.json']);
 step('typecheck node tests', 'npx', ['tsc', '-p', 'tsconfig.node-tests.json']);
-step('deno check (Deno entry)', 'npx', ['deno', 'check', 'src/deno.ts']);
+step('deno check (Deno entry)', 'npx', ['deno', 'check', '--unstable-kv', 'src/deno.ts']);
 step('wrangler deploy --dry-run', 'npx', ['wrangler', 'deploy', '--dry-run', '--outdir', 'dist', '--minify']);
 
 // The two projects run one after the other: the Node project starts real servers (wrangler dev,

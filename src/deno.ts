@@ -1,31 +1,39 @@
 // Deno entry: the same createApp behind Deno.serve on 127.0.0.1 (HOST/PORT, default 8787).
 // Composition root only; prints one JSON line `{"listening":"http://host:port"}` when ready.
-// Storage is in memory (one process, lost on restart) until a Deno KV adapter exists.
+// Storage is Deno KV (`--unstable-kv`; DENO_KV_PATH, default Deno's own location, `:memory:` for
+// tests); a sweeper every 30 s does what the Durable Object alarm does on Workers.
 import { createApp, type Services } from './app.ts';
+import type { Config } from './config.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
-import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore, createMemoryRateLimiter, createMemoryWebhookEventLog } from './store/memory.ts';
+import { dueForDeletion } from './enroll/machine-state.ts';
+import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvRateLimiter, createKvWebhookEventLog } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
 const logger = createConsoleLogger((line) => console.error(line));
 
+const kv = await Deno.openKv(env.DENO_KV_PATH || undefined);
+const index = createKvMachineIndex(kv);
+const machines = createKvMachineStore(kv, (view) => index.upsert(view));
 let services: Services | null = null;
+const loadConfig = createConfigLoader(env, logger);
+const servicesFor = (cfg: Config): Services =>
+  (services ??= {
+    machines,
+    index,
+    audit: createKvAuditLog(kv),
+    webhookEvents: createKvWebhookEventLog(kv),
+    ipLimiter: createKvRateLimiter(kv, 60, 60_000),
+    cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
+    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
+    ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
+  });
 const app = createApp({
-  loadConfig: createConfigLoader(env, logger),
-  services: (cfg) =>
-    (services ??= {
-      machines: createMemoryMachineStore(),
-      index: createMemoryMachineIndex(),
-      audit: createMemoryAuditLog(),
-      webhookEvents: createMemoryWebhookEventLog(),
-      ipLimiter: createMemoryRateLimiter(60, 60_000),
-      cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-      verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
-        ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
-    }),
+  loadConfig,
+  services: servicesFor,
   clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,
   logger,
 });
@@ -33,7 +41,33 @@ const app = createApp({
 const hostname = env.HOST ?? '127.0.0.1';
 const port = Number(env.PORT ?? 8787);
 const server = Deno.serve({ hostname, port, onListen: (addr) => console.log(JSON.stringify({ listening: `http://${addr.hostname}:${addr.port}` })) }, app.fetch);
-const stop = () => server.shutdown();
+// Expiry and owed deletes (the Durable Object alarm's job on Workers).
+const SWEEP_MS = 30_000;
+const sweeper = setInterval(async () => {
+  let svc: Services;
+  try {
+    svc = servicesFor(loadConfig());
+  } catch {
+    return; // misconfigured: requests say so; nothing to sweep with
+  }
+  for await (const state of machines.all()) {
+    const due = dueForDeletion(state, Date.now());
+    const done: string[] = [];
+    for (const t of due) {
+      try {
+        await svc.cluster.tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
+        done.push(t.id);
+      } catch {
+        /* next sweep */
+      }
+    }
+    if (done.length > 0) await machines.confirmDeleted(state.registration.id, done).catch(() => undefined);
+  }
+}, SWEEP_MS);
+const stop = () => {
+  clearInterval(sweeper);
+  server.shutdown();
+};
 Deno.addSignalListener('SIGINT', stop);
 Deno.addSignalListener('SIGTERM', stop);
 await server.finished;

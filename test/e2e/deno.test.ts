@@ -1,6 +1,9 @@
 // The same app under the real Deno binary (npm package `deno`, offline, --cached-only), over
 // 127.0.0.1: the answers must match the in-process app's byte for byte, request id aside.
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
@@ -18,9 +21,9 @@ const vars = {
 
 let deno: Started<{ listening: string }>;
 beforeAll(async () => {
-  deno = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net=127.0.0.1', '--allow-env', '--cached-only', 'src/deno.ts'], {
+  deno = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--cached-only', 'src/deno.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', ...vars },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', ...vars },
     timeoutMs: 60_000,
   });
 }, 90_000);
@@ -45,9 +48,9 @@ describe('Deno runtime', () => {
   });
 
   it('reports misconfiguration by variable name at start', async () => {
-    const bad = spawnUntilJson<{ listening: string }>(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--allow-net=127.0.0.1', '--allow-env', '--cached-only', 'src/deno.ts'], {
+    const bad = spawnUntilJson<{ listening: string }>(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--cached-only', 'src/deno.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:' },
       timeoutMs: 60_000,
     });
     const started = await bad;
@@ -60,4 +63,51 @@ describe('Deno runtime', () => {
       await started.stop();
     }
   }, 90_000);
+});
+
+// The full enrollment path on Deno: Deno KV for state, the dev cluster over HTTPS (DENO_CERT).
+describe('Deno runtime: enrollment against the dev cluster', () => {
+  let cluster: { url: string; caFile: string; caPem: string; serviceAccountToken: string; close(): Promise<void> };
+  let denoApp: Started<{ listening: string }>;
+  let stateDir = '';
+  beforeAll(async () => {
+    // @ts-expect-error: plain JavaScript module with JSDoc types
+    const { startDevCluster } = await import('../../scripts/dev-cluster/index.mjs');
+    stateDir = mkdtempSync(join(tmpdir(), 'deno-dc-'));
+    cluster = await startDevCluster({ port: 0, stateDir });
+    denoApp = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: cluster.caFile, ...vars, CLUSTER_API_URL: cluster.url, CLUSTER_SA_TOKEN: cluster.serviceAccountToken, CLUSTER_CA_PEM: cluster.caPem, CLUSTER_CA_HASH: '' },
+      timeoutMs: 60_000,
+    });
+  }, 90_000);
+  afterAll(async () => {
+    await denoApp?.stop();
+    await cluster?.close();
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('20 parallel uses of one code mint exactly one token, and it logs in', async () => {
+    const admin = { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    expect((await fetch(`${denoApp.ready.listening}/v1/machines/deno-1`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: 'deno-code-0123456789abcdef' }) })).status).toBe(201);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => fetch(`${denoApp.ready.listening}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'code', machineId: 'deno-1', code: 'deno-code-0123456789abcdef' }) })),
+    );
+    const ok = results.filter((r) => r.status === 201);
+    expect(ok).toHaveLength(1);
+    expect(results.every((r) => r.status === 201 || r.status === 409 || r.status === 429)).toBe(true);
+    const body = (await ok[0]!.json()) as { token: string };
+    await Promise.all(results.filter((r) => r !== ok[0]).map((r) => r.body?.cancel()));
+    const bootstrap = body.token.split('::')[1]!;
+    const who = await new Promise<number>((res, rej) => {
+      const u = new URL(cluster.url);
+      const req = request({ hostname: u.hostname, port: u.port, path: '/apis/authentication.k8s.io/v1/selfsubjectreviews', method: 'POST', ca: cluster.caPem, headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json', 'content-length': '2' } }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      });
+      req.on('error', rej);
+      req.end('{}');
+    });
+    expect(who).toBe(201);
+  }, 60_000);
 });

@@ -1,0 +1,119 @@
+// Deno KV adapters of every store port, for the Deno entry (`deno run --unstable-kv`): each
+// machine's state document is read, changed by the same machine-cell logic the Durable Object
+// uses, and written back with an atomic versionstamp check (retried on conflict), so the
+// single-use invariants hold across concurrent requests and processes sharing the database.
+import type { MachineState } from '../enroll/machine-state.ts';
+import { machineCellOps, toView } from './machine-cell.ts';
+import type { AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
+
+const MAX_ATTEMPTS = 20;
+type Ops = ReturnType<typeof machineCellOps>;
+
+export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView) => Promise<void>): MachineStore & { all(): AsyncIterable<MachineState> } {
+  async function run<T>(id: string, op: (ops: Ops) => T): Promise<T> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const entry = await kv.get<MachineState>(['machine', id]);
+      let pending: { state: MachineState | null } | null = null;
+      const ops = machineCellOps({ load: () => entry.value, save: (s) => (pending = { state: s }) });
+      let result: T | undefined;
+      let error: unknown = null;
+      try {
+        result = op(ops);
+      } catch (err) {
+        error = err;
+      }
+      const write = pending as { state: MachineState | null } | null;
+      if (write) {
+        const tx = kv.atomic().check(entry);
+        const committed = await (write.state === null ? tx.delete(['machine', id]) : tx.set(['machine', id], write.state)).commit();
+        if (!committed.ok) continue; // another request changed this machine: apply again on the new state
+        if (write.state && onChange) await onChange(toView(write.state)).catch(() => undefined);
+      }
+      if (error !== null) throw error;
+      return result as T;
+    }
+    throw new Error(`machine ${id}: too much contention`);
+  }
+  return {
+    register: (reg, now) => run(reg.id, (o) => o.register(reg, now)),
+    get: (id) => run(id, (o) => o.get()),
+    revoke: (id, now) => run(id, (o) => o.revoke(now)),
+    reserve: (id, proof, rid, now) => run(id, (o) => o.reserve(proof, rid, now)),
+    commit: (id, rid, minted, usedJwt, now) => run(id, (o) => o.commit(rid, minted, usedJwt, now)),
+    release: (id, rid) => run(id, (o) => o.release(rid)),
+    confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
+    fleetEvent: (id, event, now) => run(id, (o) => o.fleetEvent(id, event, now)),
+    openChallenge: (id, ch, now) => run(id, (o) => o.challenge(ch, now)),
+    async *all() {
+      for await (const e of kv.list<MachineState>({ prefix: ['machine'] })) yield e.value;
+    },
+  };
+}
+
+export function createKvMachineIndex(kv: Deno.Kv): MachineIndex {
+  return {
+    async upsert(v) {
+      const old = await kv.get<MachineView>(['index', v.id]);
+      const tx = kv.atomic().set(['index', v.id], v);
+      if (old.value?.ekPublicKeySha256 && old.value.ekPublicKeySha256 !== v.ekPublicKeySha256) tx.delete(['ek', old.value.ekPublicKeySha256]);
+      if (v.ekPublicKeySha256 && v.revokedAt === null) tx.set(['ek', v.ekPublicKeySha256], v.id);
+      else if (v.ekPublicKeySha256) tx.delete(['ek', v.ekPublicKeySha256]);
+      await tx.commit();
+    },
+    async findByEk(sha) {
+      return (await kv.get<string>(['ek', sha])).value;
+    },
+    async list({ limit, after }) {
+      const out: MachineView[] = [];
+      const selector = after ? { start: ['index', `${after}\u0000`], end: ['index', '\uffff'] } : { prefix: ['index'] };
+      for await (const e of kv.list<MachineView>(selector, { limit })) out.push(e.value);
+      return out;
+    },
+  };
+}
+
+export function createKvAuditLog(kv: Deno.Kv): AuditLog {
+  return {
+    async append(e) {
+      // Keys sort by time then a random suffix; seq is the time-ordered position in a listing.
+      await kv.set(['audit', e.at, crypto.randomUUID()], e);
+    },
+    async list({ sinceMs, limit }) {
+      const out: AuditRecord[] = [];
+      for await (const entry of kv.list<AuditRecord>({ start: ['audit', sinceMs ?? 0], end: ['audit', Number.MAX_SAFE_INTEGER] }, { reverse: true, limit })) {
+        out.push({ ...entry.value, seq: entry.key[1] as number });
+      }
+      return out;
+    },
+  };
+}
+
+export function createKvWebhookEventLog(kv: Deno.Kv): WebhookEventLog {
+  return {
+    async claim(id, meta) {
+      const r = await kv.atomic().check({ key: ['fleet-event', id], versionstamp: null }).set(['fleet-event', id], meta).commit();
+      return r.ok;
+    },
+    async unclaim(id) {
+      await kv.delete(['fleet-event', id]);
+    },
+  };
+}
+
+/** Fixed window per key, atomically counted. */
+export function createKvRateLimiter(kv: Deno.Kv, limit: number, windowMs: number): RateLimiter {
+  return {
+    async hit(key, now) {
+      const start = Math.floor(now / windowMs) * windowMs;
+      const k = ['rate', key, start];
+      for (let i = 0; i < MAX_ATTEMPTS; i++) {
+        const e = await kv.get<number>(k);
+        const count = (e.value ?? 0) + 1;
+        const r = await kv.atomic().check(e).set(k, count, { expireIn: windowMs * 2 }).commit();
+        if (!r.ok) continue;
+        return count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((start + windowMs - now) / 1000)) };
+      }
+      return { allowed: false, retryAfterSeconds: 1 };
+    },
+  };
+}
