@@ -33,6 +33,8 @@ export interface Services {
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
   /** TPM EK manufacturer roots (TPM_EK_ROOTS_PEM), parsed once. */
   readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
+  /** Device certificate roots (DEVICE_CA_PEM), parsed once. */
+  readonly deviceTrust?: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
 }
 
 export interface AppDeps {

@@ -32,6 +32,8 @@ export interface Config {
   readonly access: { readonly teamDomain: string; readonly aud: string } | null;
   readonly fleetWebhookSecret: string | null;
   readonly tpmEkRootsPem: string | null;
+  /** Roots (and intermediates) for device certificates (`x509` method). */
+  readonly deviceCaPem: string | null;
   readonly tpmAllowUnregistered: boolean;
   /** When set, TPM enrollment needs a quote over these PCRs with one of these digests. */
   readonly tpmPcrPolicy: { readonly pcrs: readonly number[]; readonly allowedDigests: readonly string[] } | null;
@@ -140,6 +142,8 @@ export function parseConfig(vars: ConfigVars): Config {
   const fleetWebhookSecret = secret('FLEET_WEBHOOK_SECRET');
   const tpmEkRootsPem = str('TPM_EK_ROOTS_PEM');
   if (tpmEkRootsPem !== null && !tpmEkRootsPem.includes('-----BEGIN CERTIFICATE-----')) bad('TPM_EK_ROOTS_PEM', 'must hold PEM certificates');
+  const deviceCaPem = str('DEVICE_CA_PEM');
+  if (deviceCaPem !== null && !deviceCaPem.includes('-----BEGIN CERTIFICATE-----')) bad('DEVICE_CA_PEM', 'must hold PEM certificates');
   const allowRaw = str('TPM_ALLOW_UNREGISTERED') ?? 'false';
   if (allowRaw !== 'true' && allowRaw !== 'false') bad('TPM_ALLOW_UNREGISTERED', 'must be "true" or "false"');
   const eventsWebhookUrl = url('EVENTS_WEBHOOK_URL', false, true) || null;
@@ -175,6 +179,7 @@ export function parseConfig(vars: ConfigVars): Config {
     access: teamDomain !== null && aud !== null ? Object.freeze({ teamDomain: teamDomain.replace(/^https:\/\//, ''), aud }) : null,
     fleetWebhookSecret,
     tpmEkRootsPem,
+    deviceCaPem,
     tpmAllowUnregistered: allowRaw === 'true',
     tpmPcrPolicy,
     jwtIssuers,

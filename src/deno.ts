@@ -7,6 +7,7 @@ import type { Config } from './config.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
+import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
 import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvRateLimiter, createKvWebhookEventLog } from './store/deno-kv.ts';
@@ -28,8 +29,9 @@ const servicesFor = (cfg: Config): Services =>
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
+    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
+        deviceTrust: parseEkRoots(cfg.deviceCaPem),
   });
 const app = createApp({
   loadConfig,

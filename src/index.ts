@@ -4,6 +4,7 @@ import { createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
+import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
@@ -33,8 +34,9 @@ function appFor(env: Env) {
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
         cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy) },
+        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
+        deviceTrust: parseEkRoots(cfg.deviceCaPem),
       }),
     logger,
   });

@@ -164,6 +164,13 @@ describe('machine state', () => {
       expect(await codeOf(s.reserve('edge-1', { ...tpm(), quotedAkName: '000b' + 'b'.repeat(64) }, 'r2', 2_000))).toBe('attestation_rejected');
       await expect(s.reserve('edge-1', { ...tpm(), quotedAkName: '000b' + 'a'.repeat(64) }, 'r3', 2_000)).resolves.toBeDefined();
     });
+    it('a challenge of one kind cannot be answered as the other', async () => {
+      const s = createMemoryMachineStore();
+      await s.register(reg(), 0);
+      await s.openChallenge('edge-1', { ...ch, kind: 'x509' }, 1_000);
+      expect(await codeOf(s.reserve('edge-1', tpm(), 'r1', 2_000))).toBe('attestation_rejected');
+      await expect(s.reserve('edge-1', { ...tpm(), method: 'x509' }, 'r2', 2_000)).resolves.toBeDefined();
+    });
     it('opening a challenge needs a registered, unrevoked machine', async () => {
       const s = createMemoryMachineStore();
       expect(await codeOf(s.openChallenge('edge-1', ch, 0))).toBe('machine_unknown');

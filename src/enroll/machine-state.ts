@@ -48,13 +48,13 @@ export interface MachineState {
   /** Occurrence time (ms) of the last fleet webhook event applied; older events are stale. */
   readonly lastFleetEventAt?: number | null;
   /** The open TPM credential-activation challenge: SHA-256 of the credential, single use. */
-  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string; readonly akName?: string; readonly quoteRequired?: boolean } | null;
+  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string; readonly akName?: string; readonly quoteRequired?: boolean; readonly kind?: 'tpm' | 'x509' } | null;
 }
 
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
 /** Opens a TPM challenge (replacing any open one). The machine must exist and not be revoked. */
-export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean }, now: number): MachineState {
+export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): MachineState {
   if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration for this EK' });
   if (state.revokedAt !== null) throw new AppError('machine_revoked', 'this machine has been revoked');
   return { ...state, challenge: { ...challenge, expiresAt: now + CHALLENGE_TTL_MS }, updatedAt: now };
@@ -65,8 +65,7 @@ export type FleetEvent = { readonly type: 'machine.registered'; readonly registr
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
   | { readonly method: 'jwt'; readonly jtiSha256: string; readonly exp: number; readonly issuer: string; readonly subject: string }
-  | { readonly method: 'tpm'; readonly challengeId: string; readonly secretSha256: string; /** Hex AK name, set when a quote by that AK was verified. */ readonly quotedAkName?: string }
-  | { readonly method: 'x509'; readonly proofKey: string };
+  | { readonly method: 'tpm' | 'x509'; readonly challengeId: string; readonly secretSha256: string; /** Hex AK name, set when a quote by that AK was verified. */ readonly quotedAkName?: string };
 
 export interface EnrollPolicy {
   readonly groups: readonly string[] | null;
@@ -172,19 +171,19 @@ export function reserveEnrollment(
       proofKey = `jwt:${proof.jtiSha256}`;
       break;
     }
-    case 'tpm': {
+    case 'tpm':
+    case 'x509': {
       const ch = state.challenge ?? null;
       if (ch === null || ch.id !== proof.challengeId) reject('attestation_rejected', 'attestation rejected', 'unknown or already used challenge');
+      if ((ch!.kind ?? 'tpm') !== proof.method) reject('attestation_rejected', 'attestation rejected', `a ${ch!.kind ?? 'tpm'} challenge answered as ${proof.method}`);
       if (ch!.expiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'challenge expired');
-      if (!constantTimeEqualHex(proof.secretSha256, ch!.secretSha256)) reject('attestation_rejected', 'attestation rejected', 'activated credential does not match (another TPM or a tampered blob)');
+      if (!constantTimeEqualHex(proof.secretSha256, ch!.secretSha256)) reject('attestation_rejected', 'attestation rejected', proof.method === 'tpm' ? 'activated credential does not match (another TPM or a tampered blob)' : 'certificate is not the challenged one');
       if (ch!.quoteRequired && proof.quotedAkName === undefined) reject('attestation_rejected', 'attestation rejected', 'PCR policy requires a quote');
       if (proof.quotedAkName !== undefined && proof.quotedAkName !== ch!.akName) reject('attestation_rejected', 'attestation rejected', 'quote signed by another key than the challenged AK');
       if (state.reservation?.proofKey === `tpm:${ch!.id}`) reject('attestation_rejected', 'attestation rejected', 'challenge in use by a concurrent enrollment');
       proofKey = `tpm:${ch!.id}`;
       break;
     }
-    default:
-      proofKey = `${proof.method}:${proof.proofKey}`;
   }
   if (state.reservation !== null && state.reservation.until > now) reject('conflict', 'another enrollment of this machine is in progress', 'concurrent enrollment');
   return {
@@ -221,7 +220,7 @@ export function commitEnrollment(
       usedJwts,
       codeUsedAt: state.reservation.method === 'code' ? now : state.codeUsedAt,
       // A challenge answers once: committed or not, it is gone.
-      challenge: state.reservation.method === 'tpm' ? null : (state.challenge ?? null),
+      challenge: state.reservation.method === 'tpm' || state.reservation.method === 'x509' ? null : (state.challenge ?? null),
       lastEnrolledAt: now,
       updatedAt: now,
     },

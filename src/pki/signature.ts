@@ -63,3 +63,31 @@ function ecdsaDerToRaw(der: Uint8Array, size: number): Uint8Array<ArrayBuffer> |
   };
   return put(sig.r, 0) && put(sig.s, size) ? out : null;
 }
+
+/**
+ * A signature made with a certificate's key over `data` (what `openssl dgst -sha256 -sign key`
+ * writes): RSA PKCS#1 v1.5 or ECDSA (DER r,s) with SHA-256, or Ed25519. False on any mismatch.
+ */
+export async function verifyDataSignature(cert: ParsedCertificate, data: Uint8Array<ArrayBuffer>, signature: Uint8Array): Promise<boolean> {
+  try {
+    const subtle = crypto.subtle;
+    if (cert.keyAlgorithm === '1.2.840.113549.1.1.1') {
+      const key = await subtle.importKey('spki', cert.spki, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
+      return await subtle.verify('RSASSA-PKCS1-v1_5', key, signature as Uint8Array<ArrayBuffer>, data);
+    }
+    if (cert.keyAlgorithm === '1.2.840.10045.2.1') {
+      const curve = cert.keyCurve ? CURVES[cert.keyCurve] : undefined;
+      if (!curve) return false;
+      const key = await subtle.importKey('spki', cert.spki, { name: 'ECDSA', namedCurve: curve.name }, false, ['verify']);
+      const raw = ecdsaDerToRaw(signature, curve.size);
+      return raw ? await subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, raw, data) : false;
+    }
+    if (cert.keyAlgorithm === ED25519) {
+      const key = await subtle.importKey('spki', cert.spki, { name: 'Ed25519' }, false, ['verify']);
+      return await subtle.verify('Ed25519', key, signature as Uint8Array<ArrayBuffer>, data);
+    }
+    return false;
+  } catch {
+    return false;
+  }
+}

@@ -2,6 +2,7 @@
 import { Hono, type Context } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { issueTpmChallenge } from '../attest/tpm/index.ts';
+import { issueX509Challenge } from '../attest/x509.ts';
 import { enroll } from '../enroll/enroll.ts';
 import { AppError } from '../errors.ts';
 import { readJsonObject } from '../http/json-body.ts';
@@ -23,8 +24,13 @@ export function createEnrollRoutes(): Hono<AppEnv> {
     const config = c.get('config');
     const body = await readJsonObject(c);
     const audit = (outcome: 'success' | 'failure', machineId: string | null, code: string | null, reason: string | null) =>
-      s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
+      s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: body.method === 'x509' ? 'x509' : 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
     try {
+      if (body.method === 'x509') {
+        const { machineId, ...result } = await issueX509Challenge(body, { machines: s.machines, trust: s.deviceTrust ?? { roots: [], intermediates: [] }, now, newId: deps.newId ?? (() => crypto.randomUUID()) });
+        await audit('success', machineId, null, null);
+        return c.json(result, 201);
+      }
       const { machineId, ...result } = await issueTpmChallenge(body, {
         machines: s.machines,
         index: s.index,

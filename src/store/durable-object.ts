@@ -85,7 +85,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return r;
   }
 
-  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean }, now: number) {
+  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number) {
     return wrapRpc(() => this.ops().challenge(challenge, now));
   }
 

@@ -97,7 +97,7 @@ export function machineCellOps(cell: StateCell) {
       if (applied) cell.save(state);
       return { applied, machine: state ? toView(state) : null, tokensToDelete };
     },
-    challenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean }, now: number): void {
+    challenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): void {
       cell.save(applyChallenge(cell.load(), challenge, now));
     },
     confirmDeleted(ids: readonly string[]): void {

@@ -31,7 +31,7 @@ export interface MachineStore {
   release(id: string, reservationId: string): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
   /** Opens a TPM credential-activation challenge for this machine (replaces an open one). */
-  openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean }, now: number): Promise<void>;
+  openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;
 }

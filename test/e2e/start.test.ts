@@ -1,7 +1,8 @@
 // `npm start` for real (dev cluster + wrangler dev), then the operator CLI against it: each
 // `k3s-token` sub-command, checked in the dev cluster; Ctrl-C stops both; a restart reuses state.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, sign as signData, X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,10 +24,23 @@ const freePort = () => new Promise<number>((r) => {
     s.close(() => r(p));
   });
 });
+const pki = join(devDir, 'device-pki');
+const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: pki, stdio: ['ignore', 'pipe', 'pipe'] });
+function makeDevicePki() {
+  mkdirSync(pki, { recursive: true });
+  writeFileSync(join(pki, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  writeFileSync(join(pki, 'server.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n');
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '365', '-subj', '/CN=device-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+  for (const [name, ext] of [['device', 'client.ext'], ['wrongeku', 'server.ext']]) {
+    ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    ossl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '30', '-extfile', ext!);
+  }
+  ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'rogue.key', '-out', 'rogue.pem', '-days', '30', '-subj', '/CN=device');
+}
 const start = () =>
   spawnUntilJson<{ ready: boolean; enrollUrl: string; clusterUrl: string; caFile: string }>(process.execPath, ['scripts/start.mjs'], {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), K3S_ENROLL_DEV_DIR: devDir, CLUSTER_API_URL: '', K3S_SERVER_URL: '' },
+    env: { ...process.env, PORT: String(port), K3S_ENROLL_DEV_DIR: devDir, CLUSTER_API_URL: '', K3S_SERVER_URL: '', DEVICE_CA_PEM: readFileSync(join(pki, 'ca.pem'), 'utf8') },
     timeoutMs: 90_000,
   });
 function cluster(method: string, path: string, bearer: string, body?: string, auth?: string): Promise<{ status: number; text: string }> {
@@ -54,6 +68,7 @@ const cli = async (...args: string[]) => {
 const bootstrapOf = (k10: string) => k10.trim().split('::')[1]!;
 
 beforeAll(async () => {
+  makeDevicePki();
   port = await freePort();
   started = await start();
   state = JSON.parse(readFileSync(join(devDir, 'state.json'), 'utf8'));
@@ -105,6 +120,39 @@ describe('scripts/enroll.sh (code method) against npm start', () => {
     expect(down.code).toBe(4);
     const usage = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
     expect(usage.code).toBe(2);
+  });
+});
+
+describe('device certificate (x509) enrollment against npm start', () => {
+  const der = (name: string) => new X509Certificate(readFileSync(join(pki, `${name}.pem`))).raw;
+  const admin = () => ({ authorization: `Bearer ${state.adminToken}`, 'content-type': 'application/json' });
+  const post = (path: string, body: unknown) => fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const signNonce = (key: string, nonceHex: string) => signData('sha256', Buffer.from(nonceHex, 'hex'), readFileSync(join(pki, `${key}.key`))).toString('base64');
+
+  it('challenge → signature over the nonce → a token that logs in; the challenge answers once', async () => {
+    const reg = await fetch(`http://127.0.0.1:${port}/v1/machines/dev-x509`, { method: 'PUT', headers: admin(), body: JSON.stringify({ certificateSha256: createHash('sha256').update(der('device')).digest('hex') }) });
+    expect(reg.status).toBe(201);
+    const ch = (await (await post('/v1/enroll/challenge', { method: 'x509', machineId: 'dev-x509', certificate: der('device').toString('base64') })).json()) as { challengeId: string; nonce: string };
+    const body = { method: 'x509', challengeId: ch.challengeId, certificate: der('device').toString('base64'), signature: signNonce('device', ch.nonce) };
+    const res = await post('/v1/enroll', body);
+    expect(res.status).toBe(201);
+    const token = ((await res.json()) as { token: string }).token;
+    expect((await whoami(bootstrapOf(token))).status).toBe(201);
+    const replay = await post('/v1/enroll', body);
+    expect(replay.status).toBe(401);
+  });
+
+  it('refuses a signature by another key, a self-signed look-alike, a serverAuth-only certificate, and an unregistered certificate', async () => {
+    const ch = (await (await post('/v1/enroll/challenge', { method: 'x509', machineId: 'dev-x509', certificate: der('device').toString('base64') })).json()) as { challengeId: string; nonce: string };
+    const wrongKey = await post('/v1/enroll', { method: 'x509', challengeId: ch.challengeId, certificate: der('device').toString('base64'), signature: signNonce('rogue', ch.nonce) });
+    expect(wrongKey.status).toBe(401);
+    const rogue = await post('/v1/enroll/challenge', { method: 'x509', machineId: 'dev-x509', certificate: der('rogue').toString('base64') });
+    expect(rogue.status).toBe(401);
+    const eku = await post('/v1/enroll/challenge', { method: 'x509', machineId: 'dev-x509', certificate: der('wrongeku').toString('base64') });
+    expect(eku.status).toBe(401);
+    const unknown = await post('/v1/enroll/challenge', { method: 'x509', machineId: 'nobody-x509', certificate: der('device').toString('base64') });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ code: 'machine_unknown' });
   });
 });
 

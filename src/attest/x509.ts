@@ -1,0 +1,83 @@
+// Device certificates: the machine proves possession of the key of a certificate that chains to
+// DEVICE_CA_PEM (clientAuth) and whose SHA-256 is registered as `certificateSha256`.
+// `POST /v1/enroll/challenge {"method":"x509","machineId","certificate","chain"?}` opens a
+// single-use challenge; `POST /v1/enroll {"method":"x509","challengeId","certificate","chain"?,
+// "signature"}` carries a signature over the challenge nonce (`openssl dgst -sha256 -sign`).
+// Cloudflare mTLS (`request.cf.tlsClientAuth`) is not used here.
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { AppError } from '../errors.ts';
+import { CertificateParseError, decodeBase64, EKU_CLIENT_AUTH, parseCertificate, verifyCertificateChain, verifyDataSignature, type ParsedCertificate } from '../pki/index.ts';
+import type { MachineStore } from '../store/ports.ts';
+import { MACHINE_ID_PATTERN, parseMachineId, rejected, type EvidenceVerifier } from './evidence.ts';
+
+export interface DeviceTrust {
+  readonly roots: ParsedCertificate[];
+  readonly intermediates: ParsedCertificate[];
+}
+
+const MAX_CHAIN = 4;
+
+/** The nonce a device signs: SHA-256 of the challenge id (unpredictable before it is issued). */
+export function x509NonceHex(challengeId: string): string {
+  return bytesToHex(sha256(new TextEncoder().encode(`x509:${challengeId}`)));
+}
+
+/** Parses and chain-verifies the device certificate; returns it and its SHA-256 (hex of the DER). */
+export async function verifyDeviceCertificate(body: Readonly<Record<string, unknown>>, trust: DeviceTrust, now: Date): Promise<{ cert: ParsedCertificate; sha256: string }> {
+  const der = typeof body.certificate === 'string' && body.certificate.length <= 8192 ? decodeBase64(body.certificate) : null;
+  if (!der || der.length === 0) throw new AppError('invalid_request', 'certificate must be the base64 DER of the device certificate');
+  const chainRaw = body.chain ?? [];
+  if (!Array.isArray(chainRaw) || chainRaw.length > MAX_CHAIN || !chainRaw.every((c) => typeof c === 'string' && c.length <= 8192)) throw new AppError('invalid_request', `chain must be a list of at most ${MAX_CHAIN} base64 DER certificates`);
+  if (trust.roots.length === 0) throw rejected('x509: no DEVICE_CA_PEM configured');
+  let cert: ParsedCertificate;
+  const intermediates = [...trust.intermediates];
+  try {
+    cert = parseCertificate(der);
+    for (const c of chainRaw as string[]) {
+      const d = decodeBase64(c);
+      if (!d) throw new AppError('invalid_request', 'chain entries must be base64 DER');
+      intermediates.push(parseCertificate(d));
+    }
+  } catch (err) {
+    if (err instanceof CertificateParseError) throw rejected(`x509: ${err.message}`, err);
+    throw err;
+  }
+  const chains = await verifyCertificateChain(cert, { roots: trust.roots, intermediates, now, keyUsage: EKU_CLIENT_AUTH });
+  if (chains.length === 0) throw rejected('x509: certificate does not chain to DEVICE_CA_PEM for clientAuth at this time');
+  return { cert, sha256: bytesToHex(sha256(der)) };
+}
+
+export async function issueX509Challenge(
+  body: Readonly<Record<string, unknown>>,
+  deps: { machines: MachineStore; trust: DeviceTrust; now: () => Date; newId: () => string },
+): Promise<{ machineId: string; challengeId: string; nonce: string; expiresAt: string }> {
+  const machineId = parseMachineId(body.machineId);
+  const now = deps.now();
+  const { sha256: certSha256 } = await verifyDeviceCertificate(body, deps.trust, now);
+  const machine = await deps.machines.get(machineId);
+  if (!machine) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration' });
+  if (machine.certificateSha256 !== certSha256) throw rejected('x509: certificate is not the one registered for this machine');
+  const challengeId = `${deps.newId()}:${machineId}`;
+  // The challenge's "secret" is the certificate hash: the proof must come with that certificate.
+  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: certSha256, ekSha256: '', kind: 'x509' }, now.getTime());
+  return { machineId, challengeId, nonce: x509NonceHex(challengeId), expiresAt: new Date(now.getTime() + 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+}
+
+export function createX509Verifier(trust: DeviceTrust): EvidenceVerifier {
+  return {
+    method: 'x509',
+    async verify(body, now) {
+      const id = body.challengeId;
+      const m = typeof id === 'string' && id.length <= 200 ? /^[0-9a-f-]{36}:(.+)$/.exec(id) : null;
+      if (!m || !MACHINE_ID_PATTERN.test(m[1]!)) throw new AppError('invalid_request', 'challengeId is malformed');
+      const signature = typeof body.signature === 'string' && body.signature.length <= 1024 ? decodeBase64(body.signature) : null;
+      if (!signature || signature.length === 0) throw new AppError('invalid_request', 'signature must be base64');
+      const { cert, sha256: certSha256 } = await verifyDeviceCertificate(body, trust, now);
+      const nonce = hexToBytes(x509NonceHex(id as string)) as Uint8Array<ArrayBuffer>;
+      if (!(await verifyDataSignature(cert, nonce, signature))) throw rejected('x509: signature over the challenge does not verify with the certificate key');
+      // Single use and the certificate binding are the machine store's checks (as for the TPM).
+      return { machineId: m[1]!, proof: { method: 'x509', challengeId: id as string, secretSha256: certSha256 }, usedJwt: null };
+    },
+  };
+}
