@@ -9,6 +9,7 @@ import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
+import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
 import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvRateLimiter, createKvWebhookEventLog } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
@@ -53,16 +54,7 @@ const sweeper = setInterval(async () => {
     return; // misconfigured: requests say so; nothing to sweep with
   }
   for await (const state of machines.all()) {
-    const due = dueForDeletion(state, Date.now());
-    const done: string[] = [];
-    for (const t of due) {
-      try {
-        await svc.cluster.tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
-        done.push(t.id);
-      } catch {
-        /* next sweep */
-      }
-    }
+    const done = await deleteTokens(svc.cluster.tokens, dueForDeletion(state, Date.now()));
     if (done.length > 0) await machines.confirmDeleted(state.registration.id, done).catch(() => undefined);
   }
 }, SWEEP_MS);

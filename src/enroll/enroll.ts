@@ -125,17 +125,23 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   };
 }
 
-/** Deletes tokens owed a delete; those that fail stay owed and the store's alarm retries them. */
-export async function settleDeletes(machineId: string, owed: readonly TokenRef[], deps: Pick<EnrollDeps, 'tokens' | 'machines' | 'index'>): Promise<void> {
+/** Deletes each token from the cluster (gone already counts); returns the ids that are gone. */
+export async function deleteTokens(tokens: Pick<BootstrapTokenStore, 'remove'>, owed: readonly TokenRef[]): Promise<string[]> {
   const done: string[] = [];
   for (const t of owed) {
     try {
-      await deps.tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
+      await tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
       done.push(t.id);
     } catch {
-      /* stays owed */
+      /* stays owed: the alarm (Workers) or sweeper (Deno) retries */
     }
   }
+  return done;
+}
+
+/** Deletes tokens owed a delete; those that fail stay owed and the store's alarm retries them. */
+export async function settleDeletes(machineId: string, owed: readonly TokenRef[], deps: Pick<EnrollDeps, 'tokens' | 'machines' | 'index'>): Promise<void> {
+  const done = await deleteTokens(deps.tokens, owed);
   if (done.length > 0) await deps.machines.confirmDeleted(machineId, done).catch(() => undefined);
   const view = await deps.machines.get(machineId).catch(() => null);
   if (view) await deps.index.upsert(view).catch(() => undefined);

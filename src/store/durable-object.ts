@@ -4,6 +4,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
+import { deleteTokens } from '../enroll/enroll.ts';
 import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
 import { machineCellOps } from './machine-cell.ts';
@@ -102,16 +103,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     if (due.length > 0) {
       const config = parseConfig(this.env);
       const cluster = clusterClientFor(config, (input, init) => fetch(input, init));
-      const done: string[] = [];
-      for (const t of due) {
-        try {
-          await cluster.tokens.remove(t.id, t.uid ? { uid: t.uid } : {});
-          done.push(t.id);
-        } catch {
-          /* retried on the next alarm */
-        }
-      }
-      this.ops().confirmDeleted(done);
+      this.ops().confirmDeleted(await deleteTokens(cluster.tokens, due));
     }
     await this.schedule();
   }
