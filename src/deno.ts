@@ -11,7 +11,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
-import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvRateLimiter, createKvWebhookEventLog } from './store/deno-kv.ts';
+import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
@@ -26,7 +26,7 @@ const servicesFor = (cfg: Config): Services =>
   (services ??= {
     machines,
     index,
-    audit: createKvAuditLog(kv),
+    audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
@@ -40,6 +40,14 @@ const app = createApp({
   clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,
   logger,
 });
+
+// Outbound events: delivered from the KV queue (EVENTS_WEBHOOK_URL, signed with FLEET_WEBHOOK_SECRET).
+try {
+  const cfg = loadConfig();
+  if (cfg.eventsWebhookUrl && cfg.fleetWebhookSecret) listenForEvents(kv, { url: cfg.eventsWebhookUrl, secret: cfg.fleetWebhookSecret }, (i, init) => fetch(i, init));
+} catch {
+  /* misconfigured: logged at start, answered on every request */
+}
 
 const hostname = env.HOST ?? '127.0.0.1';
 const port = Number(env.PORT ?? 8787);

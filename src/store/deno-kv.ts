@@ -2,6 +2,7 @@
 // machine's state document is read, changed by the same machine-cell logic the Durable Object
 // uses, and written back with an atomic versionstamp check (retried on conflict), so the
 // single-use invariants hold across concurrent requests and processes sharing the database.
+import { deliverEvent, PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
 import type { MachineState } from '../enroll/machine-state.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
@@ -116,4 +117,28 @@ export function createKvRateLimiter(kv: Deno.Kv, limit: number, windowMs: number
       return { allowed: false, retryAfterSeconds: 1 };
     },
   };
+}
+
+/**
+ * Outbound events on Deno: published audit events are enqueued in Deno KV; the listener POSTs
+ * each (signed); a failure throws so KV redelivers on its backoff schedule, and an event that is
+ * never delivered is kept under ["events-undelivered", id].
+ */
+export function createKvQueuedAuditLog(inner: AuditLog, kv: Deno.Kv, newId: () => string): AuditLog {
+  return {
+    async append(e) {
+      await inner.append(e);
+      if (PUBLISHED_EVENTS.has(e.event)) {
+        const event = toOutboundEvent(e, newId());
+        await kv.enqueue(event, { backoffSchedule: [1000, 2000, 30_000, 120_000, 600_000], keysIfUndelivered: [['events-undelivered', event.id]] });
+      }
+    },
+    list: (q) => inner.list(q),
+  };
+}
+
+export function listenForEvents(kv: Deno.Kv, target: { url: string; secret: string }, fetchImpl: typeof fetch): Promise<void> {
+  return kv.listenQueue(async (event: OutboundEvent) => {
+    if (!(await deliverEvent(event, target, fetchImpl, () => new Date()))) throw new Error(`event ${event.id}: delivery failed`);
+  });
 }

@@ -1,25 +1,10 @@
-// Outbound enrollment events (Workers): every enrollment, rejection and revocation written to the
-// audit log is also queued (Cloudflare Queue), and the queue consumer POSTs it, signed like the
-// inbound fleet webhooks, to EVENTS_WEBHOOK_URL. A failed delivery is retried with backoff and
-// ends in the dead-letter queue after the consumer's max_retries: nothing is dropped silently.
-import { signWebhook, SIGNATURE_HEADER } from '../http/webhook-signature.ts';
-import type { AuditEvent, AuditLog } from './ports.ts';
+// Outbound enrollment events on Workers: every published audit event is also sent to a Cloudflare
+// Queue; the consumer POSTs each, signed like the inbound fleet webhooks, to EVENTS_WEBHOOK_URL,
+// retrying with backoff until max_retries, then the dead-letter queue keeps it.
+import { deliverEvent, PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
+import type { AuditLog } from './ports.ts';
 
-export const PUBLISHED_EVENTS = new Set(['enroll', 'machine.revoke', 'fleet.machine.revoked']);
-export const DELIVERY_TIMEOUT_MS = 10_000;
-
-export interface OutboundEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly occurredAt: string;
-  readonly data: Omit<AuditEvent, 'reason' | 'clientIp'>;
-}
-
-export function toOutboundEvent(e: AuditEvent, id: string): OutboundEvent {
-  const type = e.event === 'enroll' ? (e.outcome === 'success' ? 'machine.enrolled' : 'machine.enrollment_rejected') : 'machine.revoked';
-  const { reason: _reason, clientIp: _ip, ...data } = e;
-  return { id, type, occurredAt: new Date(e.at).toISOString(), data };
-}
+export type { OutboundEvent };
 
 export function createQueuedAuditLog(inner: AuditLog, queue: Queue<OutboundEvent>, newId: () => string): AuditLog {
   return {
@@ -31,23 +16,10 @@ export function createQueuedAuditLog(inner: AuditLog, queue: Queue<OutboundEvent
   };
 }
 
-/** Queue consumer: one signed POST per message; 2xx acks, anything else retries with backoff. */
+/** Queue consumer: 2xx acks, anything else retries with exponential backoff. */
 export async function deliverEvents(batch: MessageBatch<OutboundEvent>, target: { url: string; secret: string }, fetchImpl: typeof fetch, now: () => Date): Promise<void> {
   for (const msg of batch.messages) {
-    const body = JSON.stringify(msg.body);
-    try {
-      const res = await fetchImpl(target.url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signWebhook(target.secret, body, Math.floor(now().getTime() / 1000)), 'x-enroll-event-id': msg.body.id },
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-      });
-      await res.body?.cancel();
-      if (res.status >= 200 && res.status < 300) msg.ack();
-      else msg.retry({ delaySeconds: Math.min(300, 2 ** msg.attempts) });
-    } catch {
-      msg.retry({ delaySeconds: Math.min(300, 2 ** msg.attempts) });
-    }
+    if (await deliverEvent(msg.body, target, fetchImpl, now)) msg.ack();
+    else msg.retry({ delaySeconds: Math.min(300, 2 ** msg.attempts) });
   }
 }

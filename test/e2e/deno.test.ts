@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { silentLogger } from '../../src/http/logger.ts';
+import { startEventsReceiver } from '../support/events-receiver.ts';
 import { spawnUntilJson, type Started } from '../support/spawn.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -70,19 +71,22 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
   let cluster: { url: string; caFile: string; caPem: string; serviceAccountToken: string; close(): Promise<void> };
   let denoApp: Started<{ listening: string }>;
   let stateDir = '';
+  let receiver: Awaited<ReturnType<typeof startEventsReceiver>>;
   beforeAll(async () => {
+    receiver = await startEventsReceiver('deno-fleet-secret-0123456789');
     // @ts-expect-error: plain JavaScript module with JSDoc types
     const { startDevCluster } = await import('../../scripts/dev-cluster/index.mjs');
     stateDir = mkdtempSync(join(tmpdir(), 'deno-dc-'));
     cluster = await startDevCluster({ port: 0, stateDir });
     denoApp = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: cluster.caFile, ...vars, CLUSTER_API_URL: cluster.url, CLUSTER_SA_TOKEN: cluster.serviceAccountToken, CLUSTER_CA_PEM: cluster.caPem, CLUSTER_CA_HASH: '' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: cluster.caFile, ...vars, CLUSTER_API_URL: cluster.url, CLUSTER_SA_TOKEN: cluster.serviceAccountToken, CLUSTER_CA_PEM: cluster.caPem, CLUSTER_CA_HASH: '', EVENTS_WEBHOOK_URL: `${receiver.url}/events`, FLEET_WEBHOOK_SECRET: 'deno-fleet-secret-0123456789' },
       timeoutMs: 60_000,
     });
   }, 90_000);
   afterAll(async () => {
     await denoApp?.stop();
+    await receiver?.close();
     await cluster?.close();
     rmSync(stateDir, { recursive: true, force: true });
   });
@@ -109,5 +113,18 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
       req.end('{}');
     });
     expect(who).toBe(201);
+  }, 60_000);
+
+  it('outbound events go through the Deno KV queue and survive a receiver that fails twice', async () => {
+    const admin = { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    await fetch(`${denoApp.ready.listening}/v1/machines/flaky-deno`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: 'flaky-deno-code-0123456789' }) });
+    const res = await fetch(`${denoApp.ready.listening}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'code', machineId: 'flaky-deno', code: 'flaky-deno-code-0123456789' }) });
+    expect(res.status).toBe(201);
+    let got: Array<{ type: string; machineId: string; attempts: number; signatureOk: boolean }> = [];
+    for (let i = 0; i < 120 && got.length === 0; i++) {
+      got = ((await (await fetch(`${receiver.url}/deliveries`)).json()) as typeof got).filter((d) => d.machineId === 'flaky-deno');
+      if (got.length === 0) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(got).toEqual([expect.objectContaining({ type: 'machine.enrolled', attempts: 3, signatureOk: true })]);
   }, 60_000);
 });
