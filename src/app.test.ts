@@ -117,3 +117,24 @@ describe('createApp', () => {
     });
   });
 });
+
+describe('audit failures', () => {
+  it('are logged, and the request is still answered', async () => {
+    const { createMemoryMachineStore, createMemoryMachineIndex, createMemoryWebhookEventLog, createMemoryRateLimiter } = await import('./store/memory.ts');
+    const lines: string[] = [];
+    const logger: Logger = { log: (level, event, fields) => lines.push(JSON.stringify({ level, event, ...fields })) };
+    const services = {
+      machines: createMemoryMachineStore(),
+      index: createMemoryMachineIndex(),
+      audit: { append: async () => { throw new Error('D1 is down'); }, list: async () => [] },
+      webhookEvents: createMemoryWebhookEventLog(),
+      ipLimiter: createMemoryRateLimiter(60, 60_000),
+      verifiers: {},
+      ekTrust: { roots: [], intermediates: [] },
+    } as unknown as import('./app.ts').Services;
+    const app = createApp({ loadConfig: () => config, services: () => services, logger });
+    const res = await app.request('/v1/machines/audit-1', { method: 'PUT', headers: { authorization: 'Bearer admin-secret-0123456789', 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(201);
+    expect(lines.some((l) => l.includes('"event":"audit.failed"') && l.includes('D1 is down') && l.includes('machine.register'))).toBe(true);
+  });
+});

@@ -103,9 +103,29 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   return app;
 }
 
+const withLoggedAudit = new WeakMap<Services, Services>();
+
 /** The services for this request, or a misconfigured error if the entry wired none. */
 export function servicesOf(c: { get(key: 'deps'): AppDeps; get(key: 'config'): Config }): Services {
   const deps = c.get('deps');
   if (!deps.services) throw new AppError('misconfigured', 'no storage is configured for this runtime');
-  return deps.services(c.get('config'));
+  const services = deps.services(c.get('config'));
+  let wrapped = withLoggedAudit.get(services);
+  if (!wrapped) {
+    // Callers never fail a request over the audit log, but a lost audit record must be visible.
+    const audit = services.audit;
+    wrapped = {
+      ...services,
+      audit: {
+        append: (e) =>
+          audit.append(e).catch((err: unknown) => {
+            deps.logger.log('error', 'audit.failed', { request_id: e.requestId, audit_event: e.event, error: err instanceof Error ? err.message : String(err) });
+            throw err;
+          }),
+        list: (q) => audit.list(q),
+      },
+    };
+    withLoggedAudit.set(services, wrapped);
+  }
+  return wrapped;
 }
