@@ -37,8 +37,10 @@ export function authenticateBootstrapToken(token, lookup, nowNs) {
   }
   if (data('usage-bootstrap-authentication') !== 'true') return null;
   const groups = new Set(['system:bootstrappers']);
+  // secrets.GetGroups keys on the presence of the key, not on its value: an empty
+  // auth-extra-groups splits into one empty element, which fails the pattern.
   const extra = data('auth-extra-groups');
-  if (extra) {
+  if (extra !== undefined) {
     for (const g of extra.split(',')) {
       if (!GROUP_RE.test(g)) return null;
       groups.add(g);
@@ -53,12 +55,20 @@ export function authenticateBootstrapToken(token, lookup, nowNs) {
  * @returns {{ kind: 'none' } | { kind: 'bearer', token: string } | { kind: 'other' }}
  */
 export function parseAuthorization(header) {
-  if (header === undefined || header === '') return { kind: 'none' };
-  const parts = header.split(' ');
+  const auth = (header ?? '').trim(); // bearertoken.go trims before splitting
+  if (auth === '') return { kind: 'none' };
+  const parts = auth.split(' ');
   if (parts.length < 2 || parts[0]?.toLowerCase() !== 'bearer') return { kind: 'other' };
   const token = parts[1] ?? '';
   if (token === '') return { kind: 'none' };
   return { kind: 'bearer', token };
+}
+
+/** subtle.ConstantTimeCompare for bearer/password checks. @param {string} a @param {string} b */
+export function constantTimeEqual(a, b) {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /**

@@ -84,6 +84,7 @@ describe('bootstrap token authenticator (reference §2)', () => {
     ['space after comma', { 'auth-extra-groups': 'system:bootstrappers:a, system:bootstrappers:b' }],
     ['bare system:bootstrappers', { 'auth-extra-groups': 'system:bootstrappers' }],
     ['group outside the prefix', { 'auth-extra-groups': 'system:nodes' }],
+    ['auth-extra-groups present but empty', { 'auth-extra-groups': '' }],
     ['usage "true\\n"', { 'usage-bootstrap-authentication': 'true\n' }],
     ['usage "True"', { 'usage-bootstrap-authentication': 'True' }],
     ['expired', { expiration: '2000-01-01T00:00:00Z' }],
@@ -191,7 +192,9 @@ describe('Secrets API (§5)', () => {
     const wrong = await call('DELETE', `${SECRETS}/del-1`, { bearer: sa(), body: { preconditions: { uid: '00000000-0000-0000-0000-000000000000' } } });
     expect(wrong.status).toBe(409);
     expect(wrong.json.reason).toBe('Conflict');
-    expect(wrong.json.message).toMatch(/^Operation cannot be fulfilled on secrets "del-1": /);
+    // rest.BeforeDelete (apiserver registry/rest/delete.go) names the Kind; a measured real server
+    // answers the same shape ("Operation cannot be fulfilled on Pod …").
+    expect(wrong.text).toBe(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on Secret \\"del-1\\": the UID in the precondition (00000000-0000-0000-0000-000000000000) does not match the UID in record (${created.json.metadata.uid}). The object might have been deleted and then recreated","reason":"Conflict","details":{"name":"del-1","kind":"Secret"},"code":409}`);
     const ok = await call('DELETE', `${SECRETS}/del-1`, { bearer: sa(), body: { preconditions: { uid: created.json.metadata.uid } } });
     expect(ok.text).toBe(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":"del-1","kind":"secrets","uid":"${created.json.metadata.uid}"}}`);
     expect((await call('DELETE', `${SECRETS}/del-1`, { bearer: sa() })).status).toBe(404);
@@ -231,8 +234,44 @@ describe('supervisor token rotation (k3s-token.md §3.6)', () => {
   });
 });
 
+describe('supervisor error bodies (k3s util.SendError)', () => {
+  const basicAs = (user: string, pw: string) => `Basic ${Buffer.from(`${user}:${pw}`).toString('base64')}`;
+  const pw = () => c.serverToken.split('::server:')[1]!;
+  it('405 is a MethodNotAllowed Status naming the path, after authentication', async () => {
+    const r = await call('GET', '/v1-k3s/token', { auth: basicAs('server', pw()) });
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(r.text).toBe('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server does not allow this method on the requested resource","reason":"MethodNotAllowed","details":{"name":"/v1-k3s/token","causes":[{"reason":"UnexpectedServerResponse","message":"method not allowed"}]},"code":405}');
+    expect((await call('GET', '/v1-k3s/token')).text).toBe('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"forbidden","reason":"Forbidden","code":403}');
+    expect((await call('PUT', '/v1-k3s/token', { auth: basicAs('server', 'wrong'), body: { newToken: '' } })).text).toBe('{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"not authorized","reason":"Unauthorized","code":401}');
+  });
+  it('node:<password> authenticates (k3s:agent) but may not rotate → 403; the Basic scheme is case-insensitive', async () => {
+    expect((await call('PUT', '/v1-k3s/token', { auth: basicAs('node', pw()), body: { newToken: 'x' } })).status).toBe(403);
+    expect((await call('GET', '/v1-k3s/token', { auth: basicAs('server', pw()).replace('Basic', 'bASIC') })).status).toBe(405);
+  });
+  it('400 BadRequest for undecodable JSON, 500 InternalError with a 5-digit ID for a bootstrap-form token', async () => {
+    const bad = await call('PUT', '/v1-k3s/token', { auth: basicAs('server', pw()), body: 'not json' });
+    expect(bad.status).toBe(400);
+    expect(bad.json.reason).toBe('BadRequest');
+    const before = c.serverToken;
+    const r = await call('PUT', '/v1-k3s/token', { auth: basicAs('server', pw()), body: { newToken: 'abcdef.0123456789abcdef' } });
+    expect(r.status).toBe(500);
+    const id = /^Internal error occurred: (token error ID \d{5})$/.exec(r.json.message)?.[1];
+    expect(id).toBeDefined();
+    expect(r.json).toEqual({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `Internal error occurred: ${id}`, reason: 'InternalError', details: { causes: [{ message: id }] }, code: 500 });
+    expect(c.serverToken).toBe(before);
+  });
+  it('a rotation is written to <stateDir>/cluster.json', async () => {
+    expect((await call('PUT', '/v1-k3s/token', { auth: basicAs('server', pw()), body: { newToken: 'rotated-for-cluster-json' } })).status).toBe(200);
+    expect(JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')).serverToken).toBe(c.serverToken);
+    expect(c.serverToken.endsWith('::server:rotated-for-cluster-json')).toBe(true);
+  });
+});
+
 describe('test controls', () => {
   const control = (method: string, path: string, body?: unknown) => call(method, path, { body, headers: { 'x-dev-cluster-control': c.controlToken } });
+  it('an unknown fault mode is refused (400) rather than treated as a write', async () => {
+    expect((await control('POST', '/__dev/faults', { method: 'POST', pathPrefix: SECRETS, mode: 'stauts' })).status).toBe(400);
+  });
   it('are invisible without the control token', async () => {
     expect((await call('PUT', '/__dev/clock', { body: { offsetSeconds: 5 } })).status).toBe(404);
   });
@@ -252,8 +291,13 @@ describe('test controls', () => {
     await control('POST', '/__dev/faults', { method: 'POST', pathPrefix: SECRETS, mode: 'conflict' });
     expect((await call('POST', SECRETS, { bearer: sa(), body: { metadata: { name: 'f-2' } } })).json.reason).toBe('AlreadyExists');
     expect((await call('GET', `${SECRETS}/f-2`, { bearer: sa() })).status).toBe(404);
+    const postsLogged = async () => ((await control('GET', '/__dev/requests')).json as Array<{ method: string; path: string; status: number }>).filter((r) => r.method === 'POST' && r.path === SECRETS);
+    const before = (await postsLogged()).length;
     await control('POST', '/__dev/faults', { method: 'POST', pathPrefix: SECRETS, mode: 'status-after-write', status: 500 });
     expect((await call('POST', SECRETS, { bearer: sa(), body: { metadata: { name: 'f-3' } } })).status).toBe(500);
+    const after = await postsLogged();
+    expect(after.length).toBe(before + 1); // one log entry per request, with the status the client saw
+    expect(after.at(-1)).toEqual({ method: 'POST', path: SECRETS, status: 500 });
     expect((await call('GET', `${SECRETS}/f-3`, { bearer: sa() })).status).toBe(200);
     await control('POST', '/__dev/faults', { method: 'GET', pathPrefix: '/ping', mode: 'drop' });
     await expect(call('GET', '/ping')).rejects.toThrow();

@@ -5,17 +5,19 @@
 // token rotation — plus `/__dev/` controls (clock offset, injected faults) for tests.
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:https';
-import { mkdirSync } from 'node:fs';
-import { authenticateBootstrapToken, authorize, parseAuthorization, READONLY_USER, SA_USER } from './authn.mjs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { authenticateBootstrapToken, authorize, constantTimeEqual, parseAuthorization, READONLY_USER, SA_USER } from './authn.mjs';
 import { createClock, formatRFC3339Seconds } from './clock.mjs';
 import { parseGoRFC3339 } from './rfc3339.mjs';
 import { createSecretsApi } from './secrets.mjs';
-import { buildStatus, forbidden, goQuote, notFound, reasonForCode, UNAUTHORIZED } from './status.mjs';
+import { badRequest, buildStatus, forbidden, goQuote, notFound, reasonForCode, UNAUTHORIZED } from './status.mjs';
 import { openStore } from './store.mjs';
 import { rotateToken } from './supervisor.mjs';
 import { ensureTls } from './tls.mjs';
 
 /** @typedef {{ method?: string, pathPrefix?: string, mode: 'status' | 'hang' | 'drop' | 'conflict' | 'status-after-write', status?: number, times?: number }} Fault */
+const FAULT_MODES = ['status', 'hang', 'drop', 'conflict', 'status-after-write'];
 
 /**
  * @param {{ host?: string, port?: number, stateDir: string, tokenCleanerIntervalMs?: number, anonymousAuth?: boolean, log?: (line: string) => void }} options
@@ -35,15 +37,25 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   const sockets = new Set();
 
   const serverToken = () => `K10${caHash}::server:${store.state.serverPassword}`;
+  /** @type {string} */
+  let url = '';
+  // <stateDir>/cluster.json always holds the current credentials, the server token included after
+  // a rotation (like k3s rewriting <data-dir>/server/token).
+  const writeClusterJson = () => {
+    const info = { url, caFile: tls.caFile, serviceAccountToken: store.state.serviceAccountToken, readonlyServiceAccountToken: store.state.readonlyServiceAccountToken, serverToken: serverToken(), controlToken: store.state.controlToken };
+    const file = join(stateDir, 'cluster.json');
+    writeFileSync(`${file}.tmp`, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  };
 
   /** @param {string | undefined} header @returns {import('./authn.mjs').User | null | 'invalid'} */
   function authenticate(header) {
     const a = parseAuthorization(header);
-    if (a.kind === 'none') return anonymousAuth ? { username: 'system:anonymous', groups: ['system:unauthenticated'] } : null;
-    if (a.kind === 'other') return 'invalid';
+    // A non-Bearer scheme (e.g. Basic) is "no bearer credentials", not an invalid one.
+    if (a.kind !== 'bearer') return anonymousAuth ? { username: 'system:anonymous', groups: ['system:unauthenticated'] } : null;
     let user = null;
-    if (a.token === store.state.serviceAccountToken) user = { username: SA_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:k3s-enroll'] };
-    else if (a.token === store.state.readonlyServiceAccountToken) user = { username: READONLY_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:k3s-enroll'] };
+    if (constantTimeEqual(a.token, store.state.serviceAccountToken)) user = { username: SA_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:k3s-enroll'] };
+    else if (constantTimeEqual(a.token, store.state.readonlyServiceAccountToken)) user = { username: READONLY_USER, groups: ['system:serviceaccounts', 'system:serviceaccounts:k3s-enroll'] };
     else user = authenticateBootstrapToken(a.token, (name) => secrets.lookup('kube-system', name), clock.nowNs());
     if (!user) return 'invalid';
     return { username: user.username, groups: [...user.groups, 'system:authenticated'] };
@@ -71,6 +83,8 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
           return send(200, { offsetSeconds: clock.offsetSeconds });
         }
         if (url.pathname === '/__dev/faults' && method === 'POST') {
+          // An unknown mode would otherwise fall through to status-after-write and write for real.
+          if (!FAULT_MODES.includes(body.mode)) return send(400, badRequest(`mode must be one of ${FAULT_MODES.join(', ')}`));
           faults.push({ times: 1, ...body });
           return send(201, { faults });
         }
@@ -97,9 +111,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
           return send(409, buildStatus({ message: `secrets ${goQuote(name)} already exists`, reason: 'AlreadyExists', details: { name, kind: 'secrets' }, code: 409 }));
         }
         // status-after-write falls through to the real handler, then lies about the outcome.
-        res.on('finish', () => {});
-        const real = await handle(url, method, raw, req.headers.authorization);
-        requests.push({ method, path: url.pathname, status: real.status });
+        await handle(url, method, raw, req.headers.authorization);
         return send(fault.status ?? 500, buildStatus({ message: 'injected fault after write', reason: 'InternalError', code: fault.status ?? 500 }));
       }
       const r = await handle(url, method, raw, req.headers.authorization);
@@ -117,9 +129,13 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
    */
   async function handle(url, method, raw, authorization) {
     const path = url.pathname;
-    if (path === '/cacerts' && method === 'GET') return { status: 200, body: tls.caPem, contentType: 'text/plain' };
+    if (path === '/cacerts') return { status: 200, body: tls.caPem, contentType: 'text/plain' };
     if (path === '/ping') return { status: 200, body: 'pong', contentType: 'text/plain' };
-    if (/^\/v1-[^/]+\/token$/.test(path)) return rotateToken({ method, authorization, body: raw }, store);
+    if (/^\/v1-[^/]+\/token$/.test(path)) {
+      const r = rotateToken({ method, path, authorization, body: raw }, store);
+      if (r.status === 200) writeClusterJson();
+      return r;
+    }
 
     const user = authenticate(authorization);
     if (user === 'invalid' || user === null) return { status: 401, body: UNAUTHORIZED };
@@ -186,7 +202,8 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     server.listen(port, host, () => resolve(undefined));
   });
   const addr = /** @type {import('node:net').AddressInfo} */ (server.address());
-  const url = `https://${host}:${addr.port}`;
+  url = `https://${host}:${addr.port}`;
+  writeClusterJson();
   log(`listening on ${url}`);
 
   return {

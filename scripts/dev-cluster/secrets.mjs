@@ -110,7 +110,8 @@ export function createSecretsApi(ctx) {
         .filter((s) => s.metadata.namespace === ns)
         .filter((s) => fieldSel.every((r) => match(r, { 'metadata.name': s.metadata.name, 'metadata.namespace': s.metadata.namespace, type: s.type }[r.key])))
         .filter((s) => labelSel.every((r) => match(r, s.metadata.labels?.[r.key])))
-        .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+        // etcd returns keys in byte order; localeCompare would not.
+        .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0))
         .map((s) => ({ metadata: s.metadata, ...(s.data ? { data: s.data } : {}), type: s.type }));
       return { status: 200, body: { kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: String(store.state.rv) }, items } };
     },
@@ -129,7 +130,9 @@ export function createSecretsApi(ctx) {
         }
         const uid = opts?.preconditions?.uid;
         if (uid && uid !== s.metadata.uid) {
-          return { status: 409, body: conflict(SECRETS, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${s.metadata.uid}`) };
+          // rest.BeforeDelete checks this first and names the Kind, not the resource
+          // (GroupResource{Resource: gvk.Kind}), so the message says `Secret`, not `secrets`.
+          return { status: 409, body: conflict({ group: '', resource: 'Secret' }, name, `the UID in the precondition (${uid}) does not match the UID in record (${s.metadata.uid}). The object might have been deleted and then recreated`) };
         }
       }
       delete store.state.secrets[key(ns, name)];
