@@ -2,7 +2,7 @@
 // TPMT_SIGNATURE as `-s` writes it, checked against the AK (RSASSA or ECDSA, SHA-256/384), the
 // expected nonce (extraData) and a PCR policy (selection + allowed PCR digests). Pure.
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { rejected } from '../evidence.ts';
+import { tpmRejected as rejected } from './tpm-error.ts';
 import { TPM_ALG, type TpmPublic } from './tpm-public.ts';
 
 const TPM_GENERATED_VALUE = 0xff544347;
