@@ -138,3 +138,16 @@ describe('audit failures', () => {
     expect(lines.some((l) => l.includes('"event":"audit.failed"') && l.includes('D1 is down') && l.includes('machine.register'))).toBe(true);
   });
 });
+
+describe('logs never carry a token secret', () => {
+  it('a refused DELETE /v1/tokens/{full token} logs the token id only', async () => {
+    const lines: string[] = [];
+    const logger: Logger = { log: (level, event, fields) => lines.push(JSON.stringify({ level, event, ...fields })) };
+    const app = createApp({ loadConfig: () => config, logger });
+    const token = encodeURIComponent(`K10${'a'.repeat(64)}::abcdef.0123456789abcdef`);
+    const res = await app.request(`/v1/tokens/${token}`, { method: 'DELETE' });
+    expect(res.status).toBe(401);
+    expect(lines.join('\n')).toContain('/v1/tokens/abcdef');
+    expect(lines.join('\n')).not.toContain('0123456789abcdef');
+  });
+});

@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     const rid = c.get('requestId') ?? 'unknown';
     if (err instanceof AppError) {
       const level = err.code === 'misconfigured' || err.code === 'internal' || err.code.startsWith('upstream') ? 'error' : 'info';
-      deps.logger.log(level, 'request.rejected', { request_id: rid, code: err.code, reason: err.reason, method: c.req.method, path: new URL(c.req.url).pathname });
+      deps.logger.log(level, 'request.rejected', { request_id: rid, code: err.code, reason: err.reason, method: c.req.method, path: loggablePath(c.req.url) });
       return toProblemResponse(err, rid);
     }
     deps.logger.log('error', 'request.failed', { request_id: rid, error: err instanceof Error ? `${err.name}: ${err.message}` : 'unknown' });
@@ -104,6 +104,12 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 }
 
 const withLoggedAudit = new WeakMap<Services, Services>();
+
+/** The request path for logs: `DELETE /v1/tokens/{full token}` carries a secret, so that segment is cut. */
+export function loggablePath(url: string): string {
+  const path = new URL(url).pathname;
+  return path.startsWith('/v1/tokens/') && path !== '/v1/tokens/generate' ? `/v1/tokens/${decodeURIComponent(path.slice(11)).replace(/^(?:K10[^:]*::)?([a-z0-9]{6})\..*$/s, '$1').slice(0, 6)}…` : path;
+}
 
 /** The services for this request, or a misconfigured error if the entry wired none. */
 export function servicesOf(c: { get(key: 'deps'): AppDeps; get(key: 'config'): Config }): Services {

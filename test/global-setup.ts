@@ -7,20 +7,10 @@ import type { TestProject } from 'vitest/node';
 // @ts-expect-error: plain JavaScript module with JSDoc types
 import { startDevCluster } from '../scripts/dev-cluster/index.mjs';
 import { startEventsReceiver } from './support/events-receiver.ts';
+import type { DevClusterInfo } from './support/dev-cluster-info.ts';
 import { startTestIssuer } from './support/test-issuer.ts';
 
-export interface DevClusterInfo {
-  url: string;
-  caPem: string;
-  serviceAccountToken: string;
-  readonlyServiceAccountToken: string;
-  serverToken: string;
-  controlToken: string;
-  jwtIssuers: string;
-  issuerUrl: string;
-  issuerPrivateKeys: string;
-  eventsUrl: string;
-}
+export type { DevClusterInfo };
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -6,7 +6,9 @@
 // Cloudflare mTLS (`request.cf.tlsClientAuth`) is not used here.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
+import { CHALLENGE_TTL_MS } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
+import { formatExpiration } from '../token/index.ts';
 import { CertificateParseError, decodeBase64, EKU_CLIENT_AUTH, parseCertificate, verifyCertificateChain, verifyDataSignature, type ParsedCertificate } from '../pki/index.ts';
 import type { MachineStore } from '../store/ports.ts';
 import { MACHINE_ID_PATTERN, parseMachineId, rejected, type EvidenceVerifier } from './evidence.ts';
@@ -61,7 +63,7 @@ export async function issueX509Challenge(
   const challengeId = `${deps.newId()}:${machineId}`;
   // The challenge's "secret" is the certificate hash: the proof must come with that certificate.
   await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: certSha256, ekSha256: '', kind: 'x509' }, now.getTime());
-  return { machineId, challengeId, nonce: x509NonceHex(challengeId), expiresAt: new Date(now.getTime() + 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+  return { machineId, challengeId, nonce: x509NonceHex(challengeId), expiresAt: formatExpiration(new Date(now.getTime() + CHALLENGE_TTL_MS)) };
 }
 
 export function createX509Verifier(trust: DeviceTrust): EvidenceVerifier {

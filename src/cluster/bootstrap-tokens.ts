@@ -8,6 +8,7 @@ import {
   BOOTSTRAP_TOKEN_SECRET_TYPE,
   buildBootstrapTokenSecret,
   generateBootstrapToken,
+  parseRfc3339,
   type BootstrapToken,
   type SecretObject,
 } from '../token/index.ts';
@@ -154,8 +155,6 @@ function minted(token: BootstrapToken, expiresAt: Date | null, stored: StoredSec
   return { token, expiresAt, uid: stored.metadata?.uid ?? '', createdAt: created && !Number.isNaN(created.getTime()) ? created : null };
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
-
 /** kubeadm BootstrapTokenFromSecret, lenient where list must still show a token it did not make. */
 export function toInfo(s: StoredSecret): BootstrapTokenInfo | null {
   const name = s.metadata?.name ?? '';
@@ -174,8 +173,8 @@ export function toInfo(s: StoredSecret): BootstrapTokenInfo | null {
   let expires: Date | null = null;
   let invalidExpiration = false;
   if (exp !== undefined && exp !== '') {
-    const t = RFC3339.test(exp) ? Date.parse(exp) : Number.NaN;
-    if (Number.isNaN(t)) invalidExpiration = true;
+    const t = parseRfc3339(exp);
+    if (t === null) invalidExpiration = true;
     else expires = new Date(t);
   }
   const usages = Object.entries(data)

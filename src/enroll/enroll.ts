@@ -4,7 +4,7 @@
 // audited with its precise reason. Runtime-agnostic: every port is injected.
 import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
-import { formatJoinTokenWithHash } from '../token/index.ts';
+import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
 import type { BootstrapTokenStore } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
@@ -121,7 +121,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
     server: deps.defaults.serverUrl,
     machineId,
     tokenId: minted.token.id,
-    expiresAt: minted.expiresAt ? minted.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z') : null,
+    expiresAt: minted.expiresAt ? formatExpiration(minted.expiresAt) : null,
   };
 }
 

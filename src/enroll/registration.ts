@@ -4,7 +4,7 @@
 import { hashEnrollmentCode, parseEnrollmentCode } from '../attest/code.ts';
 import { parseMachineId } from '../attest/evidence.ts';
 import { AppError } from '../errors.ts';
-import { parseDuration, TokenError, validateTokenGroups } from '../token/index.ts';
+import { parseDuration, parseRfc3339, TokenError, validateTokenGroups } from '../token/index.ts';
 import type { MachineRegistration } from './machine-state.ts';
 
 export const ENROLLMENT_CODE_TTL_DEFAULT_MS = 7 * 24 * 3600_000;
@@ -29,8 +29,8 @@ export function parseMachineRegistration(pathId: string, body: Readonly<Record<s
     enrollmentCodeSha256 = hashEnrollmentCode(parseEnrollmentCode(body.enrollmentCode, 'enrollmentCode'));
     enrollmentCodeExpiresAt = now.getTime() + ENROLLMENT_CODE_TTL_DEFAULT_MS;
     if (body.enrollmentCodeExpiresAt !== undefined) {
-      const t = typeof body.enrollmentCodeExpiresAt === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(body.enrollmentCodeExpiresAt) ? Date.parse(body.enrollmentCodeExpiresAt) : Number.NaN;
-      if (Number.isNaN(t) || t <= now.getTime()) bad('enrollmentCodeExpiresAt must be an RFC 3339 time in the future');
+      const t = parseRfc3339(body.enrollmentCodeExpiresAt);
+      if (t === null || t <= now.getTime()) bad('enrollmentCodeExpiresAt must be an RFC 3339 time in the future');
       enrollmentCodeExpiresAt = t;
     }
   } else if (body.enrollmentCodeExpiresAt !== undefined) {

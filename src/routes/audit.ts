@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { AppError } from '../errors.ts';
 import { createAdminAuth } from '../http/admin-auth.ts';
+import { parseRfc3339 } from '../token/index.ts';
 
 export function createAuditRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -14,7 +15,7 @@ export function createAuditRoutes(options: { fetch?: typeof fetch } = {}): Hono<
     const sinceRaw = c.req.query('since');
     let sinceMs: number | undefined;
     if (sinceRaw !== undefined) {
-      sinceMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(sinceRaw) ? Date.parse(sinceRaw) : Number.NaN;
+      sinceMs = parseRfc3339(sinceRaw) ?? Number.NaN;
       if (Number.isNaN(sinceMs)) throw new AppError('invalid_request', 'since must be an RFC 3339 time');
     }
     const events = await servicesOf(c).audit.list({ limit, ...(sinceMs !== undefined ? { sinceMs } : {}) });

@@ -9,9 +9,9 @@ import { AppError } from '../errors.ts';
 import { createAdminAuth } from '../http/admin-auth.ts';
 import { readJsonObject } from '../http/json-body.ts';
 import type { MachineView } from '../store/ports.ts';
-import { formatDuration } from '../token/index.ts';
+import { formatDuration, formatExpiration } from '../token/index.ts';
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+const iso = (ms: number | null) => (ms === null ? null : formatExpiration(new Date(ms)));
 
 export function presentMachine(v: MachineView) {
   return {

@@ -9,6 +9,7 @@ import { readJsonObject } from '../http/json-body.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../enroll/enroll.ts';
 import {
   DEFAULT_TOKEN_GROUPS,
+  formatExpiration,
   formatJoinTokenWithHash,
   generateBootstrapToken,
   isBootstrapTokenId,
@@ -22,7 +23,6 @@ import {
 
 export const K3S_TOKEN_TTL_DEFAULT = '24h';
 const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -70,7 +70,7 @@ export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<
         ...(token ? { token } : {}),
       });
       await audit(c, 'token.create', 'success', minted.token.id, null);
-      return c.json({ token: formatJoinTokenWithHash(caHash, minted.token.token), id: minted.token.id, expiresAt: minted.expiresAt ? iso(minted.expiresAt) : null }, 201);
+      return c.json({ token: formatJoinTokenWithHash(caHash, minted.token.token), id: minted.token.id, expiresAt: minted.expiresAt ? formatExpiration(minted.expiresAt) : null }, 201);
     } catch (err) {
       // Group and usage rules the API server would not check: the caller's input, not a token.
       const e = err instanceof TokenError ? new AppError('invalid_request', err.message) : err;
@@ -88,7 +88,7 @@ export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<
         .map((t) => ({
           id: t.id,
           description: t.description,
-          expires: t.expires ? iso(t.expires) : null,
+          expires: t.expires ? formatExpiration(t.expires) : null,
           ttl: t.invalidExpiration ? '<invalid>' : t.expires ? shortHumanDuration(t.expires.getTime() - at) : '<forever>',
           usages: t.usages,
           groups: t.groups,

@@ -10,11 +10,10 @@ import type { FleetEvent } from '../enroll/machine-state.ts';
 import { parseMachineRegistration } from '../enroll/registration.ts';
 import { AppError } from '../errors.ts';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../http/webhook-signature.ts';
-import { randomAlphabetString } from '../token/index.ts';
+import { parseRfc3339, randomAlphabetString } from '../token/index.ts';
 import { presentMachine } from './machines.ts';
 
 const EVENT_TYPES = new Set(['machine.registered', 'machine.revoked']);
-const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 export function createWebhookRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -44,8 +43,8 @@ export function createWebhookRoutes(): Hono<AppEnv> {
     const machineId = parseMachineId((machine as Record<string, unknown>).id, 'machine.id');
     let at = signedAt * 1000;
     if (body.occurredAt !== undefined) {
-      const t = typeof body.occurredAt === 'string' && RFC3339.test(body.occurredAt) ? Date.parse(body.occurredAt) : Number.NaN;
-      if (Number.isNaN(t)) throw new AppError('invalid_request', 'occurredAt must be an RFC 3339 time');
+      const t = parseRfc3339(body.occurredAt);
+      if (t === null) throw new AppError('invalid_request', 'occurredAt must be an RFC 3339 time');
       at = t;
     }
 

@@ -31,3 +31,4 @@ export {
 export { parseDuration, formatDuration } from './duration.ts';
 export { TokenError } from './token-error.ts';
 export { shortHumanDuration } from './human-duration.ts';
+export { parseRfc3339 } from './rfc3339.ts';

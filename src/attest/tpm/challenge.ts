@@ -3,7 +3,9 @@
 // credential sealed to the EK for that AK name; only its SHA-256 is kept, for one use.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { CHALLENGE_TTL_MS } from '../../enroll/machine-state.ts';
 import { AppError } from '../../errors.ts';
+import { formatExpiration } from '../../token/index.ts';
 import { decodeBase64, encodeBase64 } from '../../pki/index.ts';
 import type { MachineIndex, MachineStore } from '../../store/ports.ts';
 import { rejected } from '../evidence.ts';
@@ -78,7 +80,7 @@ export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>,
   return {
     machineId,
     challengeId,
-    expiresAt: new Date(now.getTime() + 5 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    expiresAt: formatExpiration(new Date(now.getTime() + CHALLENGE_TTL_MS)),
     credentialBlob: encodeBase64(made.credentialBlob),
     encryptedSecret: encodeBase64(made.encryptedSecret),
     tpm2ToolsCredential: encodeBase64(made.tpm2ToolsFile),

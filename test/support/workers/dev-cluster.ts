@@ -1,17 +1,9 @@
 // Test helpers that talk to the dev cluster from inside workerd over real HTTPS (its CA is trusted
 // through the pool's outbound TLS options): authenticate a token, list Secrets, inject faults.
 import { env } from 'cloudflare:test';
+import type { DevClusterInfo } from '../dev-cluster-info.ts';
 
-export interface DevCluster {
-  url: string;
-  caPem: string;
-  serviceAccountToken: string;
-  readonlyServiceAccountToken: string;
-  serverToken: string;
-  controlToken: string;
-  issuerPrivateKeys: string;
-  eventsUrl: string;
-}
+export type DevCluster = DevClusterInfo;
 
 export const cluster: DevCluster = JSON.parse(env.DEV_CLUSTER);
 
