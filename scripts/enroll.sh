@@ -2,7 +2,8 @@
 # enroll.sh — what an edge machine runs at first boot. POSIX sh + curl + openssl (+ tpm2-tools for
 # the TPM method). Proves the machine to k3s-enroll, checks the cluster CA exactly as a k3s agent
 # would (hash of /cacerts must equal the token's K10 hash, then the server certificate must verify
-# against that CA), and only then writes the k3s config (server:, token:) with mode 0600.
+# against that CA), and only then writes the k3s config (server:, token:, node-name: <machine id>)
+# with mode 0600. The node name binds the Node to the machine: the service's join watch looks for it.
 #
 # Usage: ENROLL_URL=https://enroll.example.com scripts/enroll.sh [tpm|code|jwt]
 #   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present;
@@ -133,13 +134,17 @@ fi
 [ "$ca_hash" = "$token_hash" ] || die 6 "token CA hash does not match the Cluster CA certificate hash: $token_hash != $ca_hash"
 curl -sS --cacert cacerts.pem -o /dev/null "$server/cacerts" || die 7 "CA cert validation failed: the server certificate does not verify against $server/cacerts"
 
+# The Node is named after the machine (a valid node name by construction; checked, never trusted).
+node_name=$(json_str machineId enroll.out)
+printf '%s' "$node_name" | grep -Eq '^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$' || die 5 "the service answered an invalid machine id"
+
 # Write the k3s config atomically, mode 0600, keeping any other settings already there.
 dir=$(dirname "$K3S_CONFIG")
 mkdir -p "$dir" || die 8 "cannot create $dir"
 tmp="$K3S_CONFIG.enroll.$$"
 ( umask 077
-  if [ -f "$K3S_CONFIG" ]; then grep -v -e '^server:' -e '^token:' "$K3S_CONFIG" || true; fi > "$tmp"
-  printf 'server: "%s"\ntoken: "%s"\n' "$server" "$token" >> "$tmp"
+  if [ -f "$K3S_CONFIG" ]; then grep -v -e '^server:' -e '^token:' -e '^node-name:' "$K3S_CONFIG" || true; fi > "$tmp"
+  printf 'server: "%s"\ntoken: "%s"\nnode-name: "%s"\n' "$server" "$token" "$node_name" >> "$tmp"
 ) || die 8 "cannot write $tmp"
 chmod 600 "$tmp" && mv "$tmp" "$K3S_CONFIG" || { rm -f "$tmp"; die 8 "cannot write $K3S_CONFIG"; }
 info "enrolled as $(json_str machineId enroll.out) (token $(json_str tokenId enroll.out), expires $(json_str expiresAt enroll.out)); wrote $K3S_CONFIG"

@@ -16,6 +16,7 @@ import { createAuditRoutes } from './routes/audit.ts';
 import { createEnrollRoutes } from './routes/enroll.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { createMachineRoutes } from './routes/machines.ts';
+import { createNodeRoutes } from './routes/nodes.ts';
 import { createTokenRoutes } from './routes/tokens.ts';
 import { createWebhookRoutes } from './routes/webhooks.ts';
 import type { AuditLog, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
@@ -33,6 +34,8 @@ export interface Services {
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
   /** TPM EK manufacturer roots (TPM_EK_ROOTS_PEM), parsed once. */
   readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
+  /** The fleet's Node watcher (join watch): told of each enrollment. Absent: no watch. */
+  readonly joinWatch?: { expect(machineId: string, until: number | null): Promise<void> };
   /** Device certificate roots (DEVICE_CA_PEM), parsed once. */
   readonly deviceTrust?: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
 }
@@ -86,6 +89,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', createAuditRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
   app.route('/', createTokenRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
   app.route('/', createWebhookRoutes());
+  app.route('/', createNodeRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
 
   app.notFound((c) => toProblemResponse(new AppError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? 'unknown'));
 

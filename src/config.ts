@@ -35,6 +35,8 @@ export interface Config {
   /** Roots (and intermediates) for device certificates (`x509` method). */
   readonly deviceCaPem: string | null;
   readonly tpmAllowUnregistered: boolean;
+  /** Taint Nodes no enrolled machine accounts for (k3s-enroll.io/unattested:NoSchedule). */
+  readonly quarantineUnattested: boolean;
   /** When set, TPM enrollment needs a quote over these PCRs with one of these digests. */
   readonly tpmPcrPolicy: { readonly pcrs: readonly number[]; readonly allowedDigests: readonly string[] } | null;
   readonly jwtIssuers: readonly JwtIssuerConfig[];
@@ -146,6 +148,8 @@ export function parseConfig(vars: ConfigVars): Config {
   if (deviceCaPem !== null && !deviceCaPem.includes('-----BEGIN CERTIFICATE-----')) bad('DEVICE_CA_PEM', 'must hold PEM certificates');
   const allowRaw = str('TPM_ALLOW_UNREGISTERED') ?? 'false';
   if (allowRaw !== 'true' && allowRaw !== 'false') bad('TPM_ALLOW_UNREGISTERED', 'must be "true" or "false"');
+  const quarantineRaw = str('QUARANTINE_UNATTESTED') ?? 'false';
+  if (quarantineRaw !== 'true' && quarantineRaw !== 'false') bad('QUARANTINE_UNATTESTED', 'must be "true" or "false"');
   const eventsWebhookUrl = url('EVENTS_WEBHOOK_URL', false, true) || null;
   let tpmPcrPolicy: Config['tpmPcrPolicy'] = null;
   const pcrRaw = str('TPM_PCR_POLICY');
@@ -181,6 +185,7 @@ export function parseConfig(vars: ConfigVars): Config {
     tpmEkRootsPem,
     deviceCaPem,
     tpmAllowUnregistered: allowRaw === 'true',
+    quarantineUnattested: quarantineRaw === 'true',
     tpmPcrPolicy,
     jwtIssuers,
     eventsWebhookUrl,

@@ -11,6 +11,10 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
+import { expireJoin, type JoinDeps } from './enroll/join.ts';
+import { reconcileNodes } from './enroll/join-reconcile.ts';
+import { awaitedToken } from './enroll/join-state.ts';
+import { createLocalJoinWatch } from './store/node-watch-local.ts';
 import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
@@ -22,6 +26,17 @@ const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
 let services: Services | null = null;
 const loadConfig = createConfigLoader(env, logger);
+// The fleet's one Node watcher (join watch), in this process.
+const joinDeps = (): JoinDeps | null => {
+  try {
+    const s = servicesFor(loadConfig());
+    return { machines: s.machines, index: s.index, audit: s.audit, cluster: s.cluster, now: () => new Date() };
+  } catch {
+    return null; // misconfigured: requests say so
+  }
+};
+const watchTimeout = Number(env.NODE_WATCH_TIMEOUT_SECONDS);
+const joinWatch = createLocalJoinWatch(joinDeps, { ...(Number.isInteger(watchTimeout) && watchTimeout > 0 ? { timeoutSeconds: watchTimeout } : {}), log: (event, fields) => logger.log('warn', event, fields) });
 const servicesFor = (cfg: Config): Services =>
   (services ??= {
     machines,
@@ -32,7 +47,8 @@ const servicesFor = (cfg: Config): Services =>
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
     verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
-        deviceTrust: parseEkRoots(cfg.deviceCaPem),
+    deviceTrust: parseEkRoots(cfg.deviceCaPem),
+    joinWatch,
   });
 const app = createApp({
   loadConfig,
@@ -62,12 +78,33 @@ const sweeper = setInterval(async () => {
     return; // misconfigured: requests say so; nothing to sweep with
   }
   for await (const state of machines.all()) {
+    const id = state.registration.id;
+    // Join expiry before the expired token's delete (the outcome is about that token); machines
+    // still awaiting a join go (back) to the watcher, e.g. after a restart.
+    await expireJoin(id, { machines, index, audit: svc.audit, now: () => new Date() }).catch(() => false);
+    const awaited = awaitedToken(state);
+    if (awaited) await joinWatch.expect(id, awaited.expiresAt);
     const done = await deleteTokens(svc.cluster.tokens, dueForDeletion(state, Date.now()));
     if (done.length > 0) await machines.confirmDeleted(state.registration.id, done).catch(() => undefined);
   }
 }, SWEEP_MS);
+// Fleet reconciliation every 5 minutes (Deno.cron with --unstable-cron, else a timer).
+const reconcile = async () => {
+  const deps = joinDeps();
+  if (!deps) return;
+  try {
+    const summary = await reconcileNodes(deps, { quarantine: loadConfig().quarantineUnattested });
+    await deps.audit.append({ at: Date.now(), event: 'nodes.reconcile', outcome: 'success', machineId: null, method: null, code: null, reason: JSON.stringify({ ...summary, unaccountedNodes: summary.unaccountedNodes.slice(0, 20) }), tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
+  } catch (err) {
+    logger.log('warn', 'nodes.reconcile_failed', { error: err instanceof Error ? err.message : String(err) });
+  }
+};
+const cron = (Deno as unknown as { cron?: (name: string, schedule: string, fn: () => Promise<void>) => Promise<void> }).cron;
+const reconciler = cron ? (void cron('k3s-enroll fleet reconciliation', '*/5 * * * *', reconcile), null) : setInterval(reconcile, 5 * 60_000);
 const stop = () => {
   clearInterval(sweeper);
+  if (reconciler !== null) clearInterval(reconciler);
+  joinWatch.stop();
   server.shutdown();
 };
 Deno.addSignalListener('SIGINT', stop);

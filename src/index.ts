@@ -10,11 +10,14 @@ import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
-import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
+import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, type StoreEnv } from './store/durable-object.ts';
 
-export { MachineObject, RateLimitObject };
+import { reconcileNodes } from './enroll/join-reconcile.ts';
+import { createDurableJoinWatch, NodeWatchObject, type NodeWatchEnv } from './store/node-watch-object.ts';
 
-type Env = StoreEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
+export { MachineObject, RateLimitObject, NodeWatchObject };
+
+type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
 
 const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
@@ -37,6 +40,7 @@ function appFor(env: Env) {
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
         deviceTrust: parseEkRoots(cfg.deviceCaPem),
+        joinWatch: createDurableJoinWatch(env.NODE_WATCH),
       }),
     logger,
   });
@@ -47,6 +51,17 @@ function appFor(env: Env) {
 export default {
   fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
     return appFor(env).fetch(request, env, ctx);
+  },
+  /** Cron Trigger: the fleet reconciliation, and the watcher restarted if anything awaits a join. */
+  async scheduled(_controller: ScheduledController, env: Env): Promise<void> {
+    const cfg = parseConfig(env);
+    const watch = createDurableJoinWatch(env.NODE_WATCH);
+    await watch.kick();
+    const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)), now: () => new Date() };
+    const summary = await reconcileNodes(deps, { quarantine: cfg.quarantineUnattested });
+    await deps.audit
+      .append({ at: Date.now(), event: 'nodes.reconcile', outcome: 'success', machineId: null, method: null, code: null, reason: JSON.stringify({ ...summary, unaccountedNodes: summary.unaccountedNodes.slice(0, 20) }), tokenId: null, requestId: null, actor: 'cron', clientIp: null })
+      .catch(() => undefined);
   },
   async queue(batch: MessageBatch<OutboundEvent>, env: Env): Promise<void> {
     const config = parseConfig(env);

@@ -2,6 +2,7 @@
 import { createBootstrapTokenStore } from './bootstrap-tokens.ts';
 import { createClusterCA, type CaHashMode } from './cluster-ca.ts';
 import { createKubeHttp, type KubeHttpOptions } from './kube-http.ts';
+import { createNodeClient } from './nodes.ts';
 import { rotateServerToken } from './supervisor.ts';
 import type { BootstrapToken } from '../token/index.ts';
 
@@ -9,6 +10,7 @@ export { KubeApiError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, t
 export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
 export { createClusterCA, hashForMode, type CaHashMode } from './cluster-ca.ts';
 export { rotateServerToken } from './supervisor.ts';
+export { createNodeClient, lines, nodePasswordSecretName, parseWatchEvent, summarizeNode, WatchExpiredError, NODE_LIST_PAGE_SIZE, NODE_WATCH_TIMEOUT_SECONDS, type NodeClient, type NodeObject, type NodeTaint, type NodeWatchEvent } from './nodes.ts';
 
 export interface ClusterClientOptions extends KubeHttpOptions {
   readonly caPem: string | null;
@@ -24,6 +26,7 @@ export function createClusterClient(options: ClusterClientOptions) {
   return {
     tokens,
     ca,
+    nodes: createNodeClient(http),
     rotateServerToken: (input: { token: string; newToken?: string }) => rotateServerToken(http, input),
   };
 }

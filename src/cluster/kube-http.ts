@@ -84,6 +84,11 @@ export function createKubeHttp(options: KubeHttpOptions) {
   }
 
   async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }): Promise<KubeResponse<T>> {
+    const res = await send(method, path, what, init, AbortSignal.timeout(timeoutMs));
+    return read<T>(res, what);
+  }
+
+  async function send(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }, signal: AbortSignal): Promise<Response> {
     let res: Response;
     try {
       res = await options.fetch(`${options.baseUrl}${path}`, {
@@ -91,7 +96,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
         headers: headers(init.contentType ? { 'content-type': init.contentType } : {}, init.auth ?? `Bearer ${options.bearer}`),
         ...(init.body !== undefined ? { body: init.body } : {}),
         redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        signal,
       });
     } catch (cause) {
       const timedOut = cause instanceof Error && (cause.name === 'TimeoutError' || cause.name === 'AbortError');
@@ -103,6 +108,11 @@ export function createKubeHttp(options: KubeHttpOptions) {
     }
     const serverDate = parseHttpDate(res.headers.get('date'));
     if (serverDate) clockOffsetMs = serverDate.getTime() - options.now().getTime();
+    return res;
+  }
+
+  async function read<T>(res: Response, what: string): Promise<KubeResponse<T>> {
+    const serverDate = parseHttpDate(res.headers.get('date'));
     let text: string;
     try {
       text = await res.text();
@@ -128,7 +138,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
   }
 
   /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
-  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean } = {}): Promise<KubeResponse<T>> {
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean } = {}): Promise<KubeResponse<T>> {
     const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
     let last: unknown;
     for (let attempt = 0; attempt < tries; attempt++) {
@@ -146,8 +156,30 @@ export function createKubeHttp(options: KubeHttpOptions) {
     throw last;
   }
 
+  /**
+   * A long-lived GET (a watch): the answer's headers must come within the timeout, the body may
+   * stream until `signal` aborts. Non-2xx answers become the same typed errors. Never retried:
+   * the caller resumes from its own resourceVersion.
+   */
+  async function stream(path: string, what: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const headersDue = new AbortController();
+    const timer = setTimeout(() => headersDue.abort(new DOMException('no answer', 'TimeoutError')), timeoutMs);
+    let res: Response;
+    try {
+      res = await send('GET', path, what, {}, AbortSignal.any([signal, headersDue.signal]));
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.status >= 300 || res.body === null) {
+      await read(res, what);
+      throw new UpstreamError(`the cluster API answered a watch without a body (${what})`, { retryable: true, upstreamStatus: res.status });
+    }
+    return res.body;
+  }
+
   return {
     request,
+    stream,
     /** Best estimate of the API server's clock: our clock plus the offset seen in the last Date header. */
     serverNow(): Date | null {
       return clockOffsetMs === null ? null : new Date(options.now().getTime() + clockOffsetMs);

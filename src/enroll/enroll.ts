@@ -24,6 +24,11 @@ export interface EnrollDeps {
   readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[]; readonly serverUrl: string };
   readonly now: () => Date;
   readonly newId: () => string;
+  /**
+   * After the commit, before the token is answered (join watch, join.ts): reset the Node's
+   * password and tell the watcher to look for this machine's Node. Never fails the enrollment.
+   */
+  readonly onEnrolled?: (machineId: string, token: { id: string; mintedAt: number; expiresAt: number | null }, requestId: string) => Promise<void>;
   /** Work that may finish after the response (Workers waitUntil); awaited inline by default. */
   readonly defer?: (p: Promise<unknown>) => void;
 }
@@ -65,7 +70,7 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
     const verifier = deps.verifiers[method];
     if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
     evidence = await verifier.verify(body, deps.now());
-    const result = await mintFor(evidence, method, deps);
+    const result = await mintFor(evidence, method, deps, ctx);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
     return result;
   } catch (err) {
@@ -74,7 +79,7 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
   }
 }
 
-async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps): Promise<EnrollResult> {
+async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps, ctx: EnrollContext): Promise<EnrollResult> {
   const { machineId } = evidence;
   // The CA hash first: if it cannot be had, nothing is reserved or minted.
   const caHash = await deps.caHash();
@@ -97,11 +102,14 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   }
 
   let owed: TokenRef[];
+  // On the API server's clock (the token Secret's creationTimestamp) where known: the join watch
+  // compares it with the Node's creationTimestamp, so both sides come from the same clock.
+  const mintedAt = minted.createdAt?.getTime() ?? deps.now().getTime();
   try {
     owed = await deps.machines.commit(
       machineId,
       reservationId,
-      { id: minted.token.id, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt: deps.now().getTime(), method },
+      { id: minted.token.id, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt, method },
       evidence.usedJwt,
       deps.now().getTime(),
     );
@@ -111,6 +119,8 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
     if (err instanceof AppError) throw err;
     throw new UpstreamError('the machine store failed', { retryable: true, reason: `commit: ${err instanceof Error ? err.message : String(err)}`, cause: err });
   }
+
+  if (deps.onEnrolled) await deps.onEnrolled(machineId, { id: minted.token.id, mintedAt, expiresAt: minted.expiresAt?.getTime() ?? null }, ctx.requestId).catch(() => undefined);
 
   const cleanup = settleDeletes(machineId, owed, deps);
   if (deps.defer) deps.defer(cleanup);

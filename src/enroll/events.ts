@@ -4,7 +4,9 @@
 import { signWebhook, SIGNATURE_HEADER } from '../http/webhook-signature.ts';
 import type { AuditEvent } from '../store/ports.ts';
 
-export const PUBLISHED_EVENTS = new Set(['enroll', 'machine.revoke', 'fleet.machine.revoked']);
+export const PUBLISHED_EVENTS = new Set(['enroll', 'machine.revoke', 'fleet.machine.revoked', 'machine.joined', 'machine.join_expired']);
+/** Audit events published under their own name (the join watch's). */
+const SAME_NAME_EVENTS = new Set(['machine.joined', 'machine.join_expired']);
 export const DELIVERY_TIMEOUT_MS = 10_000;
 
 export interface OutboundEvent {
@@ -15,7 +17,7 @@ export interface OutboundEvent {
 }
 
 export function toOutboundEvent(e: AuditEvent, id: string): OutboundEvent {
-  const type = e.event === 'enroll' ? (e.outcome === 'success' ? 'machine.enrolled' : 'machine.enrollment_rejected') : 'machine.revoked';
+  const type = e.event === 'enroll' ? (e.outcome === 'success' ? 'machine.enrolled' : 'machine.enrollment_rejected') : SAME_NAME_EVENTS.has(e.event) ? e.event : 'machine.revoked';
   const { reason: _reason, clientIp: _ip, ...data } = e;
   return { id, type, occurredAt: new Date(e.at).toISOString(), data };
 }

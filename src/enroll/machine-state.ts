@@ -25,6 +25,7 @@ export interface TokenRef {
 
 export interface LiveToken extends TokenRef {
   readonly expiresAt: number | null;
+  /** The token Secret's creationTimestamp (API server clock, ms) where known, else ours. */
   readonly mintedAt: number;
   readonly method: string;
 }
@@ -49,6 +50,22 @@ export interface MachineState {
   readonly lastFleetEventAt?: number | null;
   /** The open TPM credential-activation challenge: SHA-256 of the credential, single use. */
   readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string; readonly akName?: string; readonly quoteRequired?: boolean; readonly kind?: 'tpm' | 'x509' } | null;
+  /** What the join watch learnt (src/enroll/join-state.ts owns its transitions). */
+  readonly join?: JoinRecord | null;
+}
+
+/** The machine's Node and the outcome of its latest token (join-state.ts). */
+export interface JoinRecord {
+  readonly node: { readonly name: string; readonly uid: string; readonly joinedAt: number } | null;
+  /** The token the outcome is about: `joined` (consumed by the join) or `expired` (no join). */
+  readonly tokenId: string | null;
+  readonly outcome: 'joined' | 'expired' | null;
+  /** The enrollment method of the token the Node joined with (`…/method` label). */
+  readonly method: string | null;
+  /** The Node uid the attested labels were last applied to, and the label set applied. */
+  readonly labelledUid: string | null;
+  readonly labelsApplied: Readonly<Record<string, string>> | null;
+  readonly updatedAt: number;
 }
 
 export const CHALLENGE_TTL_MS = 5 * 60_000;

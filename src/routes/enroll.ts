@@ -4,6 +4,7 @@ import { servicesOf, type AppEnv } from '../app.ts';
 import { issueTpmChallenge } from '../attest/tpm/index.ts';
 import { issueX509Challenge } from '../attest/x509.ts';
 import { enroll } from '../enroll/enroll.ts';
+import { resetNodePassword } from '../enroll/join.ts';
 import { AppError } from '../errors.ts';
 import { readJsonObject } from '../http/json-body.ts';
 
@@ -70,6 +71,12 @@ export function createEnrollRoutes(): Hono<AppEnv> {
       now,
       newId: deps.newId ?? (() => crypto.randomUUID()),
       ...(waitUntil ? { defer: waitUntil } : {}),
+      onEnrolled: async (machineId, token, requestId) => {
+        // Before the token is answered: a re-imaged machine must find its old password gone, and
+        // the watcher must know the name before the Node can appear.
+        await resetNodePassword(machineId, { cluster: s.cluster, audit: s.audit, now }, requestId);
+        await s.joinWatch?.expect(machineId, token.expiresAt);
+      },
     });
     return c.json(result, 201);
   });

@@ -31,6 +31,8 @@ export function presentMachine(v: MachineView) {
     updatedAt: iso(v.updatedAt),
     liveToken: v.liveToken ? { id: v.liveToken.id, expiresAt: iso(v.liveToken.expiresAt), method: v.liveToken.method } : null,
     lastEnrolledAt: iso(v.lastEnrolledAt),
+    state: v.state ?? 'registered',
+    node: v.node ? { name: v.node.name, uid: v.node.uid, joinedAt: iso(v.node.joinedAt) } : null,
   };
 }
 

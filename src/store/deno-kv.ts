@@ -45,6 +45,7 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
     confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
     fleetEvent: (id, event, now) => run(id, (o) => o.fleetEvent(id, event, now)),
     openChallenge: (id, ch, now) => run(id, (o) => o.challenge(ch, now)),
+    join: (id, event, now) => run(id, (o) => o.join(event, now)),
     async *all() {
       for await (const e of kv.list<MachineState>({ prefix: ['machine'] })) yield e.value;
     },

@@ -6,9 +6,13 @@ import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
 import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
+import type { JoinEvent } from '../enroll/join-state.ts';
+import { auditJoinExpired } from '../enroll/join.ts';
+import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
+import { createQueuedAuditLog, type OutboundEvent } from './queue-events.ts';
 import { AppError } from '../errors.ts';
 import { machineCellOps } from './machine-cell.ts';
-import type { MachineStore, MachineView, RateLimiter } from './ports.ts';
+import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
 
 const STATE_KEY = 'state';
 export const ALARM_RETRY_MS = 30_000;
@@ -96,8 +100,22 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return r;
   }
 
+  async join(event: JoinEvent, now: number) {
+    const r = wrapRpc(() => this.ops().join(event, now));
+    await this.schedule();
+    return r;
+  }
+
   /** Deletes every token that expired or is owed a delete; failures retry in ALARM_RETRY_MS. */
   override async alarm(): Promise<void> {
+    // A token that expires unjoined makes the machine join_expired (before the delete below
+    // clears it: the outcome is about that token).
+    const expiry = this.ops().join({ type: 'expire' }, Date.now());
+    if (expiry.expired && expiry.machine) {
+      const audit = workersAuditLog(this.env, parseConfig(this.env));
+      await auditJoinExpired({ audit, now: () => new Date() }, expiry.machine.id, expiry.tokenId);
+      await createD1MachineIndex(this.env.DB as D1Database).upsert(expiry.machine).catch(() => undefined);
+    }
     const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
     const due = dueForDeletion(state, Date.now());
     if (due.length > 0) {
@@ -107,6 +125,13 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     }
     await this.schedule();
   }
+}
+
+/** The audit log as the Workers entry builds it: D1, plus the events Queue when configured. */
+export function workersAuditLog(env: Record<string, unknown>, cfg: { eventsWebhookUrl: string | null }): AuditLog {
+  const d1 = createD1AuditLog(env.DB as D1Database);
+  const events = env.EVENTS as Queue<OutboundEvent> | undefined;
+  return cfg.eventsWebhookUrl && events ? createQueuedAuditLog(d1, events, () => crypto.randomUUID()) : d1;
 }
 
 export class RateLimitObject extends DurableObject<Record<string, unknown>> {
@@ -136,6 +161,7 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,
     fleetEvent: (id, event, now) => unwrapRpc(stub(id).fleetEvent(id, event, now)) as never,
     openChallenge: (id, ch, now) => unwrapRpc(stub(id).openChallenge(ch, now)) as never,
+    join: (id, event, now) => unwrapRpc(stub(id).join(event, now)) as never,
   };
 }
 

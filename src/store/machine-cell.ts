@@ -19,6 +19,7 @@ import {
   type Proof,
   type TokenRef,
 } from '../enroll/machine-state.ts';
+import { applyJoinEvent, machinePhase, type JoinEvent, type JoinOutcome } from '../enroll/join-state.ts';
 import { AppError } from '../errors.ts';
 import type { MachineView } from './ports.ts';
 
@@ -45,6 +46,8 @@ export function toView(s: MachineState): MachineView {
     updatedAt: s.updatedAt,
     liveToken: s.liveToken ? { id: s.liveToken.id, expiresAt: s.liveToken.expiresAt, method: s.liveToken.method } : null,
     lastEnrolledAt: s.lastEnrolledAt,
+    state: machinePhase(s),
+    node: s.join?.node ?? null,
   };
 }
 
@@ -99,6 +102,12 @@ export function machineCellOps(cell: StateCell) {
     },
     challenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): void {
       cell.save(applyChallenge(cell.load(), challenge, now));
+    },
+    join(event: JoinEvent, now: number): JoinOutcome & { machine: MachineView | null } {
+      const before = cell.load();
+      const { state, outcome } = applyJoinEvent(before, event, now);
+      if (state !== before) cell.save(state);
+      return { ...outcome, machine: state ? toView(state) : null };
     },
     confirmDeleted(ids: readonly string[]): void {
       cell.save(confirmDeleted(cell.load(), ids));

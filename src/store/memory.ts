@@ -28,6 +28,7 @@ export function createMemoryMachineStore(onChange?: (view: MachineView) => void)
     confirmDeleted: async (id, ids) => ops(id).confirmDeleted(ids),
     fleetEvent: async (id, event, now) => ops(id).fleetEvent(id, event, now),
     openChallenge: async (id, ch, now) => ops(id).challenge(ch, now),
+    join: async (id, event, now) => ops(id).join(event, now),
   };
 }
 

@@ -1,5 +1,6 @@
 // Store ports the use case depends on. Adapters: memory (tests, Deno for now), Durable Object +
 // D1 (Workers). Each MachineStore call is atomic for its machine.
+import type { JoinEvent, JoinOutcome, MachinePhase } from '../enroll/join-state.ts';
 import type { EnrollPolicy, FleetEvent, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
 
 export interface MachineView {
@@ -18,6 +19,9 @@ export interface MachineView {
   readonly updatedAt: number;
   readonly liveToken: { readonly id: string; readonly expiresAt: number | null; readonly method: string } | null;
   readonly lastEnrolledAt: number | null;
+  /** Derived (join-state.ts machinePhase). */
+  readonly state: MachinePhase;
+  readonly node: { readonly name: string; readonly uid: string; readonly joinedAt: number } | null;
 }
 
 export interface MachineStore {
@@ -34,6 +38,8 @@ export interface MachineStore {
   openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;
+  /** Join watch transitions (join-state.ts applyJoinEvent). */
+  join(id: string, event: JoinEvent, now: number): Promise<JoinOutcome & { machine: MachineView | null }>;
 }
 
 /** Fleet webhook event ids, each applied at most once. */
