@@ -72,16 +72,54 @@ export function constantTimeEqual(a, b) {
 }
 
 /**
- * RBAC: what each identity may do. Core-group resources in kube-system only.
- * @param {User} user @param {{ verb: string, resource: string, namespace: string, name?: string }} attrs
+ * The x509 authenticator: a client certificate that verified against the client CA → CN is the
+ * user, each O a group. @param {import('node:tls').TLSSocket} socket @returns {User | null}
+ */
+export function userFromClientCert(socket) {
+  if (!socket.authorized) return null;
+  const subject = socket.getPeerCertificate()?.subject;
+  if (!subject?.CN) return null;
+  const cn = Array.isArray(subject.CN) ? subject.CN[0] : subject.CN;
+  const o = subject.O === undefined ? [] : Array.isArray(subject.O) ? subject.O : [subject.O];
+  return { username: String(cn), groups: o.map(String) };
+}
+
+/**
+ * @typedef {{ verb: string, resource: string, subresource?: string, group?: string, namespace: string, name?: string }} Attributes
+ */
+
+/**
+ * RBAC: what each identity may do. `namespace` '' is the cluster scope.
+ * - system:masters (the admin kubeconfig): everything.
+ * - the service account: kube-system Secrets create/get/list/delete and kube-root-ca.crt; Nodes
+ *   get/list/watch/patch (the join watch).
+ * - system:nodes (kubelets): Nodes and their status, Leases — NodeRestriction narrows both.
+ * @param {User} user @param {Attributes} attrs
  */
 export function authorize(user, attrs) {
-  if (attrs.resource === 'selfsubjectreviews') return user.groups.includes('system:authenticated');
-  if (attrs.namespace !== 'kube-system') return false;
+  if (user.groups.includes('system:masters')) return true;
+  const group = attrs.group ?? '';
+  const res = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  if (res === 'selfsubjectreviews') return user.groups.includes('system:authenticated');
   if (user.username === SA_USER) {
-    if (attrs.resource === 'secrets') return ['create', 'get', 'list', 'delete'].includes(attrs.verb);
-    if (attrs.resource === 'configmaps') return attrs.verb === 'get';
+    if (group === '' && res === 'nodes') return ['get', 'list', 'watch', 'patch'].includes(attrs.verb);
+    if (attrs.namespace !== 'kube-system' || group !== '') return false;
+    if (res === 'secrets') return ['create', 'get', 'list', 'delete'].includes(attrs.verb);
+    if (res === 'configmaps') return attrs.verb === 'get';
+    return false;
   }
-  if (user.username === READONLY_USER) return attrs.resource === 'secrets' && ['get', 'list'].includes(attrs.verb);
+  if (user.username === READONLY_USER) return group === '' && attrs.namespace === 'kube-system' && res === 'secrets' && ['get', 'list'].includes(attrs.verb);
+  if (user.groups.includes('system:nodes')) {
+    if (group === '' && res === 'nodes') return ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'].includes(attrs.verb);
+    if (group === '' && res === 'nodes/status') return ['update', 'patch'].includes(attrs.verb);
+    if (group === 'coordination.k8s.io' && res === 'leases') return ['get', 'create', 'update', 'patch', 'delete'].includes(attrs.verb);
+  }
   return false;
+}
+
+/** The RBAC denial message: `User "u" cannot <verb> resource "<r>" in API group "<g>" …`. @param {User} user @param {Attributes} attrs */
+export function denialMessage(user, attrs) {
+  const res = attrs.subresource ? `${attrs.resource}/${attrs.subresource}` : attrs.resource;
+  const scope = attrs.namespace ? `in the namespace ${JSON.stringify(attrs.namespace)}` : 'at the cluster scope';
+  return `User ${JSON.stringify(user.username)} cannot ${attrs.verb} resource ${JSON.stringify(res)} in API group ${JSON.stringify(attrs.group ?? '')} ${scope}`;
 }

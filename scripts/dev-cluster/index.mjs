@@ -1,17 +1,24 @@
 // @ts-check
-// startDevCluster: a local HTTPS server that behaves like k3s's API server for what k3s-enroll
-// and a joining agent touch — /cacerts, Secrets in kube-system with RBAC, kube-root-ca.crt,
-// selfsubjectreviews through the bootstrap token authenticator, a token cleaner, the supervisor's
-// token rotation — plus `/__dev/` controls (clock offset, injected faults) for tests.
+// startDevCluster: a local HTTPS server that behaves like a k3s server for what k3s-enroll, a
+// joining agent and kubectl touch — /cacerts, Secrets in kube-system with RBAC, kube-root-ca.crt,
+// selfsubjectreviews, Nodes and Leases with watch and NodeRestriction, discovery/version/OpenAPI,
+// client certificates and bootstrap tokens as credentials, a token cleaner, the supervisor's join
+// routes and token rotation, an admin kubeconfig (k3s.yaml) — plus `/__dev/` controls (clock
+// offset, injected faults, watch-cache compaction) for tests.
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:https';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { authenticateBootstrapToken, authorize, constantTimeEqual, parseAuthorization, READONLY_USER, SA_USER } from './authn.mjs';
+import { createApiHandler } from './api.mjs';
+import { authenticateBootstrapToken, constantTimeEqual, parseAuthorization, READONLY_USER, SA_USER, userFromClientCert } from './authn.mjs';
+import { handleDiscovery } from './discovery.mjs';
+import { createJoinRoutes } from './join.mjs';
+import { createObjectsApi, LEASES, NODES } from './objects.mjs';
+import { createWatchHub } from './watch.mjs';
 import { createClock, formatRFC3339Seconds } from './clock.mjs';
 import { parseGoRFC3339 } from './rfc3339.mjs';
 import { createSecretsApi } from './secrets.mjs';
-import { badRequest, buildStatus, forbidden, goQuote, notFound, reasonForCode, UNAUTHORIZED } from './status.mjs';
+import { badRequest, buildStatus, goQuote, notFound, reasonForCode, UNAUTHORIZED } from './status.mjs';
 import { openStore } from './store.mjs';
 import { rotateToken } from './supervisor.mjs';
 import { ensureTls } from './tls.mjs';
@@ -20,14 +27,38 @@ import { ensureTls } from './tls.mjs';
 const FAULT_MODES = ['status', 'hang', 'drop', 'conflict', 'status-after-write'];
 
 /**
- * @param {{ host?: string, port?: number, stateDir: string, tokenCleanerIntervalMs?: number, anonymousAuth?: boolean, log?: (line: string) => void }} options
+ * @param {{ host?: string, port?: number, stateDir: string, tokenCleanerIntervalMs?: number, anonymousAuth?: boolean, bookmarkIntervalMs?: number, watchHistory?: number, log?: (line: string) => void }} options
  */
-export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, tokenCleanerIntervalMs = 1000, anonymousAuth = false, log = () => {} }) {
+export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, tokenCleanerIntervalMs = 1000, anonymousAuth = false, bookmarkIntervalMs = 30_000, watchHistory = 1000, log = () => {} }) {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const tls = ensureTls(stateDir);
   const store = openStore(stateDir);
   const clock = createClock();
   const secrets = createSecretsApi({ store, clock });
+  const hub = createWatchHub({ currentRv: () => store.state.rv, max: watchHistory });
+  const nodes = createObjectsApi({ store, clock, hub, kind: NODES, bookmarkIntervalMs });
+  const leases = createObjectsApi({ store, clock, hub, kind: LEASES, bookmarkIntervalMs });
+  const nodePasswordSecret = /** @param {string} node */ (node) => `${node.toLowerCase()}.node-password.k3s`;
+  const handleApi = createApiHandler({
+    secrets, nodes, leases, caPem: tls.caPem,
+    // k3s's node-password controller: the Secret gets an owner reference to its Node…
+    onNodeCreated(node) {
+      const s = secrets.lookup('kube-system', nodePasswordSecret(node.metadata.name));
+      if (!s || s.metadata.ownerReferences) return;
+      s.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'Node', name: node.metadata.name, uid: node.metadata.uid }];
+      s.metadata.resourceVersion = store.nextRv();
+      store.save();
+    },
+    // …so the garbage collector deletes it with the Node.
+    onNodeDeleted(node) {
+      for (const [k, s] of Object.entries(store.state.secrets)) {
+        if (s.metadata.ownerReferences?.some((/** @type {any} */ r) => r.uid === node.metadata.uid)) delete store.state.secrets[k];
+      }
+      store.nextRv();
+      store.save();
+    },
+  });
+  const joinRoutes = createJoinRoutes({ store, clock, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
   const caHash = createHash('sha256').update(tls.caPem).digest('hex');
   /** @type {Fault[]} */
   let faults = [];
@@ -42,14 +73,49 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   // <stateDir>/cluster.json always holds the current credentials, the server token included after
   // a rotation (like k3s rewriting <data-dir>/server/token).
   const writeClusterJson = () => {
-    const info = { url, caFile: tls.caFile, serviceAccountToken: store.state.serviceAccountToken, readonlyServiceAccountToken: store.state.readonlyServiceAccountToken, serverToken: serverToken(), controlToken: store.state.controlToken };
+    const info = { url, caFile: tls.caFile, kubeconfig: kubeconfigFile, serviceAccountToken: store.state.serviceAccountToken, readonlyServiceAccountToken: store.state.readonlyServiceAccountToken, serverToken: serverToken(), controlToken: store.state.controlToken };
     const file = join(stateDir, 'cluster.json');
     writeFileSync(`${file}.tmp`, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
     renameSync(`${file}.tmp`, file);
   };
 
-  /** @param {string | undefined} header @returns {import('./authn.mjs').User | null | 'invalid'} */
-  function authenticate(header) {
+  // The admin kubeconfig, like k3s's /etc/rancher/k3s/k3s.yaml (cluster-admin by client certificate).
+  const kubeconfigFile = join(stateDir, 'k3s.yaml');
+  const b64 = /** @param {string} s */ (s) => Buffer.from(s).toString('base64');
+  const writeKubeconfig = () => {
+    const text = `apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ${b64(tls.caPem)}
+    server: ${url}
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: ${b64(tls.adminCert)}
+    client-key-data: ${b64(tls.adminKey)}
+`;
+    writeFileSync(`${kubeconfigFile}.tmp`, text, { mode: 0o600 });
+    renameSync(`${kubeconfigFile}.tmp`, kubeconfigFile);
+  };
+
+  /**
+   * The API server's authenticator union: a verified client certificate, else a bearer token
+   * (service accounts, bootstrap tokens).
+   * @param {string | undefined} header @param {import('node:tls').TLSSocket} socket
+   * @returns {import('./authn.mjs').User | null | 'invalid'}
+   */
+  function authenticate(header, socket) {
+    const cert = userFromClientCert(socket);
+    if (cert) return { username: cert.username, groups: [...cert.groups, 'system:authenticated'] };
     const a = parseAuthorization(header);
     // A non-Bearer scheme (e.g. Basic) is "no bearer credentials", not an invalid one.
     if (a.kind !== 'bearer') return anonymousAuth ? { username: 'system:anonymous', groups: ['system:unauthenticated'] } : null;
@@ -61,7 +127,8 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     return { username: user.username, groups: [...user.groups, 'system:authenticated'] };
   }
 
-  const server = createServer({ cert: tls.cert, key: tls.key }, async (req, res) => {
+  // Client certificates are asked for, never required: tokens stay a way in (k3s does the same).
+  const server = createServer({ cert: tls.cert, key: tls.key, ca: [tls.clientCaPem], requestCert: true, rejectUnauthorized: false }, async (req, res) => {
     const url = new URL(req.url ?? '/', 'https://dev-cluster');
     const method = req.method ?? 'GET';
     let raw = '';
@@ -93,6 +160,10 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
           return send(200, { faults });
         }
         if (url.pathname === '/__dev/requests' && method === 'GET') return send(200, requests);
+        if (url.pathname === '/__dev/compact' && method === 'POST') {
+          hub.compact();
+          return send(200, { floor: hub.floor });
+        }
         return send(404, notFound({ group: '', resource: '' }, url.pathname));
       }
 
@@ -111,10 +182,14 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
           return send(409, buildStatus({ message: `secrets ${goQuote(name)} already exists`, reason: 'AlreadyExists', details: { name, kind: 'secrets' }, code: 409 }));
         }
         // status-after-write falls through to the real handler, then lies about the outcome.
-        await handle(url, method, raw, req.headers.authorization);
+        await handle(url, method, raw, req, res);
         return send(fault.status ?? 500, buildStatus({ message: 'injected fault after write', reason: 'InternalError', code: fault.status ?? 500 }));
       }
-      const r = await handle(url, method, raw, req.headers.authorization);
+      const r = await handle(url, method, raw, req, res);
+      if ('streamed' in r) {
+        requests.push({ method, path: url.pathname, status: res.statusCode });
+        return;
+      }
       if (r.status === 0) return req.socket.destroy();
       return send(r.status, r.body, r.contentType);
     } catch (err) {
@@ -124,11 +199,12 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   });
 
   /**
-   * @param {URL} url @param {string} method @param {string} raw @param {string | undefined} authorization
-   * @returns {Promise<{ status: number, body: unknown, contentType?: string }>}
+   * @param {URL} url @param {string} method @param {string} raw @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res
+   * @returns {Promise<{ status: number, body: unknown, contentType?: string } | { streamed: true }>}
    */
-  async function handle(url, method, raw, authorization) {
+  async function handle(url, method, raw, req, res) {
     const path = url.pathname;
+    const authorization = req.headers.authorization;
     if (path === '/cacerts') return { status: 200, body: tls.caPem, contentType: 'text/plain' };
     if (path === '/ping') return { status: 200, body: 'pong', contentType: 'text/plain' };
     if (/^\/v1-[^/]+\/token$/.test(path)) {
@@ -136,36 +212,19 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
       if (r.status === 200) writeClusterJson();
       return r;
     }
+    const socket = /** @type {import('node:tls').TLSSocket} */ (req.socket);
+    if (/^\/v1-[^/]+\//.test(path)) {
+      const r = await joinRoutes.handle({ path, method, raw, headers: req.headers, socket, apiUser: () => authenticate(authorization, socket) });
+      if (r) return r;
+    }
 
-    const user = authenticate(authorization);
+    const user = authenticate(authorization, socket);
     if (user === 'invalid' || user === null) return { status: 401, body: UNAUTHORIZED };
 
-    if (path === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && method === 'POST') {
-      if (!authorize(user, { verb: 'create', resource: 'selfsubjectreviews', namespace: '' })) return { status: 403, body: forbidden({ group: 'authentication.k8s.io', resource: 'selfsubjectreviews' }, '', `User ${goQuote(user.username)} cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope`) };
-      return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.username, groups: user.groups } } } };
-    }
-
-    const cm = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(path);
-    if (cm && method === 'GET') {
-      const [, ns, name] = /** @type {[string, string, string]} */ (cm);
-      if (!authorize(user, { verb: 'get', resource: 'configmaps', namespace: ns, name })) return { status: 403, body: forbidden({ group: '', resource: 'configmaps' }, name, `User ${goQuote(user.username)} cannot get resource "configmaps" in API group "" in the namespace ${goQuote(ns)}`) };
-      if (name !== 'kube-root-ca.crt') return { status: 404, body: notFound({ group: '', resource: 'configmaps' }, name) };
-      return { status: 200, body: { kind: 'ConfigMap', apiVersion: 'v1', metadata: { name, namespace: ns, annotations: { 'kubernetes.io/description': 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.' } }, data: { 'ca.crt': tls.caPem } } };
-    }
-
-    const sec = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path);
-    if (sec) {
-      const [, ns, name] = /** @type {[string, string, string | undefined]} */ (sec);
-      const verb = name === undefined ? (method === 'POST' ? 'create' : method === 'GET' ? 'list' : '') : method === 'GET' ? 'get' : method === 'DELETE' ? 'delete' : '';
-      if (verb === '') return { status: 405, body: buildStatus({ message: `the server does not allow this method on the requested resource`, reason: 'MethodNotAllowed', code: 405 }) };
-      if (!authorize(user, { verb, resource: 'secrets', namespace: ns, ...(name ? { name } : {}) })) {
-        return { status: 403, body: forbidden({ group: '', resource: 'secrets' }, name ?? '', `User ${goQuote(user.username)} cannot ${verb} resource "secrets" in API group "" in the namespace ${goQuote(ns)}`) };
-      }
-      if (verb === 'create') return secrets.create(ns, raw);
-      if (verb === 'list') return secrets.list(ns, url.searchParams);
-      if (verb === 'get') return secrets.get(ns, /** @type {string} */ (name));
-      return secrets.remove(ns, /** @type {string} */ (name), raw);
-    }
+    const d = handleDiscovery({ path, method, accept: String(req.headers.accept ?? ''), user, url: () => url });
+    if (d) return d;
+    const r = handleApi({ url, method, raw, contentType: String(req.headers['content-type'] ?? ''), user, res });
+    if (r) return r;
     return { status: 404, body: buildStatus({ message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 }) };
   }
 
@@ -203,6 +262,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   });
   const addr = /** @type {import('node:net').AddressInfo} */ (server.address());
   url = `https://${host}:${addr.port}`;
+  writeKubeconfig();
   writeClusterJson();
   log(`listening on ${url}`);
 
@@ -210,6 +270,8 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     url,
     caFile: tls.caFile,
     caPem: tls.caPem,
+    clientCaPem: tls.clientCaPem,
+    kubeconfig: kubeconfigFile,
     get serviceAccountToken() {
       return store.state.serviceAccountToken;
     },

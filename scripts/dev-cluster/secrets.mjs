@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatRFC3339Seconds } from './clock.mjs';
 import { decodeGoStdBase64 } from './go-base64.mjs';
+import { matches, parseSelector } from './selectors.mjs';
 import { alreadyExists, badRequest, buildStatus, conflict, invalid, notFound } from './status.mjs';
 
 const SECRETS = { group: '', resource: 'secrets' };
@@ -18,7 +19,7 @@ const MAX_DATA_BYTES = 1024 * 1024;
 
 /** Strips server-only fields for output; `stringData` never exists in storage. @param {Secret} s */
 function present(s) {
-  return { kind: 'Secret', apiVersion: 'v1', metadata: s.metadata, ...(s.data ? { data: s.data } : {}), type: s.type };
+  return { kind: 'Secret', apiVersion: 'v1', metadata: s.metadata, ...(s.immutable !== undefined ? { immutable: s.immutable } : {}), ...(s.data ? { data: s.data } : {}), type: s.type };
 }
 
 /**
@@ -82,7 +83,9 @@ export function createSecretsApi(ctx) {
           creationTimestamp: formatRFC3339Seconds(clock.nowMs()),
           ...(meta.labels ? { labels: meta.labels } : {}),
           ...(meta.annotations ? { annotations: meta.annotations } : {}),
+          ...(Array.isArray(meta.ownerReferences) && meta.ownerReferences.length > 0 ? { ownerReferences: meta.ownerReferences } : {}),
         },
+        ...(typeof obj.immutable === 'boolean' ? { immutable: obj.immutable } : {}),
         type: obj.type || 'Opaque',
         ...(Object.keys(data).length > 0 ? { data } : {}),
       };
@@ -108,11 +111,11 @@ export function createSecretsApi(ctx) {
       if (labelSel === null) return { status: 400, body: badRequest(`unable to parse requirement: ${query.get('labelSelector')}`) };
       const items = Object.values(store.state.secrets)
         .filter((s) => s.metadata.namespace === ns)
-        .filter((s) => fieldSel.every((r) => match(r, { 'metadata.name': s.metadata.name, 'metadata.namespace': s.metadata.namespace, type: s.type }[r.key])))
-        .filter((s) => labelSel.every((r) => match(r, s.metadata.labels?.[r.key])))
+        .filter((s) => fieldSel.every((r) => matches(r, { 'metadata.name': s.metadata.name, 'metadata.namespace': s.metadata.namespace, type: s.type }[r.key])))
+        .filter((s) => labelSel.every((r) => matches(r, s.metadata.labels?.[r.key])))
         // etcd returns keys in byte order; localeCompare would not.
         .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0))
-        .map((s) => ({ metadata: s.metadata, ...(s.data ? { data: s.data } : {}), type: s.type }));
+        .map((s) => ({ metadata: s.metadata, ...(s.immutable !== undefined ? { immutable: s.immutable } : {}), ...(s.data ? { data: s.data } : {}), type: s.type }));
       return { status: 200, body: { kind: 'SecretList', apiVersion: 'v1', metadata: { resourceVersion: String(store.state.rv) }, items } };
     },
 
@@ -141,26 +144,4 @@ export function createSecretsApi(ctx) {
       return { status: 200, body: buildStatus({ status: 'Success', details: { name, kind: 'secrets', uid: s.metadata.uid } }) };
     },
   };
-}
-
-/**
- * Selectors: `k=v`, `k==v`, `k!=v`, comma = AND; labels also allow a bare `k` (exists).
- * @param {string} s @param {boolean} [labels] @returns {Array<{ key: string, op: '=' | '!=' | 'exists', value: string }> | null}
- */
-function parseSelector(s, labels = false) {
-  if (s.trim() === '') return [];
-  const out = [];
-  for (const part of s.split(',')) {
-    const m = /^\s*([^=!\s]+)\s*(==|=|!=)\s*([^=!\s]*)\s*$/.exec(part);
-    if (m) out.push({ key: /** @type {string} */ (m[1]), op: /** @type {'=' | '!='} */ (m[2] === '!=' ? '!=' : '='), value: /** @type {string} */ (m[3]) });
-    else if (labels && /^\s*[A-Za-z0-9][-A-Za-z0-9_./]*\s*$/.test(part)) out.push({ key: part.trim(), op: /** @type {const} */ ('exists'), value: '' });
-    else return null;
-  }
-  return out;
-}
-
-/** @param {{ op: string, value: string }} r @param {string | undefined} v */
-function match(r, v) {
-  if (r.op === 'exists') return v !== undefined;
-  return r.op === '=' ? v === r.value : v !== r.value;
 }

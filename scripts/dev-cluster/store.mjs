@@ -1,5 +1,5 @@
 // @ts-check
-// The dev cluster's persistent state: Secrets by namespace/name, the resourceVersion counter,
+// The dev cluster's persistent state: Secrets by namespace/name, Nodes and Leases (objects), the resourceVersion counter,
 // the bearer tokens and the supervisor's server password. Written atomically (temp + rename)
 // after every change so a restart with the same state dir continues where it stopped.
 import { randomBytes } from 'node:crypto';
@@ -7,8 +7,8 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * @typedef {{ metadata: { name: string, namespace: string, uid: string, resourceVersion: string, creationTimestamp: string, labels?: Record<string,string>, annotations?: Record<string,string>, deletionTimestamp?: string }, type: string, data?: Record<string,string>, immutable?: boolean }} Secret
- * @typedef {{ rv: number, secrets: Record<string, Secret>, serviceAccountToken: string, readonlyServiceAccountToken: string, controlToken: string, serverPassword: string }} State
+ * @typedef {{ metadata: { name: string, namespace: string, uid: string, resourceVersion: string, creationTimestamp: string, labels?: Record<string,string>, annotations?: Record<string,string>, ownerReferences?: any[], deletionTimestamp?: string }, type: string, data?: Record<string,string>, immutable?: boolean }} Secret
+ * @typedef {{ rv: number, secrets: Record<string, Secret>, objects: Record<string, Record<string, any>>, serviceAccountToken: string, readonlyServiceAccountToken: string, controlToken: string, serverPassword: string }} State
  */
 
 /** @param {string} dir */
@@ -20,11 +20,13 @@ export function openStore(dir) {
     : {
         rv: 1000,
         secrets: {},
+        objects: {},
         serviceAccountToken: `dev-sa.${randomBytes(24).toString('base64url')}`,
         readonlyServiceAccountToken: `dev-readonly-sa.${randomBytes(24).toString('base64url')}`,
         controlToken: randomBytes(24).toString('base64url'),
         serverPassword: randomBytes(16).toString('hex'),
       };
+  state.objects ??= {}; // state dirs from before Nodes and Leases
   const save = () => {
     const tmp = `${file}.tmp`;
     writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
