@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createApiHandler } from './api.mjs';
 import { authenticateBootstrapToken, constantTimeEqual, parseAuthorization, READONLY_USER, SA_USER, userFromClientCert } from './authn.mjs';
 import { handleDiscovery } from './discovery.mjs';
-import { createJoinRoutes } from './join.mjs';
+import { createJoinRoutes, NODE_PASSWORD_TYPE } from './join.mjs';
 import { createObjectsApi, LEASES, NODES } from './objects.mjs';
 import { createWatchHub } from './watch.mjs';
 import { createClock, formatRFC3339Seconds } from './clock.mjs';
@@ -131,8 +131,11 @@ users:
   const server = createServer({ cert: tls.cert, key: tls.key, ca: [tls.clientCaPem], requestCert: true, rejectUnauthorized: false }, async (req, res) => {
     const url = new URL(req.url ?? '/', 'https://dev-cluster');
     const method = req.method ?? 'GET';
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
+    /** @type {Buffer[]} */
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const rawBytes = Buffer.concat(chunks);
+    const raw = rawBytes.toString('utf8');
     /** @param {number} status @param {unknown} body @param {string} [type] */
     const send = (status, body, type = 'application/json') => {
       requests.push({ method, path: url.pathname, status });
@@ -182,10 +185,10 @@ users:
           return send(409, buildStatus({ message: `secrets ${goQuote(name)} already exists`, reason: 'AlreadyExists', details: { name, kind: 'secrets' }, code: 409 }));
         }
         // status-after-write falls through to the real handler, then lies about the outcome.
-        await handle(url, method, raw, req, res);
+        await handle(url, method, raw, req, res, rawBytes);
         return send(fault.status ?? 500, buildStatus({ message: 'injected fault after write', reason: 'InternalError', code: fault.status ?? 500 }));
       }
-      const r = await handle(url, method, raw, req, res);
+      const r = await handle(url, method, raw, req, res, rawBytes);
       if ('streamed' in r) {
         requests.push({ method, path: url.pathname, status: res.statusCode });
         return;
@@ -199,10 +202,10 @@ users:
   });
 
   /**
-   * @param {URL} url @param {string} method @param {string} raw @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res
+   * @param {URL} url @param {string} method @param {string} raw @param {import('node:http').IncomingMessage} req @param {import('node:http').ServerResponse} res @param {Buffer} rawBytes
    * @returns {Promise<{ status: number, body: unknown, contentType?: string } | { streamed: true }>}
    */
-  async function handle(url, method, raw, req, res) {
+  async function handle(url, method, raw, req, res, rawBytes) {
     const path = url.pathname;
     const authorization = req.headers.authorization;
     if (path === '/cacerts') return { status: 200, body: tls.caPem, contentType: 'text/plain' };
@@ -214,7 +217,7 @@ users:
     }
     const socket = /** @type {import('node:tls').TLSSocket} */ (req.socket);
     if (/^\/v1-[^/]+\//.test(path)) {
-      const r = await joinRoutes.handle({ path, method, raw, headers: req.headers, socket, apiUser: () => authenticate(authorization, socket) });
+      const r = await joinRoutes.handle({ path, method, rawBytes, headers: req.headers, socket, apiUser: () => authenticate(authorization, socket) });
       if (r) return r;
     }
 
@@ -244,6 +247,15 @@ users:
         changed = true;
         log(`tokencleaner: deleted ${k}`);
       }
+    }
+    // k3s's node-password controller: Secrets without a Node, older than 10 minutes, are orphans.
+    for (const [k, s] of Object.entries(store.state.secrets)) {
+      if (s.metadata.namespace !== 'kube-system' || s.type !== NODE_PASSWORD_TYPE || s.metadata.ownerReferences) continue;
+      const node = s.metadata.name.replace(/\.node-password\.k3s$/, '');
+      if (nodes.lookup('', node) || clock.nowMs() - Date.parse(s.metadata.creationTimestamp) < 10 * 60_000) continue;
+      delete store.state.secrets[k];
+      changed = true;
+      log(`node-password: deleted orphan ${k}`);
     }
     if (changed) {
       store.nextRv();

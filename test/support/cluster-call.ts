@@ -133,3 +133,14 @@ export function clientCert(stateDir: string, cn: string, o?: string): { cert: st
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** An EC P-256 key and a DER PKCS#10 CSR for it, as an agent sends to the supervisor. */
+export function makeCsr(cn = 'agent'): { key: string; csrDer: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'csr-'));
+  try {
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-outform', 'DER', '-out', 'c.der', '-subj', `/CN=${cn}`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), csrDer: readFileSync(join(dir, 'c.der')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
