@@ -69,7 +69,7 @@ const hostname = env.HOST ?? '127.0.0.1';
 const port = Number(env.PORT ?? 8787);
 const server = Deno.serve({ hostname, port, onListen: (addr) => console.log(JSON.stringify({ listening: `http://${addr.hostname}:${addr.port}` })) }, app.fetch);
 // Expiry and owed deletes (the Durable Object alarm's job on Workers).
-const SWEEP_MS = 30_000;
+const SWEEP_MS = Number(env.SWEEP_INTERVAL_MS) > 0 ? Number(env.SWEEP_INTERVAL_MS) : 30_000;
 const sweeper = setInterval(async () => {
   let svc: Services;
   try {
