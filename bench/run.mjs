@@ -2,6 +2,7 @@
 // `npm run bench`: prints figures, each beside a baseline measured in the same run, as a ratio.
 // Suites: Worker bundle size (vs. a bare Hono worker), token core (vs. the primitive it wraps).
 // Enrollment suite: the Worker in workerd against the dev cluster (bench/enroll.bench.mjs).
+// Join watch: cluster requests per enrolled machine and join → consume delay vs. polling.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +39,7 @@ console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(siz
 console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
 console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
 
-for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts']) {
+for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts', 'bench/join-watch.bench.ts']) {
   const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve
   await build({ entryPoints: [join(ROOT, suite)], bundle: true, format: 'esm', platform: 'node', outfile, absWorkingDir: ROOT, packages: 'external', logLevel: 'error' });
   const r = spawnSync(process.execPath, [outfile], { cwd: ROOT, env, stdio: 'inherit' });

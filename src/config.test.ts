@@ -49,6 +49,7 @@ describe('parseConfig', () => {
     ['CLUSTER_CA_HASH', 'A'.repeat(64)],
     ['CLUSTER_CA_PEM', 'not a pem'],
     ['TPM_ALLOW_UNREGISTERED', 'yes'],
+    ['QUARANTINE_UNATTESTED', 'on'],
     ['TPM_EK_ROOTS_PEM', 'nothing'],
     ['FLEET_WEBHOOK_SECRET', 'tooshort'],
     ['EVENTS_WEBHOOK_URL', 'ftp://x'],

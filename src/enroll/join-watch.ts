@@ -35,51 +35,83 @@ export interface WatchSessionResult {
   readonly handled: number;
 }
 
+/** Nodes handled at once within a session (a boot storm's joins do not queue behind each other). */
+export const WATCH_HANDLE_CONCURRENCY = 16;
+
 export async function runWatchSession(deps: JoinDeps, opts: WatchSessionOptions): Promise<WatchSessionResult> {
   let rv = opts.resourceVersion;
   let relisted = false;
   let events = 0;
   let handled = 0;
-  const consider = async (node: NodeObject) => {
-    if (!(await opts.isAwaited(node.metadata.name))) return;
-    handled++;
-    await opts.onHandled(node.metadata.name, await handleNode(node, deps));
+  // Handling runs concurrently (each machine's store is atomic); the resourceVersion is only
+  // checkpointed once everything before it was handled, so a failure never skips an event.
+  let inflight: Promise<void>[] = [];
+  let failure: unknown = null;
+  const consider = (node: NodeObject) => {
+    const p = (async () => {
+      if (!(await opts.isAwaited(node.metadata.name))) return;
+      handled++;
+      await opts.onHandled(node.metadata.name, await handleNode(node, deps));
+    })().catch((err: unknown) => {
+      failure ??= err;
+    });
+    inflight.push(p);
+  };
+  const settle = async () => {
+    await Promise.all(inflight);
+    inflight = [];
+    if (failure !== null) throw failure;
   };
   for (const name of opts.retry ?? []) {
     const node = await deps.cluster.nodes.get(name);
-    if (node) await consider(node);
+    if (node) consider(node);
     else await opts.onHandled(name, { awaiting: await opts.isAwaited(name), joined: false, labelled: false, retry: false });
   }
+  await settle();
   if (rv === null) {
     const list = await deps.cluster.nodes.listAll({
       onPage: async (items) => {
-        for (const n of items) await consider(n);
+        for (const n of items) {
+          consider(n);
+          if (inflight.length >= WATCH_HANDLE_CONCURRENCY) await settle();
+        }
+        await settle();
       },
     });
     rv = list.resourceVersion;
     relisted = true;
     await opts.checkpoint(rv);
   }
+  let settled = rv;
   try {
     for await (const ev of deps.cluster.nodes.watch({ resourceVersion: rv, ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
       events++;
       if (ev.type === 'BOOKMARK') {
         if (ev.resourceVersion) rv = ev.resourceVersion;
-        continue;
+      } else {
+        if (ev.type !== 'DELETED') consider(ev.node);
+        rv = ev.node.metadata.resourceVersion ?? rv;
       }
-      if (ev.type !== 'DELETED') await consider(ev.node);
-      rv = ev.node.metadata.resourceVersion ?? rv;
-      await opts.checkpoint(rv);
+      if (inflight.length >= WATCH_HANDLE_CONCURRENCY || ev.type === 'BOOKMARK') {
+        await settle();
+        settled = rv;
+        await opts.checkpoint(settled);
+      }
     }
+    await settle();
+    settled = rv;
   } catch (err) {
     if (err instanceof WatchExpiredError) {
       // Too old to resume: the next session lists again (nothing is lost, handling is idempotent).
+      await Promise.all(inflight);
       await opts.checkpoint(null);
       return { resourceVersion: null, relisted, events, handled };
     }
-    await opts.checkpoint(rv);
+    await Promise.all(inflight);
+    // Events after `settled` may not have been handled: resume from there.
+    await opts.checkpoint(failure === null ? rv : settled);
     throw err;
   }
-  await opts.checkpoint(rv);
-  return { resourceVersion: rv, relisted, events, handled };
+  await opts.checkpoint(settled);
+  return { resourceVersion: settled, relisted, events, handled };
 }

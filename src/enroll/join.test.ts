@@ -9,6 +9,7 @@ import { handleNode, resetNodePassword, type JoinDeps } from './join.ts';
 import { reconcileNodes, listNodes } from './join-reconcile.ts';
 import { ATTESTED_LABEL_PREFIX, METHOD_NODE_LABEL, UNATTESTED_TAINT } from './join-state.ts';
 import { runWatchSession } from './join-watch.ts';
+import { PUBLISHED_EVENTS, toOutboundEvent } from './events.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
@@ -348,5 +349,19 @@ describe('reconciliation', () => {
     cluster.setRefusePatch(false);
     await index.upsert((await machines.get('edge-1'))!);
     expect(await reconcileNodes(deps, { quarantine: false })).toMatchObject({ joined: 0, labelled: 1, accounted: 1 });
+  });
+});
+
+describe('events', () => {
+  it('machine.joined and machine.join_expired are published under their own names', async () => {
+    const { cluster, audit, deps, enroll, machines } = await setup();
+    await enroll('edge-1', 'tok111', T0);
+    await handleNode(cluster.addNode('edge-1', T0 + 1_000), deps);
+    await enroll('edge-2', 'tok222', T0);
+    const { expireJoin } = await import('./join.ts');
+    await expireJoin('edge-2', { ...deps, now: () => new Date(T0 + 60_000) });
+    expect((await machines.get('edge-2'))!.state).toBe('join_expired');
+    const types = audit.events.filter((e) => PUBLISHED_EVENTS.has(e.event)).map((e) => toOutboundEvent(e, 'id').type);
+    expect(types).toEqual(['machine.joined', 'machine.join_expired']);
   });
 });
