@@ -11,6 +11,7 @@ declare namespace Cloudflare {
     DB: D1Database;
     MACHINES: DurableObjectNamespace<import('../src/store/durable-object.ts').MachineObject>;
     RATE_LIMITS: DurableObjectNamespace<import('../src/store/durable-object.ts').RateLimitObject>;
+    NODE_WATCH: DurableObjectNamespace<import('../src/store/node-watch-object.ts').NodeWatchObject>;
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
   }
 }

@@ -30,6 +30,7 @@ interface Stack {
   clusterUrl: string;
   caPem: string;
   clusterStateDir: string;
+  controlToken: string;
   stop(): Promise<void>;
 }
 
@@ -41,7 +42,7 @@ async function startWorkers(dir: string): Promise<Stack> {
     timeoutMs: 90_000,
   });
   const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as { adminToken: string; clusterUrl: string; caFile: string };
-  return { service: `http://127.0.0.1:${port}`, adminToken: state.adminToken, clusterUrl: state.clusterUrl, caPem: readFileSync(state.caFile, 'utf8'), clusterStateDir: join(dir, 'cluster'), stop: () => started.stop() };
+  return { service: `http://127.0.0.1:${port}`, adminToken: state.adminToken, clusterUrl: state.clusterUrl, caPem: readFileSync(state.caFile, 'utf8'), clusterStateDir: join(dir, 'cluster'), controlToken: (JSON.parse(readFileSync(join(dir, 'cluster', 'cluster.json'), 'utf8')) as { controlToken: string }).controlToken, stop: () => started.stop() };
 }
 
 async function startDeno(dir: string): Promise<Stack> {
@@ -77,6 +78,7 @@ async function startDeno(dir: string): Promise<Stack> {
     clusterUrl: cluster.url,
     caPem: cluster.caPem,
     clusterStateDir,
+    controlToken: cluster.controlToken,
     stop: async () => {
       await deno.stop();
       await cluster.close();
@@ -169,6 +171,28 @@ function scenario(name: string, start: (dir: string) => Promise<Stack>) {
       expect((await whoami(m.bootstrap)).status).toBe(401);
       expect((await kube('GET', '/api/v1/nodes/jw-edge-1')).json.metadata.labels).toMatchObject({ [`${PREFIX}/site`]: 'berlin', [`${PREFIX}/method`]: 'code' });
     }, 90_000);
+
+    it('a refused Node patch is audited and retried by the reconciliation; the join is recorded once', async () => {
+      const m = await enrollMachine('jw-patch-1', 'jw-patch-1-code-0123456789', { labels: { site: 'lyon' } });
+      await joinAgent(m.config, join(dir, 'jw-patch-1', 'data'), s.caPem);
+      const labelled = async () => (await kube('GET', '/api/v1/nodes/jw-patch-1')).json.metadata.labels?.[`${PREFIX}/site`] === 'lyon';
+      await until('labels', labelled);
+      // An operator strips them; the next patch (ours) is refused once.
+      expect((await kube('PATCH', '/api/v1/nodes/jw-patch-1', { contentType: 'application/merge-patch+json', body: { metadata: { labels: { [`${PREFIX}/site`]: null, [`${PREFIX}/method`]: null } } } })).status).toBe(200);
+      expect((await callCluster(s.clusterUrl, s.caPem, 'POST', '/__dev/faults', { headers: { 'x-dev-cluster-control': s.controlToken }, body: { method: 'PATCH', pathPrefix: '/api/v1/nodes/jw-patch-1', mode: 'status', status: 403, times: 1 } })).status).toBe(201);
+      const refused = (await (await api('POST', '/v1/nodes/reconcile')).json()) as { errors: number; labelled: number };
+      expect(refused).toMatchObject({ labelled: 0 });
+      expect(refused.errors).toBeGreaterThanOrEqual(1);
+      expect(await labelled()).toBe(false);
+      const retried = (await (await api('POST', '/v1/nodes/reconcile')).json()) as { errors: number; labelled: number };
+      expect(retried.labelled).toBeGreaterThanOrEqual(1);
+      expect(await labelled()).toBe(true);
+      const audit = (await (await api('GET', '/v1/audit?limit=200')).json()) as { items: Array<{ event: string; machineId: string; outcome: string; code: string | null; reason: string | null }> };
+      const mine = audit.items.filter((e) => e.machineId === 'jw-patch-1');
+      expect(mine.find((e) => e.event === 'node.labelled' && e.outcome === 'failure')).toMatchObject({ code: 'upstream_error' });
+      expect(mine.filter((e) => e.event === 'machine.joined')).toHaveLength(1);
+      expect((await machine('jw-patch-1')).state).toBe('joined');
+    }, 60_000);
 
     it('a node joined with a plain /v1/tokens token is listed with machineId null and, with quarantine on, tainted', async () => {
       const t = (await (await api('POST', '/v1/tokens', { ttl: '10m', description: 'plain' })).json()) as { token: string };
