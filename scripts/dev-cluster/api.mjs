@@ -6,12 +6,13 @@
 import { admitNodeRestriction } from './admission.mjs';
 import { authorize, denialMessage } from './authn.mjs';
 import { buildStatus, forbidden, notFound } from './status.mjs';
+import { toTable } from './tables.mjs';
 
 /** @typedef {{ status: number, body: unknown, contentType?: string } | { streamed: true }} Reply */
 const PATCH_TYPES = ['application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/json-patch+json', 'application/apply-patch+yaml'];
 
 /**
- * @param {{ secrets: ReturnType<typeof import('./secrets.mjs').createSecretsApi>, nodes: ReturnType<typeof import('./objects.mjs').createObjectsApi>, leases: ReturnType<typeof import('./objects.mjs').createObjectsApi>, caPem: string, onNodeCreated: (node: any) => void, onNodeDeleted: (node: any) => void }} ctx
+ * @param {{ namespaces: () => Record<string, any>, secrets: ReturnType<typeof import('./secrets.mjs').createSecretsApi>, nodes: ReturnType<typeof import('./objects.mjs').createObjectsApi>, leases: ReturnType<typeof import('./objects.mjs').createObjectsApi>, caPem: string, onNodeCreated: (node: any) => void, onNodeDeleted: (node: any) => void }} ctx
  */
 export function createApiHandler(ctx) {
   const { secrets, nodes, leases } = ctx;
@@ -79,16 +80,43 @@ export function createApiHandler(ctx) {
   }
 
   /**
-   * @param {{ url: URL, method: string, raw: string, contentType: string, user: import('./authn.mjs').User, res: import('node:http').ServerResponse }} req
+   * @param {{ url: URL, method: string, raw: string, contentType: string, accept: string, nowMs: number, user: import('./authn.mjs').User, res: import('node:http').ServerResponse }} req
    * @returns {Reply | null} null when no route matches
    */
   return function handleApi(req) {
+    const r = route(req);
+    // `kubectl get` asks for server-side printing; a body that is not a kind with a printer stays as is.
+    if (r && !('streamed' in r) && r.status === 200 && req.method === 'GET' && /as=Table/.test(req.accept)) {
+      const b = /** @type {any} */ (r.body);
+      const kind = b?.kind?.endsWith('List') ? b.kind.slice(0, -4) : b?.kind;
+      const t = toTable(b, kind, req.nowMs, req.url.searchParams.get('includeObject') ?? 'Metadata');
+      if (t) return { status: 200, body: t };
+    }
+    return r;
+  };
+
+  /**
+   * @param {{ url: URL, method: string, raw: string, contentType: string, user: import('./authn.mjs').User, res: import('node:http').ServerResponse }} req
+   * @returns {Reply | null}
+   */
+  function route(req) {
     const { url, method, raw, user } = req;
     const path = url.pathname;
     if (path === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && method === 'POST') {
       const attrs = { verb: 'create', resource: 'selfsubjectreviews', group: 'authentication.k8s.io', namespace: '' };
       if (!authorize(user, attrs)) return deny(user, attrs);
       return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.username, groups: user.groups } } } };
+    }
+
+    const nsm = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(path);
+    if (nsm && method === 'GET') {
+      const name = nsm[1];
+      const attrs = { verb: name === undefined ? 'list' : 'get', resource: 'namespaces', namespace: '', ...(name !== undefined ? { name } : {}) };
+      if (!authorize(user, attrs)) return deny(user, attrs);
+      const all = ctx.namespaces();
+      const present = (/** @type {any} */ o) => ({ kind: 'Namespace', apiVersion: 'v1', ...o });
+      if (name === undefined) return { status: 200, body: { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(Object.values(all).length) }, items: Object.keys(all).sort().map((k) => present(all[k])) } };
+      return all[name] ? { status: 200, body: present(all[name]) } : { status: 404, body: notFound({ group: '', resource: 'namespaces' }, name) };
     }
 
     const cm = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(path);
@@ -103,13 +131,19 @@ export function createApiHandler(ctx) {
     const sec = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path);
     if (sec) {
       const [, ns, name] = /** @type {[string, string, string | undefined]} */ (sec);
-      const verb = name === undefined ? (method === 'POST' ? 'create' : method === 'GET' ? 'list' : '') : method === 'GET' ? 'get' : method === 'DELETE' ? 'delete' : '';
+      const verb = name === undefined ? (method === 'POST' ? 'create' : method === 'GET' ? 'list' : '') : ({ GET: 'get', DELETE: 'delete', PUT: 'update', PATCH: 'patch' }[method] ?? '');
       if (verb === '') return { status: 405, body: buildStatus({ message: `the server does not allow this method on the requested resource`, reason: 'MethodNotAllowed', code: 405 }) };
       const attrs = { verb, resource: 'secrets', namespace: ns, ...(name ? { name } : {}) };
       if (!authorize(user, attrs)) return deny(user, attrs);
       if (verb === 'create') return secrets.create(ns, raw);
       if (verb === 'list') return secrets.list(ns, url.searchParams);
       if (verb === 'get') return secrets.get(ns, /** @type {string} */ (name));
+      if (verb === 'update') return secrets.update(ns, /** @type {string} */ (name), raw);
+      if (verb === 'patch') {
+        const type = (req.contentType.split(';')[0] ?? '').trim().toLowerCase();
+        if (!PATCH_TYPES.includes(type)) return { status: 415, body: buildStatus({ message: `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`, reason: 'UnsupportedMediaType', code: 415 }) };
+        return secrets.update(ns, /** @type {string} */ (name), raw, type);
+      }
       return secrets.remove(ns, /** @type {string} */ (name), raw);
     }
 
@@ -118,5 +152,5 @@ export function createApiHandler(ctx) {
     const lease = /^\/apis\/coordination\.k8s\.io\/v1\/(?:namespaces\/([^/]+)\/)?leases(?:\/([^/]+))?$/.exec(path);
     if (lease && (lease[1] !== undefined || lease[2] === undefined)) return objectRoute(leases, { ns: lease[1] ?? '', ...(lease[2] !== undefined ? { name: decodeURIComponent(lease[2]) } : {}) }, req);
     return null;
-  };
+  }
 }
