@@ -9,6 +9,30 @@ import { buildStatus, forbidden, notFound } from './status.mjs';
 import { toTable } from './tables.mjs';
 
 /** @typedef {{ status: number, body: unknown, contentType?: string } | { streamed: true }} Reply */
+const OBJECT_META = ['name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields'];
+/** @type {Record<string, string[]>} top-level fields of the kinds accepted in a request body */
+const FIELDS = { Node: ['apiVersion', 'kind', 'metadata', 'spec', 'status'], Lease: ['apiVersion', 'kind', 'metadata', 'spec'], Secret: ['apiVersion', 'kind', 'metadata', 'immutable', 'data', 'stringData', 'type'] };
+
+/**
+ * `fieldValidation=Strict` (kubectl's default for create/apply/replace): unknown top-level or
+ * metadata fields → 400, worded as the strict decoder does. Nested fields are not checked.
+ * @param {URL} url @param {string} kind @param {string} raw @returns {Reply | null}
+ */
+function strictFields(url, kind, raw) {
+  if (url.searchParams.get('fieldValidation') !== 'Strict') return null;
+  let obj;
+  try {
+    obj = JSON.parse(raw);
+  } catch {
+    return null; // the registry reports the parse error
+  }
+  if (typeof obj !== 'object' || obj === null) return null;
+  const unknown = Object.keys(obj).filter((k) => !(FIELDS[kind] ?? []).includes(k));
+  if (typeof obj.metadata === 'object' && obj.metadata !== null) unknown.push(...Object.keys(obj.metadata).filter((k) => !OBJECT_META.includes(k)).map((k) => `metadata.${k}`));
+  if (unknown.length === 0) return null;
+  return { status: 400, body: buildStatus({ message: `${kind} in version "v1" cannot be handled as a ${kind}: strict decoding error: ${unknown.map((u) => `unknown field ${JSON.stringify(u)}`).join(', ')}`, reason: 'BadRequest', code: 400 }) };
+}
+
 const PATCH_TYPES = ['application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/json-patch+json', 'application/apply-patch+yaml'];
 
 /**
@@ -47,6 +71,8 @@ export function createApiHandler(ctx) {
       case 'get':
         return api.get(ns, /** @type {string} */ (name));
       case 'create': {
+        const strict = strictFields(url, k.kind, raw);
+        if (strict) return strict;
         const c = api.computeCreate(ns, raw);
         if ('reply' in c) return c.reply;
         const denied = admit('CREATE', c.obj.metadata.name, c.obj);
@@ -59,6 +85,8 @@ export function createApiHandler(ctx) {
       case 'patch': {
         const type = (contentType.split(';')[0] ?? '').trim().toLowerCase();
         if (verb === 'patch' && !PATCH_TYPES.includes(type)) return { status: 415, body: buildStatus({ message: `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`, reason: 'UnsupportedMediaType', code: 415 }) };
+        const strict = verb === 'update' ? strictFields(url, k.kind, raw) : null;
+        if (strict) return strict;
         const u = api.computeUpdate({ ns, name: /** @type {string} */ (name), raw, subresource, ...(verb === 'patch' ? { patchType: type } : {}) });
         if ('reply' in u) return u.reply;
         const denied = admit('UPDATE', /** @type {string} */ (name), u.obj, u.old);
@@ -135,6 +163,10 @@ export function createApiHandler(ctx) {
       if (verb === '') return { status: 405, body: buildStatus({ message: `the server does not allow this method on the requested resource`, reason: 'MethodNotAllowed', code: 405 }) };
       const attrs = { verb, resource: 'secrets', namespace: ns, ...(name ? { name } : {}) };
       if (!authorize(user, attrs)) return deny(user, attrs);
+      if (verb === 'create' || verb === 'update') {
+        const strict = strictFields(url, 'Secret', raw);
+        if (strict) return strict;
+      }
       if (verb === 'create') return secrets.create(ns, raw);
       if (verb === 'list') return secrets.list(ns, url.searchParams);
       if (verb === 'get') return secrets.get(ns, /** @type {string} */ (name));

@@ -108,6 +108,13 @@ describe.skipIf(!found.bin)('kubectl against the dev cluster', () => {
     expect(missing.stderr).toBe('Error from server (NotFound): secrets "nope" not found\n');
   });
 
+  it('apply validates strictly, as kubectl asks: an unknown field is refused by the server', async () => {
+    const r = await asAdmin('apply', '-f', manifest('typo.yaml', 'apiVersion: v1\nkind: Secret\nmetadata:\n  name: kctl-typo\n  namespace: kube-system\nstringDta:\n  a: "1"\n'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('strict decoding error: unknown field "stringDta"');
+    expect((await asAdmin('-n', 'kube-system', 'get', 'secret', 'kctl-typo')).stderr).toBe('Error from server (NotFound): secrets "kctl-typo" not found\n');
+  });
+
   it('kubectl wait watches a Node until Ready', async () => {
     await asAdmin('apply', '-f', manifest('wait.yaml', 'apiVersion: v1\nkind: Node\nmetadata:\n  name: kctl-wait\n'));
     const waiting = asAdmin('wait', '--for=condition=Ready', 'node/kctl-wait', '--timeout=20s');
