@@ -68,6 +68,7 @@ const state = {
   fleetWebhookSecret: vars.FLEET_WEBHOOK_SECRET,
   clusterPort: cluster ? Number(new URL(cluster.url).port) : undefined,
   serverToken: cluster?.serverToken,
+  kubeconfig: cluster?.kubeconfig,
 };
 writeFileSync(statePath, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
 
@@ -132,6 +133,6 @@ Try it:
        -H 'content-type: application/json' -d '{"enrollmentCode":"first-boot-code-0123456789"}'
   curl -s -X POST ${state.enrollUrl} -H 'content-type: application/json' \\
        -d '{"method":"code","machineId":"edge-1","code":"first-boot-code-0123456789"}'
-
+${state.kubeconfig ? `  KUBECONFIG=${state.kubeconfig} kubectl -n kube-system get secrets\n` : ''}
 Ctrl-C stops the worker and the dev cluster.`);
 console.log(JSON.stringify({ ready: true, ...state, adminToken: undefined, serviceAccountToken: undefined, fleetWebhookSecret: undefined }));

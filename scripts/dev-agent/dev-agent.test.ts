@@ -109,6 +109,17 @@ describe('joining the dev cluster', () => {
     expect(again.code, again.stderr).toBe(0);
   });
 
+  it('a restart after its Node was deleted: the certificate gets 401, the agent retries once with the token alone and rejoins', async () => {
+    const t = await bootstrapToken();
+    const args = ['--server', c.url, '--token', `K10${caHash()}::${t}`, '--data-dir', join(dir, 'agent-gone'), '--node-name', 'agent-gone', '--once'];
+    expect((await agent(args)).code).toBe(0);
+    const uid = (await node('agent-gone')).json.metadata.uid;
+    expect((await call('DELETE', '/api/v1/nodes/agent-gone', admin)).status).toBe(200);
+    const again = await agent(args);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await node('agent-gone')).json.metadata.uid).not.toBe(uid);
+  });
+
   it('a wrong CA hash → exit 3 with k3s\'s message before any credential; no Node, no password Secret', async () => {
     const t = await bootstrapToken();
     const cfg = configFile('badca', `server: ${c.url}\ntoken: K10${'0'.repeat(64)}::${t}\n`);

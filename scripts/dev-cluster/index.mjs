@@ -40,6 +40,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   const leases = createObjectsApi({ store, clock, hub, kind: LEASES, bookmarkIntervalMs });
   const nodePasswordSecret = /** @param {string} node */ (node) => `${node.toLowerCase()}.node-password.k3s`;
   const handleApi = createApiHandler({
+    namespaces: () => store.state.namespaces,
     secrets, nodes, leases, caPem: tls.caPem,
     // k3s's node-password controller: the Secret gets an owner reference to its Node…
     onNodeCreated(node) {
@@ -226,7 +227,7 @@ users:
 
     const d = handleDiscovery({ path, method, accept: String(req.headers.accept ?? ''), user, url: () => url });
     if (d) return d;
-    const r = handleApi({ url, method, raw, contentType: String(req.headers['content-type'] ?? ''), user, res });
+    const r = handleApi({ url, method, raw, contentType: String(req.headers['content-type'] ?? ''), accept: String(req.headers.accept ?? ''), nowMs: clock.nowMs(), user, res });
     if (r) return r;
     return { status: 404, body: buildStatus({ message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 }) };
   }

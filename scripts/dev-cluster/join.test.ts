@@ -160,4 +160,22 @@ describe('node passwords (§5)', () => {
     expect((await postCsr('client-kubelet.crt', { ...cert, bearer: t, headers: nodeHeaders('pw-5', 'p5') })).status).toBe(200);
     expect((await postCsr('client-kubelet.crt', { ...cert, headers: nodeHeaders('pw-5', 'not-p5') })).status).toBe(403);
   });
+  it('an orphan (no Node) older than 10 minutes is removed; a fresh one and an owned one stay', async () => {
+    const t = await bootstrapToken();
+    await postCsr('client-kubelet.crt', { bearer: t, headers: nodeHeaders('orphan-1', 'o1') });
+    const { key, csrDer } = makeCsr();
+    const cert = { cert: (await postCsr('client-kubelet.crt', { bearer: t, headers: nodeHeaders('owned-1', 'o2'), csr: csrDer })).text, key };
+    expect((await call('POST', '/api/v1/nodes', { ...cert, body: { metadata: { name: 'owned-1' } } })).status).toBe(201);
+    const control = { headers: { 'x-dev-cluster-control': c.controlToken } };
+    await new Promise((r) => setTimeout(r, 1200));
+    expect((await call('GET', `${SECRETS}/orphan-1.node-password.k3s`, { bearer: c.serviceAccountToken })).status).toBe(200);
+    await call('PUT', '/__dev/clock', { ...control, body: { offsetSeconds: 11 * 60 } });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect((await call('GET', `${SECRETS}/orphan-1.node-password.k3s`, { bearer: c.serviceAccountToken })).status).toBe(404);
+      expect((await call('GET', `${SECRETS}/owned-1.node-password.k3s`, { bearer: c.serviceAccountToken })).status).toBe(200);
+    } finally {
+      await call('PUT', '/__dev/clock', { ...control, body: { offsetSeconds: 0 } });
+    }
+  });
 });

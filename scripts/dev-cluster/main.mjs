@@ -13,7 +13,7 @@ const arg = (name, dflt) => {
 };
 const stateDir = resolve(arg('state-dir', '.dev/cluster'));
 const cluster = await startDevCluster({ host: arg('host', '127.0.0.1'), port: Number(arg('port', '6443')), stateDir, log: (l) => process.stderr.write(`${l}\n`) });
-const info = { url: cluster.url, caFile: cluster.caFile, serviceAccountToken: cluster.serviceAccountToken, readonlyServiceAccountToken: cluster.readonlyServiceAccountToken, serverToken: cluster.serverToken, controlToken: cluster.controlToken };
+const info = { url: cluster.url, caFile: cluster.caFile, kubeconfig: cluster.kubeconfig, serviceAccountToken: cluster.serviceAccountToken, readonlyServiceAccountToken: cluster.readonlyServiceAccountToken, serverToken: cluster.serverToken, controlToken: cluster.controlToken };
 process.stdout.write(JSON.stringify(info) + '\n');
 const stop = () => cluster.close().then(() => process.exit(0));
 process.on('SIGINT', stop);

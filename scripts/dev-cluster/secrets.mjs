@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { formatRFC3339Seconds } from './clock.mjs';
 import { decodeGoStdBase64 } from './go-base64.mjs';
+import { jsonPatch, mergePatch, SECRET_PATCH_META, strategicMergePatch } from './patch.mjs';
 import { matches, parseSelector } from './selectors.mjs';
 import { alreadyExists, badRequest, buildStatus, conflict, invalid, notFound } from './status.mjs';
 
@@ -56,21 +57,10 @@ export function createSecretsApi(ctx) {
         if (!DNS1123_SUBDOMAIN.test(name)) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: DNS1123_MSG });
         if (name.length > 253) errs.push({ type: 'FieldValueInvalid', field: 'metadata.name', value: name, detail: 'must be no more than 253 characters' });
       }
-      /** @type {Record<string, string>} */
-      const data = {};
-      let size = 0;
-      for (const [k, v] of Object.entries(obj.data ?? {})) {
-        if (typeof v !== 'string') return { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal into Go struct field Secret.data of type []uint8`) };
-        const dec = decodeGoStdBase64(v);
-        if (!dec.ok) return { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: ${dec.error}`) };
-        data[k] = v;
-      }
-      for (const [k, v] of Object.entries(obj.stringData ?? {})) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
-      for (const [k, v] of Object.entries(data)) {
-        if (!DATA_KEY.test(k)) errs.push({ type: 'FieldValueInvalid', field: `data[${k}]`, value: k, detail: "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')" });
-        size += Buffer.from(v, 'base64').length;
-      }
-      if (size > MAX_DATA_BYTES) errs.push({ type: 'FieldValueTooLong', field: 'data', detail: `may not be more than ${MAX_DATA_BYTES} bytes` });
+      const d = parseData(obj);
+      if ('reply' in d) return d.reply;
+      const data = d.data;
+      errs.push(...d.errs);
       if (errs.length > 0) return { status: 422, body: invalid(SECRET_KIND, name, errs) };
       if (store.state.secrets[key(ns, name)]) return { status: 409, body: alreadyExists(SECRETS, name) };
       /** @type {Secret} */
@@ -92,6 +82,59 @@ export function createSecretsApi(ctx) {
       store.state.secrets[key(ns, name)] = secret;
       store.save();
       return { status: 201, body: present(secret) };
+    },
+
+    /**
+     * PUT (patchType undefined) or PATCH: labels, annotations, owner references, data and type as
+     * the API server allows them; an immutable Secret keeps its data (422).
+     * @param {string} ns @param {string} name @param {string} raw @param {string} [patchType] @returns {Reply}
+     */
+    update(ns, name, raw, patchType) {
+      const old = store.state.secrets[key(ns, name)];
+      if (!old) return { status: 404, body: notFound(SECRETS, name) };
+      /** @type {any} */
+      let next;
+      try {
+        const body = JSON.parse(raw);
+        if (patchType === undefined) next = body;
+        else if (patchType === 'application/merge-patch+json') next = mergePatch(present(old), body);
+        else if (patchType === 'application/strategic-merge-patch+json') next = strategicMergePatch(present(old), body, SECRET_PATCH_META);
+        else if (patchType === 'application/json-patch+json') next = jsonPatch(present(old), body);
+        else return { status: 415, body: buildStatus({ message: `the server does not support patch type ${patchType}`, reason: 'UnsupportedMediaType', code: 415 }) };
+      } catch (err) {
+        return { status: patchType ? 422 : 400, body: patchType ? buildStatus({ message: String(err instanceof Error ? err.message : err), reason: 'Invalid', code: 422 }) : badRequest(`the object provided is unrecognized (must be of type Secret): ${err instanceof Error ? err.message : err}`) };
+      }
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) return { status: 400, body: badRequest('the object provided is unrecognized (must be of type Secret)') };
+      const meta = next.metadata ?? {};
+      if (meta.name !== undefined && meta.name !== name) return { status: 400, body: badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`) };
+      if (meta.resourceVersion && meta.resourceVersion !== old.metadata.resourceVersion) return { status: 409, body: conflict(SECRETS, name, 'the object has been modified; please apply your changes to the latest version and try again') };
+      const d = parseData(next);
+      if ('reply' in d) return d.reply;
+      const errs = [...d.errs];
+      const type = next.type || old.type;
+      if (type !== old.type) errs.push({ type: 'FieldValueInvalid', field: 'type', value: type, detail: 'field is immutable' });
+      if (old.immutable === true) {
+        if (JSON.stringify(d.data) !== JSON.stringify(old.data ?? {})) errs.push({ type: 'FieldValueForbidden', field: 'data', detail: 'field is immutable when `immutable` is set' });
+        if (next.immutable !== true) errs.push({ type: 'FieldValueForbidden', field: 'immutable', detail: 'field is immutable when `immutable` is set' });
+      }
+      if (errs.length > 0) return { status: 422, body: invalid(SECRET_KIND, name, errs) };
+      /** @type {Secret} */
+      const secret = {
+        metadata: {
+          name, namespace: ns, uid: old.metadata.uid, resourceVersion: old.metadata.resourceVersion, creationTimestamp: old.metadata.creationTimestamp,
+          ...(meta.labels && Object.keys(meta.labels).length ? { labels: meta.labels } : {}),
+          ...(meta.annotations && Object.keys(meta.annotations).length ? { annotations: meta.annotations } : {}),
+          ...(Array.isArray(meta.ownerReferences) && meta.ownerReferences.length > 0 ? { ownerReferences: meta.ownerReferences } : {}),
+        },
+        ...(typeof next.immutable === 'boolean' ? { immutable: next.immutable } : {}),
+        type,
+        ...(Object.keys(d.data).length > 0 ? { data: d.data } : {}),
+      };
+      if (JSON.stringify(present(secret)) === JSON.stringify(present(old))) return { status: 200, body: present(old) };
+      secret.metadata.resourceVersion = store.nextRv();
+      store.state.secrets[key(ns, name)] = secret;
+      store.save();
+      return { status: 200, body: present(secret) };
     },
 
     /** @param {string} ns @param {string} name @returns {Reply} */
@@ -144,4 +187,29 @@ export function createSecretsApi(ctx) {
       return { status: 200, body: buildStatus({ status: 'Success', details: { name, kind: 'secrets', uid: s.metadata.uid } }) };
     },
   };
+}
+
+/**
+ * data (base64 as Go decodes it) merged with stringData, with the key and size checks.
+ * @param {any} obj @returns {{ data: Record<string, string>, errs: import('./status.mjs').FieldError[] } | { reply: Reply }}
+ */
+function parseData(obj) {
+  /** @type {import('./status.mjs').FieldError[]} */
+  const errs = [];
+  /** @type {Record<string, string>} */
+  const data = {};
+  let size = 0;
+  for (const [k, v] of Object.entries(obj.data ?? {})) {
+    if (typeof v !== 'string') return { reply: { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: json: cannot unmarshal into Go struct field Secret.data of type []uint8`) } };
+    const dec = decodeGoStdBase64(v);
+    if (!dec.ok) return { reply: { status: 400, body: badRequest(`Secret in version "v1" cannot be handled as a Secret: ${dec.error}`) } };
+    data[k] = v;
+  }
+  for (const [k, v] of Object.entries(obj.stringData ?? {})) data[k] = Buffer.from(String(v), 'utf8').toString('base64');
+  for (const [k, v] of Object.entries(data)) {
+    if (!DATA_KEY.test(k)) errs.push({ type: 'FieldValueInvalid', field: `data[${k}]`, value: k, detail: "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')" });
+    size += Buffer.from(v, 'base64').length;
+  }
+  if (size > MAX_DATA_BYTES) errs.push({ type: 'FieldValueTooLong', field: 'data', detail: `may not be more than ${MAX_DATA_BYTES} bytes` });
+  return { data, errs };
 }

@@ -133,12 +133,12 @@ export function forbidden(gr, name, err) {
 }
 
 /**
- * @typedef {{ type: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueTooLong', field: string, value?: string, detail: string }} FieldError
+ * @typedef {{ type: 'FieldValueInvalid' | 'FieldValueRequired' | 'FieldValueTooLong' | 'FieldValueForbidden', field: string, value?: string, detail: string }} FieldError
  */
 
 /** field.Error.ErrorBody(): TooLong and Required never print the value. @param {FieldError} e */
 export function fieldErrorBody(e) {
-  const label = { FieldValueInvalid: 'Invalid value', FieldValueRequired: 'Required value', FieldValueTooLong: 'Too long' }[e.type];
+  const label = { FieldValueInvalid: 'Invalid value', FieldValueRequired: 'Required value', FieldValueTooLong: 'Too long', FieldValueForbidden: 'Forbidden' }[e.type];
   let s = e.type === 'FieldValueInvalid' ? `${label}: ${goQuote(e.value ?? '')}` : label;
   if (e.detail) s += `: ${e.detail}`;
   return s;

@@ -1,7 +1,7 @@
 // @ts-check
 // The k3s supervisor's server-token rotation (`PUT /v1-k3s/token`, reference/k3s-token.md §3.6):
 // Basic `server:<password>`, body `{"newToken":"…"}`, normalized as k3s does; the old password
-// stops working at once. Other supervisor routes are not emulated.
+// stops working at once. The join routes are in join.mjs.
 import { randomBytes, randomInt } from 'node:crypto';
 import { constantTimeEqual } from './authn.mjs';
 import { badRequest, buildStatus, internalError } from './status.mjs';
