@@ -43,75 +43,93 @@ export async function runWatchSession(deps: JoinDeps, opts: WatchSessionOptions)
   let relisted = false;
   let events = 0;
   let handled = 0;
-  // Handling runs concurrently (each machine's store is atomic); the resourceVersion is only
-  // checkpointed once everything before it was handled, so a failure never skips an event.
-  let inflight: Promise<void>[] = [];
+  // Handling runs concurrently, up to WATCH_HANDLE_CONCURRENCY at a time (each machine's store is
+  // atomic). The resourceVersion checkpointed is the last one whose event and every event before
+  // it were handled, so a failure never skips an event.
+  type Entry = { rv: string | null; done: boolean; ok: boolean; p: Promise<void> };
+  const queue: Entry[] = [];
   let failure: unknown = null;
-  const consider = (node: NodeObject) => {
-    const p = (async () => {
+  let settledRv = rv;
+  const running = () => queue.filter((q) => !q.done);
+  const advance = () => {
+    // A failed event stops the checkpoint before it: the next session sees it again.
+    while (queue.length > 0 && queue[0]!.done && queue[0]!.ok) settledRv = queue.shift()!.rv ?? settledRv;
+  };
+  const consider = (node: NodeObject, at: string | null) => {
+    const entry: Entry = { rv: at, done: false, ok: true, p: Promise.resolve() };
+    entry.p = (async () => {
       if (!(await opts.isAwaited(node.metadata.name))) return;
       handled++;
       await opts.onHandled(node.metadata.name, await handleNode(node, deps));
-    })().catch((err: unknown) => {
-      failure ??= err;
-    });
-    inflight.push(p);
+    })()
+      .catch((err: unknown) => {
+        entry.ok = false;
+        failure ??= err;
+      })
+      .finally(() => {
+        entry.done = true;
+      });
+    queue.push(entry);
   };
-  const settle = async () => {
-    await Promise.all(inflight);
-    inflight = [];
+  const room = async () => {
+    while (running().length >= WATCH_HANDLE_CONCURRENCY) await Promise.race(running().map((q) => q.p));
+    advance();
+    if (failure !== null) throw failure;
+  };
+  const drain = async () => {
+    await Promise.all(queue.map((q) => q.p));
+    advance();
     if (failure !== null) throw failure;
   };
   for (const name of opts.retry ?? []) {
     const node = await deps.cluster.nodes.get(name);
-    if (node) consider(node);
+    if (node) consider(node, rv);
     else await opts.onHandled(name, { awaiting: await opts.isAwaited(name), joined: false, labelled: false, retry: false });
   }
-  await settle();
+  await drain();
   if (rv === null) {
     const list = await deps.cluster.nodes.listAll({
       onPage: async (items) => {
         for (const n of items) {
-          consider(n);
-          if (inflight.length >= WATCH_HANDLE_CONCURRENCY) await settle();
+          consider(n, null);
+          await room();
         }
-        await settle();
+        await drain();
       },
     });
     rv = list.resourceVersion;
+    settledRv = rv;
     relisted = true;
     await opts.checkpoint(rv);
   }
-  let settled = rv;
   try {
     for await (const ev of deps.cluster.nodes.watch({ resourceVersion: rv, ...(opts.timeoutSeconds ? { timeoutSeconds: opts.timeoutSeconds } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
       events++;
       if (ev.type === 'BOOKMARK') {
         if (ev.resourceVersion) rv = ev.resourceVersion;
-      } else {
-        if (ev.type !== 'DELETED') consider(ev.node);
-        rv = ev.node.metadata.resourceVersion ?? rv;
+        queue.push({ rv, done: true, ok: true, p: Promise.resolve() });
+        await room();
+        await opts.checkpoint(settledRv);
+        continue;
       }
-      if (inflight.length >= WATCH_HANDLE_CONCURRENCY || ev.type === 'BOOKMARK') {
-        await settle();
-        settled = rv;
-        await opts.checkpoint(settled);
-      }
+      rv = ev.node.metadata.resourceVersion ?? rv;
+      if (ev.type !== 'DELETED') consider(ev.node, rv);
+      else queue.push({ rv, done: true, ok: true, p: Promise.resolve() });
+      await room();
     }
-    await settle();
-    settled = rv;
+    await drain();
   } catch (err) {
+    await Promise.all(queue.map((q) => q.p));
     if (err instanceof WatchExpiredError) {
       // Too old to resume: the next session lists again (nothing is lost, handling is idempotent).
-      await Promise.all(inflight);
       await opts.checkpoint(null);
       return { resourceVersion: null, relisted, events, handled };
     }
-    await Promise.all(inflight);
-    // Events after `settled` may not have been handled: resume from there.
-    await opts.checkpoint(failure === null ? rv : settled);
+    // Resume from the last event handled with everything before it.
+    advance();
+    await opts.checkpoint(settledRv);
     throw err;
   }
-  await opts.checkpoint(settled);
-  return { resourceVersion: settled, relisted, events, handled };
+  await opts.checkpoint(settledRv);
+  return { resourceVersion: settledRv, relisted, events, handled };
 }

@@ -299,6 +299,44 @@ describe('watch session', () => {
     expect((await machines.get('edge-1'))!.state).toBe('joined');
   });
 
+  it('a Node whose handling fails is not checkpointed past: the next session sees it again', async () => {
+    const { cluster, machines, deps, enroll } = await setup();
+    await enroll('edge-1', 'tok111', T0);
+    await enroll('edge-2', 'tok222', T0);
+    const n1 = { ...cluster.addNode('edge-1', T0 + 1_000), metadata: { ...cluster.nodes.get('edge-1')!.metadata, resourceVersion: '401' } };
+    const n2 = { ...cluster.addNode('edge-2', T0 + 1_000), metadata: { ...cluster.nodes.get('edge-2')!.metadata, resourceVersion: '402' } };
+    let failOnce = true;
+    const flaky: JoinDeps = {
+      ...deps,
+      machines: {
+        ...machines,
+        join: async (id, ev, now) => {
+          if (id === 'edge-1' && failOnce) {
+            failOnce = false;
+            throw new UpstreamError('store unavailable', { retryable: true });
+          }
+          return machines.join(id, ev, now);
+        },
+      },
+    };
+    cluster.scripts.push(async function* () {
+      yield { type: 'ADDED', node: n1 };
+      yield { type: 'ADDED', node: n2 };
+    });
+    const awaited = new Set(['edge-1', 'edge-2']);
+    const saved: Array<string | null> = [];
+    await expect(session(flaky, awaited, '400', saved)).rejects.toBeInstanceOf(UpstreamError);
+    expect(saved.at(-1)).toBe('400');
+    expect((await machines.get('edge-2'))!.state).toBe('joined');
+    cluster.scripts.push(async function* () {
+      yield { type: 'ADDED', node: n1 };
+      yield { type: 'ADDED', node: n2 };
+    });
+    await session(flaky, awaited, saved.at(-1)!, saved);
+    expect((await machines.get('edge-1'))!.state).toBe('joined');
+    expect(saved.at(-1)).toBe('402');
+  });
+
   it('events for names nobody awaits cost nothing', async () => {
     const { cluster, deps } = await setup();
     const other = cluster.addNode('other', T0);
