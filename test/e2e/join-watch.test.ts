@@ -4,7 +4,7 @@
 // the kubelet cannot set itself; a re-imaged machine rejoins under its name; a Node joined with a
 // plain /v1/tokens token is listed unattested and quarantined; an unjoined machine expires.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -197,7 +197,6 @@ function scenario(name: string, start: (dir: string) => Promise<Stack>) {
     it('a node joined with a plain /v1/tokens token is listed with machineId null and, with quarantine on, tainted', async () => {
       const t = (await (await api('POST', '/v1/tokens', { ttl: '10m', description: 'plain' })).json()) as { token: string };
       const config = join(dir, 'stray.yaml');
-      const { writeFileSync } = await import('node:fs');
       writeFileSync(config, `server: "${s.clusterUrl}"\ntoken: "${t.token}"\nnode-name: "jw-stray-1"\n`);
       await joinAgent(config, join(dir, 'stray-data'), s.caPem);
       const list = (await (await api('GET', '/v1/nodes')).json()) as { items: Array<{ name: string; machineId: string | null; attested: boolean; quarantined: boolean }> };
