@@ -379,6 +379,16 @@ describe('reconciliation', () => {
     expect(cluster.nodes.get('edge-1')!.spec?.taints).toEqual([{ key: 'other', effect: 'NoExecute' }]);
   });
 
+  it('a revoked machine accounts for no Node: quarantined with quarantine on', async () => {
+    const { cluster, machines, deps, enroll, index } = await setup();
+    await enroll('edge-1', 'tok111', T0);
+    await handleNode(cluster.addNode('edge-1', T0 + 1_000), deps);
+    await machines.revoke('edge-1', T0 + 2_000);
+    await index.upsert((await machines.get('edge-1'))!);
+    expect(await reconcileNodes(deps, { quarantine: true })).toMatchObject({ accounted: 0, quarantined: 1, unaccountedNodes: ['edge-1'] });
+    expect((await listNodes(deps))[0]).toMatchObject({ machineId: null, quarantined: true });
+  });
+
   it('fixes joined-but-unlabelled Nodes', async () => {
     const { cluster, machines, deps, enroll, index } = await setup();
     await enroll('edge-1', 'tok111', T0);
