@@ -59,7 +59,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
       store.save();
     },
   });
-  const joinRoutes = createJoinRoutes({ store, clock, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
+  const joinRoutes = createJoinRoutes({ store, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
   const caHash = createHash('sha256').update(tls.caPem).digest('hex');
   /** @type {Fault[]} */
   let faults = [];
