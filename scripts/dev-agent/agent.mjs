@@ -215,9 +215,9 @@ export async function runAgent(s, io) {
   };
   /** @param {Res} r @param {string} what */
   const refuse = (r, what) => {
-    throw new AgentError(r.status === 401 || r.status === 403 ? EXIT.REGISTRATION_REFUSED : EXIT.REGISTRATION_REFUSED, `${what}: ${r.status} ${statusMessage(r)}`);
+    throw new AgentError(EXIT.REGISTRATION_REFUSED, `${what}: ${r.status} ${statusMessage(r)}`);
   };
-  const arch = { x64: 'amd64', arm64: 'arm64', arm: 'arm' }[process.arch] ?? process.arch;
+  const arch = /** @type {Record<string, string>} */ ({ x64: 'amd64', arm64: 'arm64', arm: 'arm' })[process.arch] ?? process.arch;
   /** @type {Record<string, string>} */
   const labels = { 'beta.kubernetes.io/arch': arch, 'beta.kubernetes.io/instance-type': 'k3s', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': arch, 'kubernetes.io/hostname': nodeName, 'kubernetes.io/os': 'linux', 'node.kubernetes.io/instance-type': 'k3s' };
   for (const l of s.nodeLabels) {

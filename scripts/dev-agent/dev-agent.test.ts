@@ -115,6 +115,9 @@ describe('joining the dev cluster', () => {
     expect((await agent(args)).code).toBe(0);
     const uid = (await node('agent-gone')).json.metadata.uid;
     expect((await call('DELETE', '/api/v1/nodes/agent-gone', admin)).status).toBe(200);
+    // The garbage collector takes what the Node owned: its password Secret and its Lease.
+    expect((await call('GET', `${SECRETS}/agent-gone.node-password.k3s`, { bearer: c.serviceAccountToken })).status).toBe(404);
+    expect((await call('GET', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/agent-gone', admin)).status).toBe(404);
     const again = await agent(args);
     expect(again.code, again.stderr).toBe(0);
     expect((await node('agent-gone')).json.metadata.uid).not.toBe(uid);

@@ -55,7 +55,7 @@ export function createApiHandler(ctx) {
     let verb = '';
     if (name === undefined) verb = method === 'GET' ? (isWatch ? 'watch' : 'list') : method === 'POST' && !subresource ? 'create' : '';
     else verb = { GET: 'get', PUT: 'update', PATCH: 'patch', DELETE: subresource ? '' : 'delete' }[method] ?? '';
-    if (verb === '' || (subresource && verb === 'get' && false)) return { status: 405, body: buildStatus({ message: 'the server does not allow this method on the requested resource', reason: 'MethodNotAllowed', code: 405 }) };
+    if (verb === '') return { status: 405, body: buildStatus({ message: 'the server does not allow this method on the requested resource', reason: 'MethodNotAllowed', code: 405 }) };
     const k = api.kind;
     /** @type {import('./authn.mjs').Attributes} */
     const attrs = { verb, resource: k.resource, group: k.group, namespace: ns, ...(subresource ? { subresource } : {}), ...(name !== undefined ? { name } : {}) };

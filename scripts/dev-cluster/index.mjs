@@ -52,14 +52,14 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     },
     // …so the garbage collector deletes it with the Node.
     onNodeDeleted(node) {
-      for (const [k, s] of Object.entries(store.state.secrets)) {
-        if (s.metadata.ownerReferences?.some((/** @type {any} */ r) => r.uid === node.metadata.uid)) delete store.state.secrets[k];
-      }
+      const owned = (/** @type {any} */ o) => o.metadata.ownerReferences?.some((/** @type {any} */ r) => r.uid === node.metadata.uid);
+      for (const [k, s] of Object.entries(store.state.secrets)) if (owned(s)) delete store.state.secrets[k];
+      for (const l of leases.all('').filter(owned)) leases.remove(l.metadata.namespace, l.metadata.name, '');
       store.nextRv();
       store.save();
     },
   });
-  const joinRoutes = createJoinRoutes({ store, clock, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
+  const joinRoutes = createJoinRoutes({ store, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
   const caHash = createHash('sha256').update(tls.caPem).digest('hex');
   /** @type {Fault[]} */
   let faults = [];

@@ -312,6 +312,7 @@ export function createObjectsApi({ store, clock, hub, kind, bookmarkIntervalMs =
         for (const e of past) deliver(e);
       }
       const drop = hub.add({ resource: kind.resource, send: deliver });
+      /** @type {NodeJS.Timeout[]} */
       const timers = [];
       if (bookmarks) timers.push(setInterval(() => bookmark(undefined), bookmarkIntervalMs));
       const timeout = Number(q.get('timeoutSeconds') ?? 0);
