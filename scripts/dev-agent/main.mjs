@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // @ts-check
 // `npm run dev-agent -- --config <k3s config.yaml> --data-dir <dir> [--once] [--server URL]
-// [--token T] [--node-name N] [--node-label k=v]... [--node-ip IP] [--timeout S]`: joins a k3s
+// [--token T] [--token-file F] [--node-name N] [--node-label k=v]... [--node-ip IP] [--timeout S]
+// [--heartbeat-seconds S]` (also K3S_URL, K3S_TOKEN, K3S_TOKEN_FILE, K3S_NODE_NAME, K3S_CONFIG_FILE): joins a k3s
 // server (or the dev cluster) as `k3s agent` does; see agent.mjs. Logs logrus-style lines to
 // stderr; with --once prints one JSON line `{"node":…,"ready":true}` and exits when the Node is Ready.
 // Exit codes: 0 ok · 2 usage/config · 3 CA mismatch or CA validation failed · 4 cluster unreachable

@@ -77,6 +77,16 @@ describe('Nodes registry', () => {
     expect((await asAdmin('PATCH', `${NODES}/pt-1`, { contentType: 'application/json-patch+json', body: [{ op: 'test', path: '/metadata/labels/j', value: '2' }] })).status).toBe(422);
     expect((await asAdmin('PATCH', `${NODES}/pt-1`, { contentType: 'text/plain', body: '{}' })).status).toBe(415);
   });
+  it('a uid in a patch that is not the Node\'s → 422 (metadata.uid is immutable); in a PUT body → 409 precondition; the matching uid passes', async () => {
+    const created = await asAdmin('POST', NODES, { body: nodeBody('uid-1') });
+    const wrong = '00000000-0000-0000-0000-000000000000';
+    const p = await asAdmin('PATCH', `${NODES}/uid-1`, { contentType: MERGE, body: { metadata: { uid: wrong, labels: { x: '1' } } } });
+    expect(p.text).toBe(`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Node \\"uid-1\\" is invalid: metadata.uid: Invalid value: \\"${wrong}\\": field is immutable","reason":"Invalid","details":{"name":"uid-1","kind":"Node","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \\"${wrong}\\": field is immutable","field":"metadata.uid"}]},"code":422}`);
+    const put = await asAdmin('PUT', `${NODES}/uid-1`, { body: { ...created.json, metadata: { ...created.json.metadata, uid: wrong } } });
+    expect(put.json).toMatchObject({ code: 409, reason: 'Conflict', message: `Operation cannot be fulfilled on nodes "uid-1": Precondition failed: UID in precondition: ${wrong}, UID in object meta: ${created.json.metadata.uid}` });
+    expect((await asAdmin('GET', `${NODES}/uid-1`)).json.metadata.labels).toBeUndefined();
+    expect((await asAdmin('PATCH', `${NODES}/uid-1`, { contentType: MERGE, body: { metadata: { uid: created.json.metadata.uid, labels: { x: '1' } } } })).json.metadata.labels).toEqual({ x: '1' });
+  });
   it('the main resource does not write status, the status subresource writes only status (nodeStrategy)', async () => {
     await asAdmin('POST', NODES, { body: nodeBody('st-1', {}, { status: { conditions: [{ type: 'Ready', status: 'False' }] } }) });
     const main = await asAdmin('PATCH', `${NODES}/st-1`, { contentType: MERGE, body: { status: { conditions: [] } } });

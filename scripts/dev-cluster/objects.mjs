@@ -214,9 +214,13 @@ export function createObjectsApi({ store, clock, hub, kind, bookmarkIntervalMs =
         }
         if (next?.metadata?.name !== name) return { reply: { status: 400, body: badRequest('the name of the object does not match the name on the URL') } };
       }
+      // A uid in a PUT body is a storage precondition (409); a patched uid fails validation (422).
+      const uid = next.metadata?.uid;
+      if (uid && uid !== old.metadata.uid && patchType === undefined) return { reply: { status: 409, body: conflict(gr, name, `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${old.metadata.uid}`) } };
       const rv = next.metadata?.resourceVersion;
       if (rv && rv !== old.metadata.resourceVersion) return { reply: { status: 409, body: conflict(gr, name, 'the object has been modified; please apply your changes to the latest version and try again') } };
       const errs = validate(next);
+      if (uid && uid !== old.metadata.uid) errs.push({ type: 'FieldValueInvalid', field: 'metadata.uid', value: uid, detail: 'field is immutable' });
       if (errs.length > 0) return { reply: { status: 422, body: invalid({ group: kind.group, kind: kind.kind }, name, errs) } };
       /** @type {any} */
       const obj = { metadata: { ...next.metadata, name, ...(kind.namespaced ? { namespace: ns } : {}), uid: old.metadata.uid, creationTimestamp: old.metadata.creationTimestamp, resourceVersion: old.metadata.resourceVersion } };

@@ -107,10 +107,12 @@ export function createSecretsApi(ctx) {
       if (typeof next !== 'object' || next === null || Array.isArray(next)) return { status: 400, body: badRequest('the object provided is unrecognized (must be of type Secret)') };
       const meta = next.metadata ?? {};
       if (meta.name !== undefined && meta.name !== name) return { status: 400, body: badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`) };
+      if (meta.uid && meta.uid !== old.metadata.uid && patchType === undefined) return { status: 409, body: conflict(SECRETS, name, `Precondition failed: UID in precondition: ${meta.uid}, UID in object meta: ${old.metadata.uid}`) };
       if (meta.resourceVersion && meta.resourceVersion !== old.metadata.resourceVersion) return { status: 409, body: conflict(SECRETS, name, 'the object has been modified; please apply your changes to the latest version and try again') };
       const d = parseData(next);
       if ('reply' in d) return d.reply;
       const errs = [...d.errs];
+      if (meta.uid && meta.uid !== old.metadata.uid) errs.push({ type: 'FieldValueInvalid', field: 'metadata.uid', value: meta.uid, detail: 'field is immutable' });
       const type = next.type || old.type;
       if (type !== old.type) errs.push({ type: 'FieldValueInvalid', field: 'type', value: type, detail: 'field is immutable' });
       if (old.immutable === true) {

@@ -60,6 +60,7 @@ describe('join end to end on npm start', () => {
   it('npm start writes the admin kubeconfig to state.json and prints a ready kubectl line', () => {
     expect(state.kubeconfig).toBe(join(devDir, 'cluster', 'k3s.yaml'));
     expect(readFileSync(state.kubeconfig, 'utf8')).toContain(`server: ${state.clusterUrl}`);
+    expect(started.stdout()).toContain(`  KUBECONFIG=${state.kubeconfig} kubectl -n kube-system get secrets\n`);
   });
 
   it('register → enroll.sh → dev-agent --once → the Node named after the machine is Ready', async () => {

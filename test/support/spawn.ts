@@ -5,13 +5,17 @@ export interface Started<T> {
   readonly child: ChildProcess;
   readonly ready: T;
   readonly stderr: () => string;
+  /** Everything written to stdout so far (the ready line included). */
+  readonly stdout: () => string;
   stop(): Promise<void>;
 }
 
 export async function spawnUntilJson<T>(cmd: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<Started<T>> {
   const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
+  let all = '';
   child.stderr!.on('data', (d) => (err += d.toString()));
+  child.stdout!.on('data', (d) => (all += d.toString()));
   const ready = await new Promise<T>((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`${cmd} did not start in time: ${err}`)), options.timeoutMs ?? 30_000);
@@ -37,6 +41,7 @@ export async function spawnUntilJson<T>(cmd: string, args: string[], options: { 
     child,
     ready,
     stderr: () => err,
+    stdout: () => all,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
