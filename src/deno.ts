@@ -11,7 +11,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
-import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
+import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
@@ -20,19 +20,21 @@ const logger = createConsoleLogger((line) => console.error(line));
 const kv = await Deno.openKv(env.DENO_KV_PATH || undefined);
 const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
+const challenges = createKvChallengeStore(kv);
 let services: Services | null = null;
 const loadConfig = createConfigLoader(env, logger);
 const servicesFor = (cfg: Config): Services =>
   (services ??= {
     machines,
     index,
+    challenges,
     audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
+    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
-        deviceTrust: parseEkRoots(cfg.deviceCaPem),
+    deviceTrust: parseEkRoots(cfg.deviceCaPem),
   });
 const app = createApp({
   loadConfig,
