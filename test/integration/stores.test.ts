@@ -32,6 +32,16 @@ describe('D1 machine index', () => {
     expect(await index.findByEk('1'.repeat(64))).toBe('ek-revoked');
   });
 
+  it('migration 0003 restores the EK of machines revoked under the old rule', async () => {
+    // As the old code wrote a revoked machine: ek_sha256 NULL, the EK only in the view.
+    await env.DB.prepare('INSERT INTO machines (id, view, updated_at, ek_sha256) VALUES (?, ?, ?, NULL)').bind('ek-legacy', JSON.stringify(view({ id: 'ek-legacy', ekPublicKeySha256: '2'.repeat(64), revokedAt: 3 })), 3).run();
+    const index = createD1MachineIndex(env.DB);
+    expect(await index.findByEk('2'.repeat(64))).toBeNull();
+    const update = env.TEST_MIGRATIONS.find((m) => m.name.startsWith('0003'))!.queries.find((q) => q.includes('UPDATE machines'))!;
+    await env.DB.prepare(update).run();
+    expect(await index.findByEk('2'.repeat(64))).toBe('ek-legacy');
+  });
+
   it('a stale write does not undo a revocation', async () => {
     const index = createD1MachineIndex(env.DB);
     await index.upsert(view({ id: 'ek-stale', revokedAt: 5, updatedAt: 5 }));
