@@ -8,7 +8,7 @@
 // Fixed seed and run count (test/support/property.ts); FC_RUNS=10000 for a long run.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fcParams } from '../../test/support/property.ts';
+import { fcParams, fcTimeout } from '../../test/support/property.ts';
 import { AppError } from '../errors.ts';
 import {
   applyRegistration,
@@ -214,5 +214,5 @@ describe('machine state machine (property)', () => {
       fc.property(fc.array(action, { minLength: 10, maxLength: 80, size: 'max' }), (actions) => run([{ t: 'register', newCode: true, newEk: true }, ...actions])),
       fcParams(300),
     );
-  });
+  }, fcTimeout(300));
 });

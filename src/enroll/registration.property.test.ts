@@ -3,7 +3,7 @@
 // or throw AppError('invalid_request'), never anything else; what they accept is what they return.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fcParams } from '../../test/support/property.ts';
+import { fcParams, fcTimeout } from '../../test/support/property.ts';
 import { parseEnrollmentCode } from '../attest/code.ts';
 import { MACHINE_ID_PATTERN, parseChallengeId, parseMachineId } from '../attest/evidence.ts';
 import { AppError } from '../errors.ts';
@@ -52,7 +52,7 @@ describe('registration and machine-facing parsers (property)', () => {
       }),
       fcParams(500),
     );
-  });
+  }, fcTimeout(1000));
 
   it('parseMachineId, parseChallengeId, parseEnrollmentCode: the value itself or invalid_request', () => {
     fc.assert(
@@ -64,5 +64,5 @@ describe('registration and machine-facing parsers (property)', () => {
       }),
       fcParams(1000),
     );
-  });
+  }, fcTimeout(1000));
 });

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import swtpm from '../../test/vectors/tpm-swtpm.json' with { type: 'json' };
-import { fcParams } from '../../test/support/property.ts';
+import { fcParams, fcTimeout } from '../../test/support/property.ts';
 import { CertificateParseError, decodeBase64, encodeBase64, encodePem, parseCertificate, parsePemBlocks } from './index.ts';
 
 const CERTS = [new Uint8Array(Buffer.from(swtpm.ekCertDerBase64, 'base64')), ...parsePemBlocks(swtpm.ekRootsPem).map((b) => b.der)];
@@ -37,7 +37,7 @@ describe('PEM / DER parsers (property)', () => {
       }),
       fcParams(1000),
     );
-  });
+  }, fcTimeout(1000));
 
   it('parsePemBlocks never throws on arbitrary text, PEM-looking text included', () => {
     const pemish = fc.tuple(pemType, fc.string({ maxLength: 200 }), fc.string({ maxLength: 20 })).map(([t, body, tail]) => `-----BEGIN ${t}-----\n${body}\n-----END ${t}-----${tail}`);
@@ -47,7 +47,7 @@ describe('PEM / DER parsers (property)', () => {
       }),
       fcParams(1000),
     );
-  });
+  }, fcTimeout(1000));
 
   it('encodePem → parsePemBlocks round-trips the type and the bytes', () => {
     fc.assert(
@@ -59,7 +59,7 @@ describe('PEM / DER parsers (property)', () => {
       }),
       fcParams(500),
     );
-  });
+  }, fcTimeout(1000));
 
   it('decodeBase64 never throws (bytes or null) and round-trips encodeBase64', () => {
     fc.assert(
@@ -70,5 +70,5 @@ describe('PEM / DER parsers (property)', () => {
       }),
       fcParams(1000),
     );
-  });
+  }, fcTimeout(1000));
 });

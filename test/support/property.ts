@@ -7,3 +7,9 @@ export function fcParams<T>(defaultRuns = 200): Parameters<T> {
   const seed = Number(process.env.FC_SEED ?? 20261201);
   return { seed, numRuns: Number.isFinite(runs) && runs > 0 ? runs : defaultRuns };
 }
+
+/** A test timeout that grows with FC_RUNS (the default 30 s fits the default run counts only). */
+export function fcTimeout(defaultRuns = 200, msPerRun = 25): number {
+  const runs = Number(process.env.FC_RUNS ?? defaultRuns);
+  return Math.max(30_000, (Number.isFinite(runs) && runs > 0 ? runs : defaultRuns) * msPerRun);
+}

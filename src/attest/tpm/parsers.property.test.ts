@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import swtpm from '../../../test/vectors/tpm-swtpm.json' with { type: 'json' };
 import pub from '../../../test/vectors/tpm-public.json' with { type: 'json' };
-import { fcParams } from '../../../test/support/property.ts';
+import { fcParams, fcTimeout } from '../../../test/support/property.ts';
 import { computeTpmName, parseEkPublicKey, parseQuote, parseTpm2bPublic, parseTpmtPublic, TpmRejectedError, validateAttestationKey } from './index.ts';
 
 const VALID = [Buffer.from(swtpm.akPublicBase64, 'base64'), Buffer.from(pub.eccAk.tpm2bPublicHex, 'hex'), Buffer.from(pub.eccP384Ek.tpm2bPublicHex, 'hex'), Buffer.from(pub.nonRestrictedSigningKey.tpm2bPublicHex, 'hex')].map((b) => new Uint8Array(b));
@@ -59,18 +59,18 @@ describe('TPM parsers (property)', () => {
       }),
       fcParams(1000),
     );
-  });
+  }, fcTimeout(1000));
 
   it('parseTpmtPublic: parses or throws TpmRejectedError', () => {
     fc.assert(fc.property(bytes.map((b) => b.subarray(2)), (b) => onlyTyped(() => parseTpmtPublic(b))), fcParams(1000));
-  });
+  }, fcTimeout(1000));
 
   it('parseQuote: parses or throws TpmRejectedError', () => {
     // A well-formed header so that runs get past the magic and into the variable-length fields.
     const header = Uint8Array.from([0xff, 0x54, 0x43, 0x47, 0x80, 0x18]);
     const quoteish = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ maxLength: 300 }).map((t) => Uint8Array.from([...header, ...t])));
     fc.assert(fc.property(quoteish, (b) => onlyTyped(() => parseQuote(b))), fcParams(1000));
-  });
+  }, fcTimeout(1000));
 
   it('parseEkPublicKey: parses or rejects with the typed error', async () => {
     await fc.assert(
@@ -83,5 +83,5 @@ describe('TPM parsers (property)', () => {
       }),
       fcParams(300),
     );
-  });
+  }, fcTimeout(1000));
 });
