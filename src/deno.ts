@@ -15,7 +15,7 @@ import { expireJoin, type JoinDeps } from './enroll/join.ts';
 import { reconcileNodes } from './enroll/join-reconcile.ts';
 import { awaitedToken } from './enroll/join-state.ts';
 import { createLocalJoinWatch } from './store/node-watch-local.ts';
-import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
+import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
@@ -24,6 +24,7 @@ const logger = createConsoleLogger((line) => console.error(line));
 const kv = await Deno.openKv(env.DENO_KV_PATH || undefined);
 const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
+const challenges = createKvChallengeStore(kv);
 let services: Services | null = null;
 const loadConfig = createConfigLoader(env, logger);
 // The fleet's one Node watcher (join watch), in this process.
@@ -41,11 +42,12 @@ const servicesFor = (cfg: Config): Services =>
   (services ??= {
     machines,
     index,
+    challenges,
     audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
-    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
+    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     deviceTrust: parseEkRoots(cfg.deviceCaPem),
     joinWatch,

@@ -138,6 +138,26 @@ describe.skipIf(!hasTpmTools)('TPM enrollment with swtpm, tpm2-tools and enroll.
     expect(await tokenCount('edge-tpm-a')).toBe(1);
   }, 60_000);
 
+  it('a legitimate prover gets through while an attacker opens challenges and answers wrongly for the same machine', async () => {
+    const ch = await (await post('/v1/enroll/challenge', { method: 'tpm', ekCert: a.ekCert, akPublic: a.akPub.toString('base64') })).json() as { challengeId: string; tpm2ToolsCredential: string };
+    const secret = activate(tpmA, dirA, Buffer.from(ch.tpm2ToolsCredential, 'base64'))!;
+    // The attacker has only public material (A's EK certificate, another AK), from many addresses.
+    for (let i = 0; i < 20; i++) {
+      const from = { 'content-type': 'application/json', 'cf-connecting-ip': `203.0.113.${i + 1}` };
+      const x = await fetch(`${base()}/v1/enroll/challenge`, { method: 'POST', headers: from, body: JSON.stringify({ method: 'tpm', ekCert: a.ekCert, akPublic: b.akPub.toString('base64') }) });
+      expect(x.status).toBe(201);
+      const { challengeId } = (await x.json()) as { challengeId: string };
+      const wrong = await fetch(`${base()}/v1/enroll`, { method: 'POST', headers: from, body: JSON.stringify({ method: 'tpm', challengeId, secret: randomBytes(32).toString('base64') }) });
+      expect(wrong.status).toBe(401);
+      await wrong.body?.cancel();
+    }
+    const ok = await post('/v1/enroll', { method: 'tpm', challengeId: ch.challengeId, secret: secret.toString('base64') });
+    expect(ok.status, await ok.clone().text()).toBe(201);
+    expect(await tokenCount('edge-tpm-a')).toBe(1);
+    // The id is opaque: it does not name the machine.
+    expect(ch.challengeId).not.toContain('edge-tpm-a');
+  }, 90_000);
+
   it('an EK certificate from an untrusted CA (another swtpm-localca) is refused at the challenge', async () => {
     const res = await post('/v1/enroll/challenge', { method: 'tpm', ekCert: b.ekCert, akPublic: b.akPub.toString('base64') });
     expect(res.status).toBe(401);
@@ -179,8 +199,9 @@ describe.skipIf(!hasTpmTools)('TPM enrollment with swtpm, tpm2-tools and enroll.
     const del = await fetch(`${base()}/v1/machines/edge-tpm-a`, { method: 'DELETE', headers: admin() });
     expect(del.status).toBe(200);
     const res = await post('/v1/enroll/challenge', { method: 'tpm', ekCert: a.ekCert, akPublic: a.akPub.toString('base64') });
-    expect(res.status).toBe(404);
-    expect(await res.json()).toMatchObject({ code: 'machine_unknown' });
+    // One refusal for unknown and revoked machines alike (the reason is in the audit log).
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: 'attestation_rejected' });
     expect(await tokenCount('edge-tpm-a')).toBe(0);
   });
 });

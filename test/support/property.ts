@@ -1,0 +1,15 @@
+// fast-check settings shared by the property tests: a fixed seed and run count in `npm test`
+// (reproducible in CI); FC_RUNS=<n> runs more, FC_SEED=<n> explores another sequence.
+import type { Parameters } from 'fast-check';
+
+export function fcParams<T>(defaultRuns = 200): Parameters<T> {
+  const runs = Number(process.env.FC_RUNS ?? defaultRuns);
+  const seed = Number(process.env.FC_SEED ?? 20261201);
+  return { seed, numRuns: Number.isFinite(runs) && runs > 0 ? runs : defaultRuns };
+}
+
+/** A test timeout that grows with FC_RUNS (the default 30 s fits the default run counts only). */
+export function fcTimeout(defaultRuns = 200, msPerRun = 25): number {
+  const runs = Number(process.env.FC_RUNS ?? defaultRuns);
+  return Math.max(30_000, (Number.isFinite(runs) && runs > 0 ? runs : defaultRuns) * msPerRun);
+}
