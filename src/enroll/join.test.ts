@@ -104,7 +104,7 @@ async function setup(labels: Record<string, string> = { site: 'berlin' }) {
   let now = T0;
   const deps: JoinDeps = { machines, index, audit, cluster: { tokens: cluster.tokens, nodes: cluster.client }, now: () => new Date(now) };
   const enroll = async (id: string, tokenId: string, at: number, method = 'code') => {
-    await machines.register({ id, enrollmentCodeSha256: 'a'.repeat(64), enrollmentCodeExpiresAt: null, jwtSubject: `sub-${id}`, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels, tokenTtlSeconds: null }, at);
+    await machines.register({ id, enrollmentCodeSha256: 'a'.repeat(64), enrollmentCodeExpiresAt: null, jwtSubject: `i|sub-${id}`, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels, tokenTtlSeconds: null }, at);
     const proof = method === 'code' && !(await machines.get(id))?.enrollmentCodeUsed ? { method: 'code' as const, codeSha256: 'a'.repeat(64) } : { method: 'jwt' as const, jtiSha256: tokenId.padEnd(64, '0'), exp: at + 1e9, issuer: 'i', subject: `sub-${id}` };
     await machines.reserve(id, proof, `r-${tokenId}`, at);
     await machines.commit(id, `r-${tokenId}`, { id: tokenId, uid: `uid-${tokenId}`, expiresAt: at + 60_000, mintedAt: at, method }, null, at);
