@@ -20,7 +20,7 @@ const reg = (labels: Record<string, string> = { site: 'berlin', 'example.com/rac
   id: 'edge-1',
   enrollmentCodeSha256: 'a'.repeat(64),
   enrollmentCodeExpiresAt: null,
-  jwtSubject: null,
+  jwtSubject: 'i|s',
   ekPublicKeySha256: null,
   certificateSha256: null,
   groups: null,
