@@ -19,12 +19,13 @@ h2{font-size:1.1rem;margin:1.5rem 0 .6rem}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(8.5rem,1fr));gap:.6rem;margin:0;padding:0;list-style:none}
 .cards li{border:1px solid var(--line);border-radius:8px;padding:.6rem .8rem}
 .cards .n{display:block;font-size:1.6rem;font-weight:700}
-.table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px}
+.table-wrap{position:relative;overflow-x:auto;border:1px solid var(--line);border-radius:8px}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 caption{text-align:left;padding:.5rem .6rem;color:var(--muted)}
 th,td{text-align:left;padding:.45rem .6rem;border-top:1px solid var(--line);vertical-align:top}
 thead th{background:#f6f8fa;border-top:0;white-space:nowrap}
 td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
+td.mono,th.mono{overflow-wrap:normal;white-space:nowrap}
 .state{display:inline-block;padding:.05rem .5rem;border-radius:999px;background:var(--chip);font-size:.85em;white-space:nowrap}
 .state-enrolled,.state-joined,.outcome-success{color:var(--ok)}
 .state-revoked,.state-join_expired,.outcome-failure{color:var(--bad)}

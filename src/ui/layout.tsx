@@ -19,7 +19,7 @@ export const Document: FC<{ title: string; children?: Child }> = ({ title, child
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <meta name="referrer" content="no-referrer" />
+      <meta name="referrer" content="same-origin" />
       <title>{`${title} · k3s-enroll`}</title>
       <link rel="stylesheet" href="/ui/assets/app.css" />
       <script src="/ui/assets/app.js" defer></script>

@@ -3,7 +3,7 @@
 // (src/routes/*: registerMachine, listMachines, getMachine, revokeMachine, createToken,
 // listTokens, deleteToken; the audit log and the index through the same services). It adds no
 // business rule of its own: only sign-in, CSRF, the one-time display of secrets and rendering.
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { AppError } from '../errors.ts';
@@ -49,19 +49,15 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
   const ui = new Hono<AppEnv>();
   const verifyAccess = createAccessVerifier(options);
 
-  ui.use('/ui/*', async (c, next) => {
+  // Referrer: same-origin, not no-referrer: with no-referrer Chromium posts forms with `Origin: null`.
+  const securityHeaders: MiddlewareHandler<AppEnv> = async (c, next) => {
     await next();
     c.res.headers.set('content-security-policy', CONTENT_SECURITY_POLICY);
     c.res.headers.set('x-frame-options', 'DENY');
-    c.res.headers.set('referrer-policy', 'no-referrer');
+    c.res.headers.set('referrer-policy', 'same-origin');
     c.res.headers.set('cross-origin-opener-policy', 'same-origin');
-  });
-  ui.use('/ui', async (c, next) => {
-    await next();
-    c.res.headers.set('content-security-policy', CONTENT_SECURITY_POLICY);
-    c.res.headers.set('x-frame-options', 'DENY');
-    c.res.headers.set('referrer-policy', 'no-referrer');
-  });
+  };
+  ui.use('/ui/*', securityHeaders); // also matches /ui itself
 
   ui.get('/ui/assets/app.css', (c) => c.body(APP_CSS, 200, { 'content-type': 'text/css; charset=utf-8' }));
   ui.get('/ui/assets/app.js', (c) => c.body(APP_JS, 200, { 'content-type': 'text/javascript; charset=utf-8' }));
@@ -108,7 +104,6 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
 
   // Everything below needs a signed-in operator; posts also need our Origin and the CSRF token.
   const auth = createUiAuth(options, (c, why) => (why === 'no_session' ? c.redirect('/ui/login', 303) : refusedPage(c)));
-  ui.use('/ui', auth);
   ui.use('/ui/*', async (c, next) => {
     const path = new URL(c.req.url).pathname;
     if (path === '/ui/login' || path.startsWith('/ui/assets/')) return next();
