@@ -22,7 +22,7 @@ h2{font-size:1.1rem;margin:1.5rem 0 .6rem}
 .table-wrap{position:relative;overflow-x:auto;border:1px solid var(--line);border-radius:8px}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 caption{text-align:left;padding:.5rem .6rem;color:var(--muted)}
-th,td{text-align:left;padding:.45rem .6rem;border-top:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:.45rem .6rem;border-top:1px solid var(--line);vertical-align:baseline}
 thead th{background:#f6f8fa;border-top:0;white-space:nowrap}
 td.mono,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.88em;overflow-wrap:anywhere}
 td.mono,th.mono{overflow-wrap:normal;white-space:nowrap}

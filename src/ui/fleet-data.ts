@@ -22,9 +22,14 @@ export function nodeNameOf(v: MachineView): string | null {
   return node && typeof node === 'object' && typeof (node as { name?: unknown }).name === 'string' ? (node as { name: string }).name : null;
 }
 
+/** The states a machine can be in before the join watch reports `state` (no joined/join_expired yet). */
+export const MACHINE_STATES_WITHOUT_JOIN_WATCH = ['registered', 'enrolled', 'revoked'] as const;
+
+/** Machines per state: every state the service reports, in lifecycle order, zeros included. */
 export function countStates(views: readonly MachineView[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const s of MACHINE_STATES) counts[s] = 0;
+  const reported = views.some((v) => typeof (v as { state?: unknown }).state === 'string');
+  for (const s of reported ? MACHINE_STATES : MACHINE_STATES_WITHOUT_JOIN_WATCH) counts[s] = 0;
   for (const v of views) {
     const s = machineStateOf(v);
     counts[s] = (counts[s] ?? 0) + 1;

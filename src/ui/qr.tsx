@@ -5,7 +5,7 @@ import type { FC } from 'hono/jsx';
 import { encode } from 'uqr';
 
 export const QrCode: FC<{ text: string; label: string }> = ({ text, label }) => {
-  const { data, size } = encode(text, { ecc: 'M', border: 2 });
+  const { data, size } = encode(text, { ecc: 'M', border: 4 });
   let d = '';
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) if (data[y]![x]) d += `M${x} ${y}h1v1h-1z`;
   return (

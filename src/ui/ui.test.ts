@@ -7,7 +7,8 @@ import { parseConfig } from '../config.ts';
 import type { Logger } from '../http/logger.ts';
 import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore, createMemoryRateLimiter, createMemoryWebhookEventLog } from '../store/memory.ts';
 import { generateOneTimeCode } from './one-time-code.ts';
-import { hourlyEnrollments, HOUR_MS, matchesLabel } from './fleet-data.ts';
+import { countStates, hourlyEnrollments, HOUR_MS, matchesLabel } from './fleet-data.ts';
+import type { MachineView } from '../store/ports.ts';
 import { parseLabelLines } from './routes.tsx';
 
 const ADMIN = 'admin-secret-0123456789';
@@ -260,7 +261,7 @@ describe('dashboard helpers', () => {
     expect(generateOneTimeCode()).toMatch(/^[a-hjkmnp-z2-9]{4}(-[a-hjkmnp-z2-9]{4}){4}$/);
     // Bytes at or above 248 (= 8 × 31) are rejected, not folded onto the first symbols.
     let calls = 0;
-    const code = generateOneTimeCode((b) => b.fill(calls++ === 0 ? 250 : 0));
+    const code = generateOneTimeCode((n) => new Uint8Array(n).fill(calls++ === 0 ? 250 : 0));
     expect(code).toBe('aaaa-aaaa-aaaa-aaaa-aaaa');
     expect(calls).toBe(2);
   });
@@ -270,6 +271,11 @@ describe('dashboard helpers', () => {
     expect(matchesLabel({ site: '7' }, 'site=7')).toBe(true);
     expect(matchesLabel({ site: '7' }, 'site=8')).toBe(false);
     expect(matchesLabel({ site: '7' }, 'site')).toBe(true);
+  });
+  it('state counts: registered/enrolled/revoked until the service reports `state`, then all five', () => {
+    const v = (over: Partial<MachineView> & Record<string, unknown>) => ({ id: 'm', groups: null, labels: {}, tokenTtlSeconds: null, hasEnrollmentCode: false, enrollmentCodeUsed: false, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, revokedAt: null, createdAt: 0, updatedAt: 0, liveToken: null, lastEnrolledAt: null, ...over }) as MachineView;
+    expect(countStates([v({}), v({ lastEnrolledAt: 5 }), v({ revokedAt: 6, lastEnrolledAt: 5 })])).toEqual({ registered: 1, enrolled: 1, revoked: 1 });
+    expect(countStates([v({ state: 'joined' }), v({ state: 'registered' })])).toEqual({ registered: 1, enrolled: 0, joined: 1, join_expired: 0, revoked: 0 });
   });
   it('hourly buckets: 24 hours, successes and failures apart, older events left out', () => {
     const now = Date.UTC(2026, 0, 2, 10, 30);

@@ -160,30 +160,46 @@ describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => 
   }, 60_000);
 
   it('every page: no serious or critical axe violation, at desktop and phone width; screenshots', async () => {
+    // A little more fleet for the pages (and the README screenshot): machines on two sites, and
+    // enrollments refused for a wrong code and for an unknown machine.
+    const admin = { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' };
+    for (const [id, site] of [['site7-a', '7'], ['site7-b', '7'], ['site9-a', '9']] as const) {
+      expect((await fetch(`${base}/v1/machines/${id}`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: `code-${id}-0123456789`, labels: { site } }) })).status).toBe(201);
+    }
+    const enroll = (machineId: string, c: string) => fetch(`${base}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ method: 'code', machineId, code: c }) });
+    expect((await enroll('site7-a', 'code-site7-a-0123456789')).status).toBe(201);
+    expect((await enroll('site7-b', 'wrong-code-0123456789')).status).toBe(401);
+    expect((await enroll('site7-c', 'wrong-code-0123456789')).status).toBe(404);
+
     const axe = readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
     // axe is injected as an inline script, which the dashboard's CSP forbids: a separate context
     // with bypassCSP, holding the same session, runs the audits.
     const a11y = await browser!.newContext({ bypassCSP: true, storageState: await context.storageState() });
     const p = await a11y.newPage();
-    const pages = { fleet: '/ui', machines: '/ui/machines', machine: '/ui/machines/ui-edge-1', revoke: '/ui/machines/ui-edge-1/revoke', register: '/ui/register', tokens: '/ui/tokens', audit: '/ui/audit', nodes: '/ui/nodes' };
+    const signedOut = await browser!.newContext({ bypassCSP: true });
+    const out = await signedOut.newPage();
+    const pages = { login: '/ui/login', fleet: '/ui', machines: '/ui/machines', machine: '/ui/machines/ui-edge-1', revoke: '/ui/machines/ui-edge-1/revoke', register: '/ui/register', tokens: '/ui/tokens', audit: '/ui/audit', nodes: '/ui/nodes' };
     const found: string[] = [];
     for (const [name, path] of Object.entries(pages)) {
       for (const [size, viewport] of [['desktop', { width: 1280, height: 900 }], ['phone', { width: 390, height: 844 }]] as const) {
-        await p.setViewportSize(viewport);
-        await p.goto(`${base}${path}`);
-        expect(new URL(p.url()).pathname).toBe(path);
-        await p.addScriptTag({ content: axe });
-        const violations = await p.evaluate(async () => {
-          const r = await (window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }).axe.run();
-          return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.nodes.length})`);
+        const q = name === 'login' ? out : p;
+        await q.setViewportSize(viewport);
+        await q.goto(`${base}${path}`);
+        expect(new URL(q.url()).pathname).toBe(path);
+        await q.addScriptTag({ content: axe });
+        const { violations, passes } = await q.evaluate(async () => {
+          const r = await (window as unknown as { axe: { run(): Promise<{ passes: unknown[]; violations: Array<{ id: string; impact: string; nodes: unknown[] }> }> } }).axe.run();
+          return { passes: r.passes.length, violations: r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.nodes.length})`) };
         });
+        expect(passes, `axe ran on ${name}`).toBeGreaterThan(10);
         for (const v of violations) found.push(`${name}@${size}: ${v}`);
-        await p.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
+        await q.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
         // Nothing wider than the phone: wide tables scroll inside their own region.
-        if (size === 'phone') expect(await p.evaluate(() => document.documentElement.scrollWidth), `${name} overflows at 390px`).toBeLessThanOrEqual(390);
+        if (size === 'phone') expect(await q.evaluate(() => document.documentElement.scrollWidth), `${name} overflows at 390px`).toBeLessThanOrEqual(390);
       }
     }
     await a11y.close();
+    await signedOut.close();
     expect(found).toEqual([]);
   }, 180_000);
 
