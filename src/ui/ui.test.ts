@@ -287,3 +287,44 @@ describe('dashboard helpers', () => {
     expect(b.reduce((a, x) => a + x.enrolled, 0)).toBe(1);
   });
 });
+
+describe('dashboard behind Cloudflare Access', () => {
+  const TEAM = 'myteam.cloudflareaccess.com';
+  const AUD = 'access-aud-tag-123';
+  async function accessApp() {
+    const { exportJWK, generateKeyPair, SignJWT } = await import('jose');
+    const good = await generateKeyPair('RS256', { extractable: true });
+    const rogue = await generateKeyPair('RS256', { extractable: true });
+    const jwks = { keys: [{ ...(await exportJWK(good.publicKey)), kid: 'access-1', alg: 'RS256' }] };
+    const sign = (key: CryptoKey, email = 'ops@example.com') =>
+      new SignJWT({ email }).setProtectedHeader({ alg: 'RS256', kid: 'access-1' }).setIssuer(`https://${TEAM}`).setAudience(AUD).setIssuedAt().setExpirationTime('5m').sign(key);
+    const fetchJwks = (async (input: RequestInfo | URL) =>
+      String(input instanceof Request ? input.url : input) === `https://${TEAM}/cdn-cgi/access/certs` ? new Response(JSON.stringify(jwks), { headers: { 'content-type': 'application/json' } }) : new Response('no', { status: 404 })) as typeof fetch;
+    // Access only: no ADMIN_TOKEN, so no sign-in form.
+    const cfg = parseConfig({ K3S_SERVER_URL: 'https://k3s:6443', CLUSTER_API_URL: 'https://api', CLUSTER_SA_TOKEN: 'sa', CLUSTER_CA_HASH: 'a'.repeat(64), ACCESS_TEAM_DOMAIN: TEAM, ACCESS_AUD: AUD });
+    const { services } = build();
+    const app = createApp({ loadConfig: () => cfg, services: () => services, logger: { log: () => undefined }, fetch: fetchJwks });
+    return { app, services, good: await sign(good.privateKey), rogue: await sign(rogue.privateKey) };
+  }
+
+  it('accepts the CF_Authorization cookie or the assertion header; posts need the CSRF token bound to that JWT; actor is the Access identity', async () => {
+    const { app, services, good, rogue } = await accessApp();
+    const origin = 'https://enroll.example.com';
+    const page = await app.request(`${origin}/ui/register`, { headers: { cookie: `CF_Authorization=${good}` } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect((await app.request(`${origin}/ui`, { headers: { 'cf-access-jwt-assertion': good } })).status).toBe(200);
+    expect((await app.request(`${origin}/ui`, { headers: { cookie: `CF_Authorization=${rogue}` } })).headers.get('location')).toBe('/ui/login');
+    const body = (csrf: string) => new URLSearchParams({ _csrf: csrf, _once: hidden(html, '_once'), id: 'access-1' }).toString();
+    const onceCookie = `__Host-k3se_once_register=${hidden(html, '_once')}`;
+    const post = (csrf: string, jwt: string) => app.request(`${origin}/ui/register`, { method: 'POST', headers: { origin, cookie: `CF_Authorization=${jwt}; ${onceCookie}`, 'content-type': 'application/x-www-form-urlencoded' }, body: body(csrf) });
+    // A CSRF token minted for another credential does not carry over.
+    expect((await post('x'.repeat(43), good)).status).toBe(403);
+    expect((await post(hidden(html, '_csrf'), good)).status).toBe(201);
+    const events = await services.audit.list({ limit: 10 });
+    expect(events.find((e) => e.event === 'machine.register')?.actor).toBe('access:ops@example.com');
+    const login = await (await app.request(`${origin}/ui/login`)).text();
+    expect(login).not.toContain('Admin token');
+    expect(login).toContain('Cloudflare Access');
+  });
+});
