@@ -111,7 +111,7 @@ const Prop: FC<{ name: string; value: string | null | undefined; mono?: boolean 
 export const MachinePage: FC<{ csrf: string; actor: string; m: MachineView; trail: AuditRecord[]; notice?: string }> = ({ csrf, actor, m, trail, notice }) => {
   const state = machineStateOf(m);
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  const node = (m as { node?: { name?: string; uid?: string; joinedAt?: string } }).node ?? null;
+  const node = (m as { node?: { name?: string; uid?: string; joinedAt?: number | string | null } | null }).node ?? null;
   return (
     <Layout title={`Machine ${m.id}`} nav="machines" csrf={csrf} actor={actor}>
       {notice ? <Notice kind="ok">{notice}</Notice> : null}
@@ -148,7 +148,7 @@ export const MachinePage: FC<{ csrf: string; actor: string; m: MachineView; trai
         <dl class="props">
           <Prop name="Name" value={node.name} mono />
           <Prop name="UID" value={node.uid} mono />
-          <Prop name="Joined" value={node.joinedAt} />
+          <Prop name="Joined" value={typeof node.joinedAt === 'number' ? iso(node.joinedAt) : (node.joinedAt ?? null)} />
         </dl>
       ) : (
         <p>No Node recorded for this machine.</p>
