@@ -92,9 +92,15 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
     const f = await form(c);
     if (!isSameOrigin(c) || !sameSecret(readUiCookie(c, LOGIN_COOKIE), f._login)) return refusedPage(c);
     const config = c.get('config');
+    const s = servicesOf(c);
+    const deps = c.get('deps');
+    const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
+    // Sign-in attempts share the per-address limiter with enrollment (own key).
+    const limit = await s.ipLimiter.hit(`ui-login:${clientIp ?? 'unknown'}`, now(c).getTime());
+    if (!limit.allowed) return loginPage(c, 429, { error: `Too many sign-in attempts; try again in ${limit.retryAfterSeconds} s.` });
     const ok = config.adminTokenSha256 !== null && isAdminToken(config, field(f, 'token'));
-    await servicesOf(c)
-      .audit.append({ at: now(c).getTime(), event: 'ui.login', outcome: ok ? 'success' : 'failure', machineId: null, method: null, code: ok ? null : 'unauthorized', reason: ok ? null : 'admin token mismatch', tokenId: null, requestId: c.get('requestId'), actor: 'ui:admin-token', clientIp: null })
+    await s.audit
+      .append({ at: now(c).getTime(), event: 'ui.login', outcome: ok ? 'success' : 'failure', machineId: null, method: null, code: ok ? null : 'unauthorized', reason: ok ? null : 'admin token mismatch', tokenId: null, requestId: c.get('requestId'), actor: 'ui:admin-token', clientIp })
       .catch(() => undefined);
     if (!ok || !config.adminTokenSha256) return loginPage(c, 401, { error: 'That is not the admin token.' });
     clearUiCookie(c, LOGIN_COOKIE);

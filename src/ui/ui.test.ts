@@ -32,7 +32,7 @@ function fakeCluster() {
   };
 }
 
-function build() {
+function build(loginLimit = 100) {
   const lines: string[] = [];
   const logger: Logger = { log: (level, event, fields) => lines.push(JSON.stringify({ level, event, ...fields })) };
   const index = createMemoryMachineIndex();
@@ -42,7 +42,7 @@ function build() {
     index,
     audit,
     webhookEvents: createMemoryWebhookEventLog(),
-    ipLimiter: createMemoryRateLimiter(100, 60_000),
+    ipLimiter: createMemoryRateLimiter(loginLimit, 60_000),
     cluster: fakeCluster() as unknown as Services['cluster'],
     verifiers: {},
     ekTrust: { roots: [], intermediates: [] },
@@ -66,8 +66,8 @@ function absorb(jar: Jar, res: Response) {
 const cookieHeader = (jar: Jar) => [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
 const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
 
-async function client(origin = ORIGIN) {
-  const { app, audit, lines } = build();
+async function client(origin = ORIGIN, loginLimit = 100) {
+  const { app, audit, lines } = build(loginLimit);
   const jar: Jar = new Map();
   const get = async (path: string) => {
     const res = await app.request(`${origin}${path}`, { headers: { cookie: cookieHeader(jar) } });
@@ -129,6 +129,19 @@ describe('dashboard sign-in', () => {
     const page2 = await (await c.get('/ui/login')).text();
     expect((await c.post('/ui/login', { _login: hidden(page2, '_login'), token: ADMIN }, { origin: 'https://evil.example' })).status).toBe(403);
     expect((await c.post('/ui/login', { _login: 'forged', token: ADMIN })).status).toBe(403);
+    expect(c.jar.has('k3se_session')).toBe(false);
+  });
+
+  it('limits sign-in attempts per address (429 after the limiter says no)', async () => {
+    const c = await client(ORIGIN, 3);
+    let last = 0;
+    for (let i = 0; i < 4; i++) {
+      const page = await (await c.get('/ui/login')).text();
+      last = (await c.post('/ui/login', { _login: hidden(page, '_login'), token: 'nope-nope-nope-nope' })).status;
+    }
+    expect(last).toBe(429);
+    const page = await (await c.get('/ui/login')).text();
+    expect((await c.post('/ui/login', { _login: hidden(page, '_login'), token: ADMIN })).status).toBe(429);
     expect(c.jar.has('k3se_session')).toBe(false);
   });
 
