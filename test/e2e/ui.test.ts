@@ -151,6 +151,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => 
     expect(k10).toMatch(/^K10[0-9a-f]{64}::[a-z0-9]{6}\.[a-z0-9]{16}$/);
     const id = k10.split('::')[1]!.split('.')[0]!;
     expect(await row(id).count()).toBe(1);
+    await page.screenshot({ path: join(SHOTS, 'tokens-created.png'), fullPage: true });
     await page.reload();
     expect(await page.getByTestId('join-token').count()).toBe(0);
     await page.goto(`${base}/ui/tokens`);
