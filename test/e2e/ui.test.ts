@@ -69,6 +69,15 @@ const enrollSh = (env: Record<string, string>) =>
   new Promise<{ code: number; stderr: string }>((res) =>
     execFile('sh', [join(ROOT, 'scripts/enroll.sh'), 'code'], { env: { ...process.env, ...env } }, (err, _o, stderr) => res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr })),
   );
+/** Serious/critical axe violations on the page as it stands (for pages that only a POST renders). */
+async function axeSerious(p: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
+  await p.evaluate(readFileSync(join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8'));
+  return p.evaluate(async () => {
+    const r = await (window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string }> }> } }).axe.run();
+    return r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact})`);
+  });
+}
 const row = (id: string) => page.getByRole('row').filter({ has: page.getByRole('rowheader', { name: id, exact: true }) });
 
 describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => {
@@ -100,6 +109,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => 
     expect(page.url()).not.toContain(code);
     expect(await page.locator('.card svg').count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'register-card.png'), fullPage: true });
+    expect(await axeSerious(page)).toEqual([]);
     await page.reload();
     expect(await page.getByTestId('one-time-code').count()).toBe(0);
     expect(await page.content()).not.toContain(code);
@@ -152,6 +162,7 @@ describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => 
     const id = k10.split('::')[1]!.split('.')[0]!;
     expect(await row(id).count()).toBe(1);
     await page.screenshot({ path: join(SHOTS, 'tokens-created.png'), fullPage: true });
+    expect(await axeSerious(page)).toEqual([]);
     await page.reload();
     expect(await page.getByTestId('join-token').count()).toBe(0);
     await page.goto(`${base}/ui/tokens`);
