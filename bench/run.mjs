@@ -38,6 +38,11 @@ const base = await baselineSize();
 console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(size.gzip).padStart(9)}`);
 console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
 console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
+// Our own budget (the dashboard included): a cold start on a phone in the field stays small.
+const BUNDLE_BUDGET_GZIP_BYTES = 150 * 1024;
+const within = size.gzip <= BUNDLE_BUDGET_GZIP_BYTES;
+console.log(`budget           gzip ${kib(size.gzip)} of ${kib(BUNDLE_BUDGET_GZIP_BYTES)}: ${within ? 'ok' : 'OVER BUDGET'}`);
+if (!within) process.exitCode = 1;
 
 for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts', 'bench/join-watch.bench.ts']) {
   const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve

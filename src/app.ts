@@ -19,6 +19,7 @@ import { createMachineRoutes } from './routes/machines.ts';
 import { createNodeRoutes } from './routes/nodes.ts';
 import { createTokenRoutes } from './routes/tokens.ts';
 import { createWebhookRoutes } from './routes/webhooks.ts';
+import { createUiRoutes } from './ui/index.ts';
 import type { AuditLog, ChallengeStore, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -92,6 +93,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   app.route('/', createTokenRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
   app.route('/', createWebhookRoutes());
   app.route('/', createNodeRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
+  app.route('/', createUiRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
 
   app.notFound((c) => toProblemResponse(new AppError('not_found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}`), c.get('requestId') ?? 'unknown'));
 

@@ -36,30 +36,65 @@ export function presentMachine(v: MachineView) {
   };
 }
 
+const now = (c: Context<AppEnv>) => (c.get('deps').now ?? (() => new Date()))();
+
+const auditAdmin = (c: Context<AppEnv>, event: string, machineId: string, outcome: 'success' | 'failure', reason: string | null, code: string | null = null) =>
+  servicesOf(c)
+    .audit.append({ at: now(c).getTime(), event, outcome, machineId, method: null, code, reason, tokenId: null, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
+    .catch(() => undefined);
+
+// The use cases behind the routes, shared with the dashboard (src/ui): one implementation each.
+
+/** PUT /v1/machines/{id}: validates, registers (or replaces), indexes and audits. */
+export async function registerMachine(c: Context<AppEnv>, pathId: string, body: Readonly<Record<string, unknown>>): Promise<{ machine: MachineView; created: boolean }> {
+  const s = servicesOf(c);
+  let reg;
+  try {
+    reg = parseMachineRegistration(pathId, body, now(c));
+  } catch (err) {
+    if (err instanceof AppError) await auditAdmin(c, 'machine.register', pathId.slice(0, 64), 'failure', err.reason, err.code);
+    throw err;
+  }
+  const { machine, created } = await s.machines.register(reg, now(c).getTime());
+  await s.index.upsert(machine).catch(() => undefined);
+  await auditAdmin(c, 'machine.register', machine.id, 'success', created ? 'created' : 'replaced');
+  return { machine, created };
+}
+
+/** GET /v1/machines: one page of the fleet listing, `next` is the cursor of the following page. */
+export async function listMachines(c: Context<AppEnv>, query: { limit: number; after?: string }): Promise<{ items: MachineView[]; next: string | null }> {
+  if (query.after !== undefined) parseMachineId(query.after, 'after');
+  const items = await servicesOf(c).index.list({ limit: query.limit, ...(query.after ? { after: query.after } : {}) });
+  return { items, next: items.length === query.limit ? items[items.length - 1]!.id : null };
+}
+
+/** GET /v1/machines/{id}: authoritative, from the machine's own store. */
+export async function getMachine(c: Context<AppEnv>, rawId: string): Promise<MachineView> {
+  const id = parseMachineId(rawId, 'machine id');
+  const v = await servicesOf(c).machines.get(id);
+  if (!v) throw new AppError('machine_unknown', `machine "${id}" is not registered`);
+  return v;
+}
+
+/** DELETE /v1/machines/{id}: revokes and deletes any live token now. */
+export async function revokeMachine(c: Context<AppEnv>, rawId: string): Promise<{ machine: MachineView; deletedTokens: string[] }> {
+  const s = servicesOf(c);
+  const id = parseMachineId(rawId, 'machine id');
+  const { machine, tokensToDelete } = await s.machines.revoke(id, now(c).getTime());
+  // Revocation must take effect now: delete inline; what fails stays owed to the alarm.
+  await settleDeletes(id, tokensToDelete, { tokens: s.cluster.tokens, machines: s.machines, index: s.index });
+  const after = (await s.machines.get(id)) ?? machine;
+  await auditAdmin(c, 'machine.revoke', id, 'success', `tokens deleted: ${tokensToDelete.map((t) => t.id).join(',') || 'none'}`);
+  return { machine: after, deletedTokens: tokensToDelete.map((t) => t.id) };
+}
+
 export function createMachineRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('/v1/machines', createAdminAuth(options));
   app.use('/v1/machines/*', createAdminAuth(options));
-  const now = (c: { get(k: 'deps'): { now?: () => Date } }) => (c.get('deps').now ?? (() => new Date()))();
-
-  const auditAdmin = (c: Context<AppEnv>, event: string, machineId: string, outcome: 'success' | 'failure', reason: string | null, code: string | null = null) =>
-    servicesOf(c)
-      .audit.append({ at: now(c).getTime(), event, outcome, machineId, method: null, code, reason, tokenId: null, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
-      .catch(() => undefined);
 
   app.put('/v1/machines/:id', async (c) => {
-    const s = servicesOf(c);
-    const body = await readJsonObject(c);
-    let reg;
-    try {
-      reg = parseMachineRegistration(c.req.param('id'), body, now(c));
-    } catch (err) {
-      if (err instanceof AppError) await auditAdmin(c, 'machine.register', c.req.param('id').slice(0, 64), 'failure', err.reason, err.code);
-      throw err;
-    }
-    const { machine, created } = await s.machines.register(reg, now(c).getTime());
-    await s.index.upsert(machine).catch(() => undefined);
-    await auditAdmin(c, 'machine.register', machine.id, 'success', created ? 'created' : 'replaced');
+    const { machine, created } = await registerMachine(c, c.req.param('id'), await readJsonObject(c));
     return c.json(presentMachine(machine), created ? 201 : 200);
   });
 
@@ -68,27 +103,15 @@ export function createMachineRoutes(options: { fetch?: typeof fetch } = {}): Hon
     const limit = Number(limitRaw);
     if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new AppError('invalid_request', 'limit must be an integer from 1 to 1000');
     const after = c.req.query('after');
-    if (after !== undefined) parseMachineId(after, 'after');
-    const items = await servicesOf(c).index.list({ limit, ...(after ? { after } : {}) });
-    return c.json({ items: items.map(presentMachine), next: items.length === limit ? items[items.length - 1]!.id : null });
+    const page = await listMachines(c, { limit, ...(after !== undefined ? { after } : {}) });
+    return c.json({ items: page.items.map(presentMachine), next: page.next });
   });
 
-  app.get('/v1/machines/:id', async (c) => {
-    const id = parseMachineId(c.req.param('id'), 'machine id');
-    const v = await servicesOf(c).machines.get(id);
-    if (!v) throw new AppError('machine_unknown', `machine "${id}" is not registered`);
-    return c.json(presentMachine(v));
-  });
+  app.get('/v1/machines/:id', async (c) => c.json(presentMachine(await getMachine(c, c.req.param('id')))));
 
   app.delete('/v1/machines/:id', async (c) => {
-    const s = servicesOf(c);
-    const id = parseMachineId(c.req.param('id'), 'machine id');
-    const { machine, tokensToDelete } = await s.machines.revoke(id, now(c).getTime());
-    // Revocation must take effect now: delete inline; what fails stays owed to the alarm.
-    await settleDeletes(id, tokensToDelete, { tokens: s.cluster.tokens, machines: s.machines, index: s.index });
-    const after = (await s.machines.get(id)) ?? machine;
-    await auditAdmin(c, 'machine.revoke', id, 'success', `tokens deleted: ${tokensToDelete.map((t) => t.id).join(',') || 'none'}`);
-    return c.json({ ...presentMachine(after), deletedTokens: tokensToDelete.map((t) => t.id) });
+    const { machine, deletedTokens } = await revokeMachine(c, c.req.param('id'));
+    return c.json({ ...presentMachine(machine), deletedTokens });
   });
 
   return app;

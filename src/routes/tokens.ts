@@ -24,97 +24,114 @@ import {
 export const K3S_TOKEN_TTL_DEFAULT = '24h';
 const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
 
+const now = (c: Context<AppEnv>) => (c.get('deps').now ?? (() => new Date()))();
+const audit = (c: Context<AppEnv>, event: string, outcome: 'success' | 'failure', tokenId: string | null, reason: string | null, code: string | null = null) =>
+  servicesOf(c)
+    .audit.append({ at: now(c).getTime(), event, outcome, machineId: null, method: null, code, reason, tokenId, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
+    .catch(() => undefined);
+
+// The use cases behind the routes, shared with the dashboard (src/ui): one implementation each.
+
+/** POST /v1/tokens (= `k3s token create`): the K10 join token is in the answer only. */
+export async function createToken(c: Context<AppEnv>, body: Readonly<Record<string, unknown>>): Promise<{ token: string; id: string; expiresAt: string | null }> {
+  const s = servicesOf(c);
+  for (const k of Object.keys(body)) if (!KNOWN.has(k)) throw new AppError('invalid_request', `unknown field "${k.slice(0, 64)}"`);
+  const token = body.token === undefined ? undefined : parseBootstrapToken(body.token);
+  let ttlMs: number;
+  try {
+    ttlMs = parseDuration(body.ttl ?? K3S_TOKEN_TTL_DEFAULT);
+  } catch (err) {
+    if (err instanceof TokenError) throw new AppError('invalid_request', `ttl: ${err.message}`);
+    throw err;
+  }
+  const list = (field: 'groups' | 'usages', dflt: readonly string[]): string[] => {
+    const v = body[field];
+    if (v === undefined) return [...dflt];
+    if (!Array.isArray(v) || v.length > 16 || !v.every((x) => typeof x === 'string')) throw new AppError('invalid_request', `${field} must be a list of strings`);
+    return v as string[];
+  };
+  const description = body.description ?? '';
+  if (typeof description !== 'string') throw new AppError('invalid_request', 'description must be a string');
+  // k3s: a TTL of 0 (or less) writes no expiration: the token never expires.
+  const ttlSeconds = ttlMs > 0 ? Math.max(1, Math.round(ttlMs / 1000)) : null;
+  const caHash = await s.cluster.ca.caHash();
+  try {
+    const minted = await s.cluster.tokens.mint({
+      ttlSeconds,
+      groups: list('groups', DEFAULT_TOKEN_GROUPS),
+      usages: list('usages', KNOWN_TOKEN_USAGES),
+      description,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, 'k3s-enroll.io/source': 'admin' },
+      ...(token ? { token } : {}),
+    });
+    await audit(c, 'token.create', 'success', minted.token.id, null);
+    return { token: formatJoinTokenWithHash(caHash, minted.token.token), id: minted.token.id, expiresAt: minted.expiresAt ? formatExpiration(minted.expiresAt) : null };
+  } catch (err) {
+    // Group and usage rules the API server would not check: the caller's input, not a token.
+    const e = err instanceof TokenError ? new AppError('invalid_request', err.message) : err;
+    if (e instanceof AppError) await audit(c, 'token.create', 'failure', token?.id ?? null, e.reason, e.code);
+    throw e;
+  }
+}
+
+export interface TokenListItem {
+  readonly id: string;
+  readonly description: string;
+  readonly expires: string | null;
+  readonly ttl: string;
+  readonly usages: readonly string[];
+  readonly groups: readonly string[];
+}
+
+/** GET /v1/tokens (= `k3s token list`), sorted by id. */
+export async function listTokens(c: Context<AppEnv>): Promise<TokenListItem[]> {
+  const at = now(c).getTime();
+  const items = await servicesOf(c).cluster.tokens.list();
+  return items
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .map((t) => ({
+      id: t.id,
+      description: t.description,
+      expires: t.expires ? formatExpiration(t.expires) : null,
+      ttl: t.invalidExpiration ? '<invalid>' : t.expires ? shortHumanDuration(t.expires.getTime() - at) : '<forever>',
+      usages: t.usages,
+      groups: t.groups,
+    }));
+}
+
+/** DELETE /v1/tokens/{token} (= `k3s token delete`): by id, or by a full token (its id is used). */
+export async function deleteToken(c: Context<AppEnv>, arg: string): Promise<{ id: string; message: string }> {
+  let id: string | null = isBootstrapTokenId(arg) ? arg : null;
+  if (id === null) {
+    try {
+      id = parseJoinToken(arg).bootstrap?.id ?? null;
+    } catch (err) {
+      if (!(err instanceof TokenError)) throw err;
+    }
+  }
+  if (id === null) throw new TokenError('given token didn\'t match pattern "\\\\A([a-z0-9]{6})\\\\z" or "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"');
+  const deleted = await servicesOf(c).cluster.tokens.remove(id);
+  if (!deleted) {
+    await audit(c, 'token.delete', 'failure', id, 'not found', 'not_found');
+    throw new AppError('not_found', `secrets "bootstrap-token-${id}" not found`);
+  }
+  await audit(c, 'token.delete', 'success', id, null);
+  return { id, message: `bootstrap token "${id}" deleted` };
+}
+
 export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use('/v1/tokens', createAdminAuth(options));
   app.use('/v1/tokens/*', createAdminAuth(options));
   app.use('/v1/server-token/*', createAdminAuth(options));
-  const now = (c: Context<AppEnv>) => (c.get('deps').now ?? (() => new Date()))();
-  const audit = (c: Context<AppEnv>, event: string, outcome: 'success' | 'failure', tokenId: string | null, reason: string | null, code: string | null = null) =>
-    servicesOf(c)
-      .audit.append({ at: now(c).getTime(), event, outcome, machineId: null, method: null, code, reason, tokenId, requestId: c.get('requestId'), actor: c.get('actor'), clientIp: null })
-      .catch(() => undefined);
 
   app.post('/v1/tokens/generate', (c) => c.json({ token: generateBootstrapToken().token }));
 
-  app.post('/v1/tokens', async (c) => {
-    const s = servicesOf(c);
-    const body = await readJsonObject(c);
-    for (const k of Object.keys(body)) if (!KNOWN.has(k)) throw new AppError('invalid_request', `unknown field "${k.slice(0, 64)}"`);
-    const token = body.token === undefined ? undefined : parseBootstrapToken(body.token);
-    let ttlMs: number;
-    try {
-      ttlMs = parseDuration(body.ttl ?? K3S_TOKEN_TTL_DEFAULT);
-    } catch (err) {
-      if (err instanceof TokenError) throw new AppError('invalid_request', `ttl: ${err.message}`);
-      throw err;
-    }
-    const list = (field: 'groups' | 'usages', dflt: readonly string[]): string[] => {
-      const v = body[field];
-      if (v === undefined) return [...dflt];
-      if (!Array.isArray(v) || v.length > 16 || !v.every((x) => typeof x === 'string')) throw new AppError('invalid_request', `${field} must be a list of strings`);
-      return v as string[];
-    };
-    const description = body.description ?? '';
-    if (typeof description !== 'string') throw new AppError('invalid_request', 'description must be a string');
-    // k3s: a TTL of 0 (or less) writes no expiration: the token never expires.
-    const ttlSeconds = ttlMs > 0 ? Math.max(1, Math.round(ttlMs / 1000)) : null;
-    const caHash = await s.cluster.ca.caHash();
-    try {
-      const minted = await s.cluster.tokens.mint({
-        ttlSeconds,
-        groups: list('groups', DEFAULT_TOKEN_GROUPS),
-        usages: list('usages', KNOWN_TOKEN_USAGES),
-        description,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, 'k3s-enroll.io/source': 'admin' },
-        ...(token ? { token } : {}),
-      });
-      await audit(c, 'token.create', 'success', minted.token.id, null);
-      return c.json({ token: formatJoinTokenWithHash(caHash, minted.token.token), id: minted.token.id, expiresAt: minted.expiresAt ? formatExpiration(minted.expiresAt) : null }, 201);
-    } catch (err) {
-      // Group and usage rules the API server would not check: the caller's input, not a token.
-      const e = err instanceof TokenError ? new AppError('invalid_request', err.message) : err;
-      if (e instanceof AppError) await audit(c, 'token.create', 'failure', token?.id ?? null, e.reason, e.code);
-      throw e;
-    }
-  });
+  app.post('/v1/tokens', async (c) => c.json(await createToken(c, await readJsonObject(c)), 201));
 
-  app.get('/v1/tokens', async (c) => {
-    const at = now(c).getTime();
-    const items = await servicesOf(c).cluster.tokens.list();
-    return c.json({
-      items: items
-        .sort((a, b) => a.id.localeCompare(b.id))
-        .map((t) => ({
-          id: t.id,
-          description: t.description,
-          expires: t.expires ? formatExpiration(t.expires) : null,
-          ttl: t.invalidExpiration ? '<invalid>' : t.expires ? shortHumanDuration(t.expires.getTime() - at) : '<forever>',
-          usages: t.usages,
-          groups: t.groups,
-        })),
-    });
-  });
+  app.get('/v1/tokens', async (c) => c.json({ items: await listTokens(c) }));
 
-  app.delete('/v1/tokens/:token', async (c) => {
-    const arg = decodeURIComponent(c.req.param('token'));
-    let id: string | null = isBootstrapTokenId(arg) ? arg : null;
-    if (id === null) {
-      try {
-        id = parseJoinToken(arg).bootstrap?.id ?? null;
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
-      }
-    }
-    if (id === null) throw new TokenError('given token didn\'t match pattern "\\\\A([a-z0-9]{6})\\\\z" or "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"');
-    const deleted = await servicesOf(c).cluster.tokens.remove(id);
-    if (!deleted) {
-      await audit(c, 'token.delete', 'failure', id, 'not found', 'not_found');
-      throw new AppError('not_found', `secrets "bootstrap-token-${id}" not found`);
-    }
-    await audit(c, 'token.delete', 'success', id, null);
-    return c.json({ id, message: `bootstrap token "${id}" deleted` });
-  });
+  app.delete('/v1/tokens/:token', async (c) => c.json(await deleteToken(c, decodeURIComponent(c.req.param('token')))));
 
   app.post('/v1/server-token/rotate', async (c) => {
     const body = await readJsonObject(c);
