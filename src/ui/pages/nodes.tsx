@@ -2,16 +2,11 @@
 // Nodes: every Node with the machine that accounts for it, unattested ones marked, quarantine
 // state (GET /v1/nodes' use case). `nodes: null` = no join watch in this build: a marked stub.
 import type { FC } from 'hono/jsx';
+import type { NodeListing } from '../../enroll/join-reconcile.ts';
 import { Layout, TableWrap } from '../layout.tsx';
 
-export interface NodeRow {
-  readonly name: string;
-  readonly uid: string;
-  readonly machineId: string | null;
-  readonly attested: boolean;
-  readonly quarantined: boolean;
-  readonly createdAt: string | null;
-}
+/** A row is GET /v1/nodes' item: one shape, owned by the reconciliation use case. */
+export type NodeRow = NodeListing;
 
 export const NodesPage: FC<{ csrf: string; actor: string; nodes: readonly NodeRow[] | null; error?: string }> = ({ csrf, actor, nodes, error }) => (
   <Layout title="Nodes" nav="nodes" csrf={csrf} actor={actor}>
