@@ -76,7 +76,7 @@ describe('route walk: no 5xx from prototype names or broken encodings', () => {
           if (route.method !== 'GET') {
             for (const b of sample(bodiesFor(name), PROTO_NAMES.indexOf(name))) {
               const body = JSON.stringify(b);
-              const headers = route.path === '/v1/webhooks/fleet' ? { 'x-enroll-signature': signWebhook(FLEET_SECRET, body, Math.floor(Date.now() / 1000)) } : {};
+              const headers: Record<string, string> = route.path === '/v1/webhooks/fleet' ? { 'x-enroll-signature': signWebhook(FLEET_SECRET, body, Math.floor(Date.now() / 1000)) } : {};
               requests.push(send(route.method, path, { admin, body, headers }).then((r) => ({ ...r, what: `body ${body}` })));
             }
           }
