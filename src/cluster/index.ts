@@ -6,7 +6,7 @@ import { rotateServerToken } from './supervisor.ts';
 import type { BootstrapToken } from '../token/index.ts';
 
 export { KubeApiError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, type KubeHttpOptions } from './kube-http.ts';
-export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
+export { AmbiguousCreateError, createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
 export { createClusterCA, hashForMode, type CaHashMode } from './cluster-ca.ts';
 export { rotateServerToken } from './supervisor.ts';
 

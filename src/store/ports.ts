@@ -28,7 +28,8 @@ export interface MachineStore {
   reserve(id: string, proof: Proof, reservationId: string, now: number): Promise<EnrollPolicy>;
   /** Records the minted token; returns tokens now owed a delete (the previous one). */
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
-  release(id: string, reservationId: string): Promise<void>;
+  /** Frees the reservation; `owed` (an ambiguous create) is recorded as owed a delete-if-exists. */
+  release(id: string, reservationId: string, owed?: TokenRef | null): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
   /** Opens a TPM credential-activation challenge for this machine (replaces an open one). */
   openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): Promise<void>;
