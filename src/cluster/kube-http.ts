@@ -83,7 +83,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
     return h;
   }
 
-  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }): Promise<KubeResponse<T>> {
+  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string; raw?: boolean }): Promise<KubeResponse<T>> {
     let res: Response;
     try {
       res = await options.fetch(`${options.baseUrl}${path}`, {
@@ -111,6 +111,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
     }
     if (text.length > MAX_RESPONSE_BYTES) throw new UpstreamError(`the cluster API answer is too large (${what})`, { retryable: false });
     let body: unknown = null;
+    if (init.raw && res.status < 300) return { status: res.status, body: text as T, serverDate };
     if (text !== '') {
       try {
         body = JSON.parse(text);
@@ -128,7 +129,8 @@ export function createKubeHttp(options: KubeHttpOptions) {
   }
 
   /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
-  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean } = {}): Promise<KubeResponse<T>> {
+  /** `raw`: a 2xx body is returned as text, unparsed (the supervisor's /cacerts is PEM). */
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean } = {}): Promise<KubeResponse<T>> {
     const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
     let last: unknown;
     for (let attempt = 0; attempt < tries; attempt++) {
