@@ -31,10 +31,13 @@ export default defineConfig({
                   CLUSTER_CA_PEM: cluster.caPem,
                   ADMIN_TOKEN: 'test-admin-token-0123456789',
                   FLEET_WEBHOOK_SECRET: 'test-fleet-webhook-secret-0123456789',
+                  EVENTS_WEBHOOK_SECRET: 'test-events-webhook-secret-0123456789',
                   JWT_ISSUERS: cluster.jwtIssuers,
                   EVENTS_WEBHOOK_URL: `${cluster.eventsUrl}/events`,
                   TEST_MIGRATIONS: await readD1Migrations('./migrations'),
                   DEV_CLUSTER: JSON.stringify(cluster),
+                  // More fuzz than the bounded default (test/integration/route-walk.test.ts).
+                  ROUTE_WALK_FULL: process.env.ROUTE_WALK_FULL ?? '',
                 },
                 outboundService: {
                   network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [cluster.caPem] } },
