@@ -16,10 +16,14 @@ import {
   KNOWN_TOKEN_USAGES,
   parseBootstrapToken,
   parseDuration,
-  parseJoinToken,
   shortHumanDuration,
   TokenError,
 } from '../token/index.ts';
+
+/** A join token, a `<id>.<secret>` pair or a K10 token: anything that may carry a secret. */
+export function looksLikeFullToken(v: string): boolean {
+  return v.includes('.') || v.includes(':') || /^K10/i.test(v) || v.length > 6;
+}
 
 export const K3S_TOKEN_TTL_DEFAULT = '24h';
 const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
@@ -97,16 +101,19 @@ export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<
   });
 
   app.delete('/v1/tokens/:token', async (c) => {
-    const arg = decodeURIComponent(c.req.param('token'));
-    let id: string | null = isBootstrapTokenId(arg) ? arg : null;
-    if (id === null) {
-      try {
-        id = parseJoinToken(arg).bootstrap?.id ?? null;
-      } catch (err) {
-        if (!(err instanceof TokenError)) throw err;
+    // Decoded once (by Hono, after strictPathEncoding): the path takes the token id only. A full
+    // token here would put its secret in every access log on the way, so it is refused unused.
+    const arg = c.req.param('token');
+    if (!isBootstrapTokenId(arg)) {
+      if (looksLikeFullToken(arg)) {
+        throw new AppError('invalid_token', 'the path takes the token id only, never the full token: send DELETE /v1/tokens/<id> (the 6 characters before the ".")', {
+          reason: 'full token in the request path (refused, not logged)',
+          extensions: { hint: 'k3s-token delete <token> sends only the id' },
+        });
       }
+      throw new TokenError('given token didn\'t match pattern "\\\\A([a-z0-9]{6})\\\\z" or "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"');
     }
-    if (id === null) throw new TokenError('given token didn\'t match pattern "\\\\A([a-z0-9]{6})\\\\z" or "\\\\A([a-z0-9]{6})\\\\.([a-z0-9]{16})\\\\z"');
+    const id = arg;
     const deleted = await servicesOf(c).cluster.tokens.remove(id);
     if (!deleted) {
       await audit(c, 'token.delete', 'failure', id, 'not found', 'not_found');
