@@ -4,7 +4,7 @@
 import { defineConfig } from 'vitest/config';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 
-// The route walk (test/integration/route-walk.test.ts) sends thousands of refused requests; their
+// The route walk (test/integration/route-walk-*.test.ts) sends thousands of refused requests; their
 // `request.rejected` log lines are expected and only drown the report.
 const fromRouteWalk = (entity: unknown) => {
   const e = entity as { moduleId?: string; module?: { moduleId?: string } } | undefined;
@@ -44,7 +44,7 @@ export default defineConfig({
                   EVENTS_WEBHOOK_URL: `${cluster.eventsUrl}/events`,
                   TEST_MIGRATIONS: await readD1Migrations('./migrations'),
                   DEV_CLUSTER: JSON.stringify(cluster),
-                  // More fuzz than the bounded default (test/integration/route-walk.test.ts).
+                  // More fuzz than the bounded default (test/integration/route-walk-*.test.ts).
                   ROUTE_WALK_FULL: process.env.ROUTE_WALK_FULL ?? '',
                 },
                 outboundService: {
