@@ -6,12 +6,16 @@
 # with mode 0600. The node name binds the Node to the machine: the service's join watch looks for it.
 #
 # Usage: ENROLL_URL=https://enroll.example.com scripts/enroll.sh [tpm|code|jwt]
+#        scripts/enroll.sh ca-hash FILE   (prints the K10 CA hash k3s computes for a /cacerts bundle)
 #   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present;
 #         TPM_QUOTE_PCRS (e.g. sha256:0,1,2,3,7) adds a quote when the service has a PCR policy
 #   code: MACHINE_ID, ENROLL_CODE
 #   jwt : JWT or JWT_FILE
 # Options (env): K3S_CONFIG (default /etc/rancher/k3s/config.yaml), ENROLL_CACERT (CA bundle for
-# ENROLL_URL, default: system trust), WORK_DIR (default: a fresh temp dir).
+# ENROLL_URL, default: system trust), WORK_DIR (default: a fresh `mktemp -d` dir; no fallback),
+# ENROLL_CONNECT_TIMEOUT (seconds, default 10), ENROLL_MAX_TIME (seconds per request, default 60),
+# ENROLL_ALLOW_HTTP=1 (allow an http:// ENROLL_URL that is not loopback: the enrollment secret and
+# the returned token would cross the network in clear text; only for an isolated lab network).
 # Exit codes: 0 ok, 2 usage/config, 3 TPM, 4 service unavailable or unreachable, 5 enrollment
 # refused, 6 cluster CA hash mismatch, 7 cluster TLS verification failed, 8 writing the config failed.
 set -eu
@@ -22,15 +26,101 @@ K3S_CONFIG=${K3S_CONFIG:-/etc/rancher/k3s/config.yaml}
 die() { code=$1; shift; printf 'enroll: %s\n' "$*" >&2; exit "$code"; }
 info() { printf 'enroll: %s\n' "$*" >&2; }
 
+# ca_hash FILE: the K10 CA hash exactly as k3s hashCA computes it (reference/k3s-token.md §2.1):
+# one certificate → SHA-256 of the bytes as served; several → SHA-256 of the DER of the root of the
+# chain certs[0] verifies to, where the roots are those of certs[1..] with no AuthorityKeyId or
+# AKID = SKID (any of them may anchor, as in Go) and the others are intermediates; on any failure
+# (wrong order, expired, EKU without serverAuth, no root) the SHA-256 of the bytes as served.
+ca_hash() {
+  bundle=$1
+  sha_file() { openssl dgst -sha256 -r "$1" | sed 's/ .*//'; }
+  ncerts=$(grep -c -- '-----BEGIN CERTIFICATE-----' "$bundle" || true)
+  [ "$ncerts" -ge 1 ] || return 1
+  if [ "$ncerts" -eq 1 ]; then sha_file "$bundle"; return 0; fi
+  hd=$(mktemp -d) || return 1
+  awk -v d="$hd" '/-----BEGIN CERTIFICATE-----/{n++; inblk=1} inblk{print > (d "/cert" n ".pem")} /-----END CERTIFICATE-----/{inblk=0}' "$bundle"
+  : > "$hd/inter.pem"
+  roots=""
+  i=2
+  while [ "$i" -le "$ncerts" ]; do
+    c="$hd/cert$i.pem"
+    skid=$(openssl x509 -in "$c" -noout -ext subjectKeyIdentifier 2>/dev/null | sed -n '2p' | tr -d ' :' | tr '[:lower:]' '[:upper:]')
+    akid=$(openssl x509 -in "$c" -noout -ext authorityKeyIdentifier 2>/dev/null | sed -n '2p' | sed 's/^ *keyid://' | tr -d ' :' | tr '[:lower:]' '[:upper:]')
+    if [ -z "$akid" ] || [ "$akid" = "$skid" ]; then roots="$roots $i"; else cat "$c" >> "$hd/inter.pem"; fi
+    i=$((i + 1))
+  done
+  # Go's default verification also requires serverAuth (or anyExtendedKeyUsage) wherever an EKU is set.
+  eku_ok() { e=$(openssl x509 -in "$1" -noout -ext extendedKeyUsage 2>/dev/null | sed -n '2p'); [ -z "$e" ] || case "$e" in *"TLS Web Server Authentication"*|*"Any Extended Key Usage"*) true ;; *) false ;; esac; }
+  picked=""
+  if eku_ok "$hd/cert1.pem"; then
+    for r in $roots; do
+      set -- -no-CApath -no-CAstore -partial_chain -CAfile "$hd/cert$r.pem"
+      [ -s "$hd/inter.pem" ] && set -- "$@" -untrusted "$hd/inter.pem"
+      if openssl verify "$@" "$hd/cert1.pem" >/dev/null 2>&1 && eku_ok "$hd/cert$r.pem"; then picked="$hd/cert$r.pem"; break; fi
+    done
+  fi
+  if [ -n "$picked" ]; then openssl x509 -in "$picked" -outform der | openssl dgst -sha256 -r | sed 's/ .*//'; else sha_file "$bundle"; fi
+  rm -rf "$hd"
+}
+
+if [ "$METHOD" = ca-hash ]; then
+  if [ -z "${2:-}" ] || [ ! -r "$2" ]; then die 2 "usage: enroll.sh ca-hash FILE"; fi
+  ca_hash "$2" || die 6 "$2 holds no certificate"
+  exit 0
+fi
+
 [ -n "${ENROLL_URL:-}" ] || die 2 "ENROLL_URL is required (e.g. https://enroll.example.com)"
 ENROLL_URL=${ENROLL_URL%/}
 for tool in curl openssl sed od tr; do command -v "$tool" >/dev/null 2>&1 || die 2 "missing tool: $tool"; done
 
-WORK_DIR=${WORK_DIR:-$(mktemp -d 2>/dev/null || echo "/tmp/enroll.$$")}
-mkdir -p "$WORK_DIR" && chmod 700 "$WORK_DIR"
+# https only, except to this machine itself (loopback) or with ENROLL_ALLOW_HTTP=1: the enrollment
+# secret goes out and a join token comes back in this exchange.
+url_host() {
+  h=${1#*://}
+  h=${h%%/*}
+  h=${h##*@}
+  case "$h" in
+    \[*) h=${h%%]*}] ;;
+    *) h=${h%%:*} ;;
+  esac
+  printf '%s' "$h" | tr '[:upper:]' '[:lower:]'
+}
+is_loopback() {
+  case "$1" in
+    localhost|\[::1\]) return 0 ;;
+    127.*) printf '%s' "$1" | grep -Eq '^127\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$' ;;
+    *) return 1 ;;
+  esac
+}
+case "$ENROLL_URL" in
+  [Hh][Tt][Tt][Pp][Ss]://*) ;;
+  [Hh][Tt][Tt][Pp]://*)
+    if ! is_loopback "$(url_host "$ENROLL_URL")" && [ "${ENROLL_ALLOW_HTTP:-}" != 1 ]; then
+      die 2 "refusing http:// ENROLL_URL to a non-loopback host (secrets would cross the network in clear text); use https://, or set ENROLL_ALLOW_HTTP=1 on an isolated lab network"
+    fi ;;
+  *) die 2 "ENROLL_URL must be an https:// URL" ;;
+esac
+
+CONNECT_TIMEOUT=${ENROLL_CONNECT_TIMEOUT:-10}
+MAX_TIME=${ENROLL_MAX_TIME:-60}
+case "$CONNECT_TIMEOUT$MAX_TIME" in *[!0-9]*) die 2 "ENROLL_CONNECT_TIMEOUT and ENROLL_MAX_TIME must be whole seconds" ;; esac
+if [ "$CONNECT_TIMEOUT" -lt 1 ] || [ "$MAX_TIME" -lt 1 ]; then die 2 "ENROLL_CONNECT_TIMEOUT and ENROLL_MAX_TIME must be at least 1"; fi
+
+# A private work dir from mktemp -d only: a predictable name in /tmp could be pre-created by
+# another local user (symlink or read access to the secrets written there).
+if [ -z "${WORK_DIR:-}" ]; then
+  if ! WORK_DIR=$(mktemp -d 2>/dev/null) || [ -z "$WORK_DIR" ] || [ ! -d "$WORK_DIR" ]; then
+    die 2 "cannot create a private work directory (mktemp -d failed); set WORK_DIR to an existing private directory"
+  fi
+else
+  mkdir -p "$WORK_DIR" || die 2 "cannot create WORK_DIR $WORK_DIR"
+fi
+chmod 700 "$WORK_DIR" || die 2 "cannot restrict WORK_DIR $WORK_DIR"
 cleanup() { [ -n "${KEEP_WORK_DIR:-}" ] || rm -rf "$WORK_DIR"; }
 trap cleanup EXIT INT TERM
 
+# Every curl call: bounded connect and total time (a stalled peer must not hang first boot).
+ccurl() { curl --connect-timeout "$CONNECT_TIMEOUT" --max-time "$MAX_TIME" "$@"; }
 CURL_CA=""
 [ -z "${ENROLL_CACERT:-}" ] || CURL_CA="--cacert $ENROLL_CACERT"
 
@@ -43,7 +133,7 @@ json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
 # post PATH BODYFILE OUTFILE: POST JSON; maps HTTP failures to exit codes with the service's detail.
 post() {
   # shellcheck disable=SC2086
-  status=$(curl -sS $CURL_CA -o "$3" -w '%{http_code}' -X POST -H 'content-type: application/json' --data-binary "@$2" "$ENROLL_URL$1") \
+  status=$(ccurl -sS $CURL_CA -o "$3" -w '%{http_code}' -X POST -H 'content-type: application/json' --data-binary "@$2" "$ENROLL_URL$1") \
     || die 4 "cannot reach $ENROLL_URL"
   case "$status" in
     2??) return 0 ;;
@@ -77,7 +167,7 @@ case "$METHOD" in
     post /v1/enroll/challenge challenge.json challenge.out
     challenge_id=$(json_str challengeId challenge.out)
     json_str tpm2ToolsCredential challenge.out | openssl base64 -d -A > cred.blob
-    [ -n "$challenge_id" ] && [ -s cred.blob ] || die 5 "malformed challenge from the service"
+    if [ -z "$challenge_id" ] || [ ! -s cred.blob ]; then die 5 "malformed challenge from the service"; fi
     tpm tpm2_startauthsession --policy-session -S session.ctx
     tpm tpm2_policysecret -S session.ctx -c e
     tpm tpm2_activatecredential -c ak.ctx -C ek.ctx -i cred.blob -o secret.bin -P session:session.ctx
@@ -94,7 +184,7 @@ case "$METHOD" in
     fi
     ;;
   code)
-    [ -n "${MACHINE_ID:-}" ] && [ -n "${ENROLL_CODE:-}" ] || die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"
+    if [ -z "${MACHINE_ID:-}" ] || [ -z "${ENROLL_CODE:-}" ]; then die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"; fi
     cd "$WORK_DIR"
     printf '{"method":"code","machineId":"%s","code":"%s"}' "$(json_escape "$MACHINE_ID")" "$(json_escape "$ENROLL_CODE")" > enroll.json
     ;;
@@ -116,23 +206,11 @@ token_hash=$(printf '%s' "$token" | sed 's/^K10\([0-9a-f]*\)::.*/\1/')
 
 # k3s's TLS bootstrap: fetch /cacerts without verification, hash it as k3s does, compare, then
 # verify the server certificate against that CA alone. No credential has been sent to it yet.
-curl -sSk -o cacerts.pem "$server/cacerts" || die 7 "cannot fetch $server/cacerts"
-ncerts=$(grep -c -- '-----BEGIN CERTIFICATE-----' cacerts.pem || true)
-[ "$ncerts" -ge 1 ] || die 7 "$server/cacerts holds no certificate"
-if [ "$ncerts" -eq 1 ]; then
-  ca_hash=$(openssl dgst -sha256 -r cacerts.pem | sed 's/ .*//')
-else
-  # Several certificates: the SHA-256 of the DER of the root certs[0] chains to, else of the file.
-  awk '/-----BEGIN CERTIFICATE-----/{n++} {print > ("cert" n ".pem")}' cacerts.pem
-  last="cert$ncerts.pem"
-  if openssl verify -CAfile "$last" -untrusted cacerts.pem cert1.pem >/dev/null 2>&1; then
-    ca_hash=$(openssl x509 -in "$last" -outform der | openssl dgst -sha256 -r | sed 's/ .*//')
-  else
-    ca_hash=$(openssl dgst -sha256 -r cacerts.pem | sed 's/ .*//')
-  fi
-fi
+case "$server" in https://*) ;; *) die 5 "the service returned a server URL that is not https://" ;; esac
+ccurl -sSk -o cacerts.pem "$server/cacerts" || die 7 "cannot fetch $server/cacerts"
+ca_hash=$(ca_hash cacerts.pem) || die 7 "$server/cacerts holds no certificate"
 [ "$ca_hash" = "$token_hash" ] || die 6 "token CA hash does not match the Cluster CA certificate hash: $token_hash != $ca_hash"
-curl -sS --cacert cacerts.pem -o /dev/null "$server/cacerts" || die 7 "CA cert validation failed: the server certificate does not verify against $server/cacerts"
+ccurl -sS --cacert cacerts.pem -o /dev/null "$server/cacerts" || die 7 "CA cert validation failed: the server certificate does not verify against $server/cacerts"
 
 # The Node is named after the machine (a valid node name by construction; checked, never trusted).
 node_name=$(json_str machineId enroll.out)
@@ -146,5 +224,5 @@ tmp="$K3S_CONFIG.enroll.$$"
   if [ -f "$K3S_CONFIG" ]; then grep -v -e '^server:' -e '^token:' -e '^node-name:' "$K3S_CONFIG" || true; fi > "$tmp"
   printf 'server: "%s"\ntoken: "%s"\nnode-name: "%s"\n' "$server" "$token" "$node_name" >> "$tmp"
 ) || die 8 "cannot write $tmp"
-chmod 600 "$tmp" && mv "$tmp" "$K3S_CONFIG" || { rm -f "$tmp"; die 8 "cannot write $K3S_CONFIG"; }
+if ! { chmod 600 "$tmp" && mv "$tmp" "$K3S_CONFIG"; }; then rm -f "$tmp"; die 8 "cannot write $K3S_CONFIG"; fi
 info "enrolled as $(json_str machineId enroll.out) (token $(json_str tokenId enroll.out), expires $(json_str expiresAt enroll.out)); wrote $K3S_CONFIG"

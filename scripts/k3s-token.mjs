@@ -22,6 +22,7 @@ COMMANDS:
 GLOBAL OPTIONS:
    --server value, -s value       k3s-enroll URL [$K3S_ENROLL_URL] (default: .dev/state.json or http://127.0.0.1:8787)
    --admin-token value            admin bearer token [$K3S_ENROLL_ADMIN_TOKEN] (default: .dev/state.json)
+                                  (.dev/state.json is read only when neither --server nor --admin-token is given)
    --help, -h                     show help
 `,
   create: `NAME:
@@ -119,6 +120,18 @@ async function api(ctx, method, path, body) {
   return json;
 }
 
+/**
+ * The bootstrap token id of a `token delete` argument, as k3s accepts it: an id, `<id>.<secret>`,
+ * or a K10 join token holding one. Anything else fails here, before any request is made.
+ */
+export function tokenIdOf(arg) {
+  if (/^[a-z0-9]{6}$/.test(arg)) return arg;
+  const creds = arg.startsWith('K10') && arg.includes('::') ? arg.slice(arg.indexOf('::') + 2) : arg;
+  const m = /^([a-z0-9]{6})\.[a-z0-9]{16}$/.exec(creds);
+  if (m) return m[1];
+  throw new CliError('given token didn\'t match pattern "\\A([a-z0-9]{6})\\z" or "\\A([a-z0-9]{6})\\.([a-z0-9]{16})\\z"');
+}
+
 /** Go text/tabwriter with minwidth 10, tabwidth 4, padding 3, padchar ' ', flags 0. */
 export function tabwrite(rows) {
   const cols = Math.max(...rows.map((r) => r.length));
@@ -147,7 +160,8 @@ const commands = {
     if (positional.length === 0) throw new CliError("missing argument; 'token delete' is missing token");
     let out = '';
     for (const t of positional) {
-      const r = await api(ctx, 'DELETE', `/v1/tokens/${encodeURIComponent(t)}`);
+      // Only the id goes on the wire: a full token in a URL would land in access logs.
+      const r = await api(ctx, 'DELETE', `/v1/tokens/${tokenIdOf(t)}`);
       out += `bootstrap token "${r.id}" deleted\n`;
     }
     return out;
@@ -181,10 +195,14 @@ export async function main(argv) {
   try {
     const parsed = parseArgs(rest);
     if (parsed.flags.help) return { code: 0, out: HELP[sub] };
-    const state = devState();
+    const server = parsed.flags.server ?? process.env.K3S_ENROLL_URL;
+    const adminToken = parsed.flags['admin-token'] ?? process.env.K3S_ENROLL_ADMIN_TOKEN;
+    // The dev stack's state (its URL and admin token) only when neither was given: a dev admin
+    // token must never be sent to a server the caller named, nor a given token to the dev stack.
+    const state = server === undefined && adminToken === undefined ? devState() : {};
     const ctx = {
-      server: (parsed.flags.server ?? process.env.K3S_ENROLL_URL ?? (state.enrollUrl ? state.enrollUrl.replace(/\/v1\/enroll$/, '') : 'http://127.0.0.1:8787')).replace(/\/+$/, ''),
-      adminToken: parsed.flags['admin-token'] ?? process.env.K3S_ENROLL_ADMIN_TOKEN ?? state.adminToken,
+      server: (server ?? (state.enrollUrl ? state.enrollUrl.replace(/\/v1\/enroll$/, '') : 'http://127.0.0.1:8787')).replace(/\/+$/, ''),
+      adminToken: adminToken ?? state.adminToken,
     };
     if (sub !== 'generate' && !ctx.adminToken) throw new CliError('an admin token is required (--admin-token or K3S_ENROLL_ADMIN_TOKEN)');
     if (sub === 'generate' && !ctx.adminToken) ctx.adminToken = '';

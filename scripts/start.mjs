@@ -13,7 +13,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const DEV = resolve(process.env.K3S_ENROLL_DEV_DIR ?? join(ROOT, '.dev'));
 const PORT = Number(process.env.PORT ?? 8787);
 const HOST = process.env.HOST ?? '127.0.0.1';
-const CONFIG_VARS = ['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'CLUSTER_CA_HASH', 'CA_HASH_MODE', 'CLUSTER_ACCESS_CLIENT_ID', 'CLUSTER_ACCESS_CLIENT_SECRET', 'TOKEN_TTL', 'TOKEN_GROUPS', 'ADMIN_TOKEN', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'FLEET_WEBHOOK_SECRET', 'TPM_EK_ROOTS_PEM', 'TPM_PCR_POLICY', 'DEVICE_CA_PEM', 'JWT_ISSUERS', 'EVENTS_WEBHOOK_URL', 'TPM_ALLOW_UNREGISTERED', 'QUARANTINE_UNATTESTED', 'NODE_WATCH_TIMEOUT_SECONDS'];
+const CONFIG_VARS = ['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'CLUSTER_CA_HASH', 'CA_HASH_MODE', 'CLUSTER_ACCESS_CLIENT_ID', 'CLUSTER_ACCESS_CLIENT_SECRET', 'TOKEN_TTL', 'TOKEN_GROUPS', 'ADMIN_TOKEN', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'FLEET_WEBHOOK_SECRET', 'TPM_EK_ROOTS_PEM', 'TPM_PCR_POLICY', 'DEVICE_CA_PEM', 'JWT_ISSUERS', 'EVENTS_WEBHOOK_URL', 'EVENTS_WEBHOOK_SECRET', 'TPM_ALLOW_UNREGISTERED', 'QUARANTINE_UNATTESTED', 'NODE_WATCH_TIMEOUT_SECONDS'];
 
 mkdirSync(DEV, { recursive: true, mode: 0o700 });
 const statePath = join(DEV, 'state.json');
@@ -84,8 +84,25 @@ if (migrate.status !== 0) {
 
 // Its own process group, so stopping it also stops the workerd it starts.
 const worker = spawn(process.execPath, [WRANGLER, 'dev', '--ip', HOST, '--port', String(PORT), '--persist-to', persist, '--env-file', envFile, '--show-interactive-dev-session=false'], { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-worker.stdout.on('data', (d) => process.env.VERBOSE && process.stderr.write(d));
-worker.stderr.on('data', (d) => process.stderr.write(d));
+const redactedLines = (show) => {
+  let partial = '';
+  return (d) => {
+    const text = partial + d.toString();
+    const cut = text.lastIndexOf('\n') + 1;
+    partial = text.slice(cut);
+    if (show && cut > 0) process.stderr.write(redactTokenPaths(text.slice(0, cut)));
+  };
+};
+worker.stdout.on('data', redactedLines(Boolean(process.env.VERBOSE)));
+worker.stderr.on('data', redactedLines(true));
+
+/**
+ * wrangler dev prints every request's path; under /v1/tokens/ anything but a bare id (or
+ * `generate`) may be a full token a client put in the URL (the Worker refuses it with 400).
+ */
+function redactTokenPaths(text) {
+  return text.replace(/\/v1\/tokens\/([^\s?#"']+)/g, (m, seg) => (/^(?:[a-z0-9]{6}|generate)$/.test(seg) ? m : '/v1/tokens/<redacted>'));
+}
 
 let stopping = false;
 async function stop(code = 0) {

@@ -147,7 +147,109 @@ describe('logs never carry a token secret', () => {
     const token = encodeURIComponent(`K10${'a'.repeat(64)}::abcdef.0123456789abcdef`);
     const res = await app.request(`/v1/tokens/${token}`, { method: 'DELETE' });
     expect(res.status).toBe(401);
-    expect(lines.join('\n')).toContain('/v1/tokens/abcdef');
+    expect(lines.join('\n')).toContain('/v1/tokens/<redacted>');
     expect(lines.join('\n')).not.toContain('0123456789abcdef');
+  });
+});
+
+// Issue 14 items 7, 8, 10, 16 in-process (the workerd walk is test/integration/route-walk-*.test.ts).
+function withServices() {
+  const lines: string[] = [];
+  const logger: Logger = { log: (level, event, fields) => lines.push(JSON.stringify({ level, event, ...fields })) };
+  const removed: string[] = [];
+  const audit: Array<{ requestId: string }> = [];
+  const services = {
+    machines: { register: async (r: { id: string }) => ({ machine: { id: r.id, groups: null, labels: {}, tokenTtlSeconds: null, hasEnrollmentCode: false, enrollmentCodeUsed: false, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, revokedAt: null, createdAt: 0, updatedAt: 0, liveToken: null, lastEnrolledAt: null }, created: true }) },
+    index: { upsert: async () => undefined },
+    audit: { append: async (e: { requestId: string }) => void audit.push(e), list: async () => [] },
+    cluster: { tokens: { remove: async (id: string) => (removed.push(id), true) } },
+    verifiers: {},
+  } as unknown as import('./app.ts').Services;
+  const app = createApp({ loadConfig: () => config, services: () => services, logger });
+  return { app, lines, removed, audit };
+}
+const ADMIN_HEADERS = { authorization: 'Bearer admin-secret-0123456789' };
+
+describe('DELETE /v1/tokens/{id}: the path takes the id only (item 8)', () => {
+  const SECRET = '0123456789abcdef';
+  it.each([
+    ['<id>.<secret>', `abcdef.${SECRET}`],
+    ['K10 join token', `K10${'a'.repeat(64)}::abcdef.${SECRET}`],
+    ['K10 without hash', `K10::abcdef.${SECRET}`],
+    ['server token', `K10${'a'.repeat(64)}::server:${SECRET}`],
+  ])('a full token (%s) is 400 invalid_token with a hint, deletes nothing, and is never logged', async (_n, token) => {
+    const { app, lines, removed } = withServices();
+    for (const path of [`/v1/tokens/${encodeURIComponent(token)}`, `/v1/tokens/${token}`]) {
+      const res = await app.request(path, { method: 'DELETE', headers: ADMIN_HEADERS });
+      expect(res.status).toBe(400);
+      const body = (await res.json()) as Record<string, string>;
+      expect(body).toMatchObject({ code: 'invalid_token', hint: expect.stringContaining('k3s-token delete') });
+      expect(body.detail).toContain('token id only');
+      expect(JSON.stringify(body)).not.toContain(SECRET);
+    }
+    expect(removed).toEqual([]);
+    expect(lines.join('\n')).not.toContain(SECRET);
+    expect(lines.join('\n')).toContain('/v1/tokens/<redacted>');
+  });
+
+  it('an id deletes; garbage that is not a token is 400 with k3s\'s message', async () => {
+    const { app, removed } = withServices();
+    expect((await app.request('/v1/tokens/abcdef', { method: 'DELETE', headers: ADMIN_HEADERS })).status).toBe(200);
+    expect(removed).toEqual(['abcdef']);
+    const bad = await app.request('/v1/tokens/ABC', { method: 'DELETE', headers: ADMIN_HEADERS });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { detail: string }).detail).toMatch(/^given token didn't match pattern/);
+  });
+});
+
+describe('X-Request-Id (item 10)', () => {
+  it.each(['a=b', 'x'.repeat(65), '<script>alert(1)</script>', '{"forged":true}', 'a b', 'ü', 'id;drop', '../etc/passwd', '%0d%0a'])('a hostile id %j is replaced and never reaches the audit log', async (hostile) => {
+    const { app, audit } = withServices();
+    const res = await app.request('/v1/machines/rid-1', { method: 'PUT', headers: { ...ADMIN_HEADERS, 'content-type': 'application/json', 'x-request-id': hostile }, body: '{}' });
+    expect(res.status).toBe(201);
+    const rid = res.headers.get('x-request-id')!;
+    expect(rid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(audit.map((e) => e.requestId)).toEqual([rid]);
+    expect(JSON.stringify(audit)).not.toContain(hostile);
+  });
+
+  it('a safe id (charset [A-Za-z0-9._-], 1–64) is kept end to end', async () => {
+    const { app, audit } = withServices();
+    const res = await app.request('/v1/machines/rid-2', { method: 'PUT', headers: { ...ADMIN_HEADERS, 'content-type': 'application/json', 'x-request-id': 'trace.01_ABC-xyz' }, body: '{}' });
+    expect(res.headers.get('x-request-id')).toBe('trace.01_ABC-xyz');
+    expect(audit.map((e) => e.requestId)).toEqual(['trace.01_ABC-xyz']);
+  });
+});
+
+describe('paths that do not decode (item 7)', () => {
+  it.each(['/v1/tokens/%E0%A4%A', '/v1/machines/%ZZ', '/v1/machines/%C0%AF', '/v1/tokens/%ED%A0%80', '/healthz/%', '/v1/audit%FF'])('%s is 400 invalid_request without credentials, and nothing 5xx is logged', async (path) => {
+    const { app, lines } = withServices();
+    for (const method of ['GET', 'DELETE', 'PUT', 'POST']) {
+      const res = await app.request(path, { method });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ code: 'invalid_request' });
+    }
+    expect(lines.join('\n')).not.toContain('request.failed');
+  });
+});
+
+describe('a refused upload is drained (item 16)', () => {
+  it('a chunked body over the limit is read to its end before the 413, so the connection is reusable', async () => {
+    const { app } = withServices();
+    let pulled = 0;
+    let finished = false;
+    const chunk = new Uint8Array(4096).fill(0x61);
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (pulled++ < 64) c.enqueue(chunk);
+        else {
+          finished = true;
+          c.close();
+        }
+      },
+    });
+    const res = await app.request('/v1/enroll', { method: 'POST', body: stream, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(finished).toBe(true);
   });
 });

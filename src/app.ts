@@ -3,8 +3,6 @@
 // problem+json). It knows nothing of Workers, Deno or Node: entries inject config, clock,
 // logger and services (stores, cluster client, verifiers).
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
-import { requestId } from 'hono/request-id';
 import type { EvidenceVerifier } from './attest/evidence.ts';
 import type { ParsedCertificate } from './pki/index.ts';
 import type { ClusterClient } from './cluster/index.ts';
@@ -12,6 +10,7 @@ import type { Config } from './config.ts';
 import { AppError } from './errors.ts';
 import type { Logger } from './http/logger.ts';
 import { toProblemResponse } from './http/problem.ts';
+import { boundedBody, safeRequestId, strictPathEncoding } from './http/request-guards.ts';
 import { createAuditRoutes } from './routes/audit.ts';
 import { createEnrollRoutes } from './routes/enroll.ts';
 import { createHealthRoutes } from './routes/health.ts';
@@ -64,22 +63,15 @@ export type AppEnv = {
 export function createApp(deps: AppDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
-  app.use('*', requestId({ limitLength: 64 }));
+  app.use('*', safeRequestId(() => crypto.randomUUID()));
   app.use('*', async (c, next) => {
     await next();
     c.res.headers.set('cache-control', 'no-store');
     c.res.headers.set('x-content-type-options', 'nosniff');
     c.res.headers.set('x-request-id', c.get('requestId'));
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', `the request body exceeds ${BODY_LIMIT_BYTES} bytes`);
-      },
-    }),
-  );
+  app.use('*', strictPathEncoding());
+  app.use('*', boundedBody(BODY_LIMIT_BYTES));
   app.use('*', async (c, next) => {
     c.set('deps', deps);
     c.set('config', deps.loadConfig());
@@ -113,10 +105,16 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
 
 const withLoggedAudit = new WeakMap<Services, Services>();
 
-/** The request path for logs: `DELETE /v1/tokens/{full token}` carries a secret, so that segment is cut. */
+/**
+ * The request path for logs. Under `/v1/tokens/` only a bare token id (or `generate`) is kept:
+ * anything else may be a full token that a caller put in the URL, so it is never printed.
+ * No decoding here: a log line must not be able to throw.
+ */
 export function loggablePath(url: string): string {
   const path = new URL(url).pathname;
-  return path.startsWith('/v1/tokens/') && path !== '/v1/tokens/generate' ? `/v1/tokens/${decodeURIComponent(path.slice(11)).replace(/^(?:K10[^:]*::)?([a-z0-9]{6})\..*$/s, '$1').slice(0, 6)}…` : path;
+  if (!path.startsWith('/v1/tokens/')) return path.length > 256 ? `${path.slice(0, 256)}…` : path;
+  const rest = path.slice('/v1/tokens/'.length);
+  return /^(?:[a-z0-9]{6}|generate)$/.test(rest) ? path : '/v1/tokens/<redacted>';
 }
 
 /** The services for this request, or a misconfigured error if the entry wired none. */

@@ -95,4 +95,19 @@ describe('parseConfig', () => {
     const c = parseConfig({ ...valid, JWT_ISSUERS: JSON.stringify([{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/jwks', audience: 'k3s-enroll' }]) });
     expect(c.jwtIssuers[0]).toMatchObject({ machineIdClaim: 'sub', algorithms: ['RS256', 'PS256', 'ES256', 'ES384', 'EdDSA'] });
   });
+
+  it('signs outbound events with EVENTS_WEBHOOK_SECRET, which is required with EVENTS_WEBHOOK_URL', () => {
+    const c = parseConfig({ ...valid, FLEET_WEBHOOK_SECRET: 'fleet-secret-0123456789', EVENTS_WEBHOOK_URL: 'https://events.example.com/in', EVENTS_WEBHOOK_SECRET: 'events-secret-0123456789' });
+    expect(c.eventsWebhookSecret).toBe('events-secret-0123456789');
+    expect(c.fleetWebhookSecret).toBe('fleet-secret-0123456789');
+    expect(configError({ ...valid, EVENTS_WEBHOOK_URL: 'https://events.example.com/in', FLEET_WEBHOOK_SECRET: 'fleet-secret-0123456789' }).variables).toEqual(['EVENTS_WEBHOOK_SECRET']);
+  });
+
+  it('is misconfigured, naming both variables and neither value, when the events and fleet secrets are equal', () => {
+    const same = 'one-secret-both-ways-0123456789';
+    const err = configError({ ...valid, FLEET_WEBHOOK_SECRET: same, EVENTS_WEBHOOK_URL: 'https://events.example.com/in', EVENTS_WEBHOOK_SECRET: same });
+    expect(err.code).toBe('misconfigured');
+    expect([...err.variables].sort()).toEqual(['EVENTS_WEBHOOK_SECRET', 'FLEET_WEBHOOK_SECRET']);
+    expect(`${err.message} ${err.reason} ${JSON.stringify(err.extensions)}`).not.toContain(same);
+  });
 });

@@ -41,6 +41,8 @@ export interface Config {
   readonly tpmPcrPolicy: { readonly pcrs: readonly number[]; readonly allowedDigests: readonly string[] } | null;
   readonly jwtIssuers: readonly JwtIssuerConfig[];
   readonly eventsWebhookUrl: string | null;
+  /** Signs outbound events; never the inbound fleet secret (a receiver could forge registrations). */
+  readonly eventsWebhookSecret: string | null;
 }
 
 export type ConfigVars = Readonly<Record<string, unknown>>;
@@ -93,7 +95,7 @@ export function parseConfig(vars: ConfigVars): Config {
   const clusterSaToken = str('CLUSTER_SA_TOKEN');
   if (clusterSaToken === null) bad('CLUSTER_SA_TOKEN', 'is required');
 
-  const clusterCaPem = str('CLUSTER_CA_PEM');
+  const clusterCaPem = normalizePemEnd(str('CLUSTER_CA_PEM'));
   const clusterCaHash = str('CLUSTER_CA_HASH');
   if (clusterCaPem === null && clusterCaHash === null) bad('CLUSTER_CA_PEM', 'CLUSTER_CA_PEM or CLUSTER_CA_HASH is required');
   if (clusterCaPem !== null && !clusterCaPem.includes('-----BEGIN CERTIFICATE-----')) bad('CLUSTER_CA_PEM', 'must hold a PEM certificate');
@@ -151,6 +153,13 @@ export function parseConfig(vars: ConfigVars): Config {
   const quarantineRaw = str('QUARANTINE_UNATTESTED') ?? 'false';
   if (quarantineRaw !== 'true' && quarantineRaw !== 'false') bad('QUARANTINE_UNATTESTED', 'must be "true" or "false"');
   const eventsWebhookUrl = url('EVENTS_WEBHOOK_URL', false, true) || null;
+  const eventsWebhookSecret = secret('EVENTS_WEBHOOK_SECRET');
+  if (eventsWebhookUrl !== null && eventsWebhookSecret === null) bad('EVENTS_WEBHOOK_SECRET', 'is required when EVENTS_WEBHOOK_URL is set');
+  if (eventsWebhookSecret !== null && fleetWebhookSecret !== null && eventsWebhookSecret === fleetWebhookSecret) {
+    // One secret both ways would let an events receiver sign fleet registrations.
+    bad('EVENTS_WEBHOOK_SECRET', 'must differ from FLEET_WEBHOOK_SECRET');
+    bad('FLEET_WEBHOOK_SECRET', 'must differ from EVENTS_WEBHOOK_SECRET');
+  }
   let tpmPcrPolicy: Config['tpmPcrPolicy'] = null;
   const pcrRaw = str('TPM_PCR_POLICY');
   if (pcrRaw !== null) {
@@ -189,7 +198,23 @@ export function parseConfig(vars: ConfigVars): Config {
     tpmPcrPolicy,
     jwtIssuers,
     eventsWebhookUrl,
+    eventsWebhookSecret,
   });
+}
+
+/**
+ * A PEM that k3s serves at /cacerts always ends in one newline, and the K10 hash covers the bytes
+ * exactly; `"$(cat server-ca.crt)"` and many secret UIs drop it. So the text after the last END
+ * line becomes exactly one line ending (CRLF only if the PEM uses CRLF). Anything else that still
+ * differs from /cacerts is caught by the cluster client's /cacerts comparison.
+ */
+export function normalizePemEnd(pem: string | null): string | null {
+  if (pem === null) return null;
+  const end = pem.lastIndexOf('-----END ');
+  if (end < 0) return pem;
+  const close = pem.indexOf('-----', end + 9);
+  if (close < 0 || pem.slice(close + 5).trim() !== '') return pem;
+  return pem.slice(0, close + 5) + (pem.includes('\r\n') ? '\r\n' : '\n');
 }
 
 function parseJwtIssuers(raw: string | null, bad: (v: string, p: string) => void): readonly JwtIssuerConfig[] {

@@ -43,7 +43,7 @@ const servicesFor = (cfg: Config): Services =>
     machines,
     index,
     challenges,
-    audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
+    audit: cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
@@ -59,10 +59,10 @@ const app = createApp({
   logger,
 });
 
-// Outbound events: delivered from the KV queue (EVENTS_WEBHOOK_URL, signed with FLEET_WEBHOOK_SECRET).
+// Outbound events: delivered from the KV queue (EVENTS_WEBHOOK_URL, signed with EVENTS_WEBHOOK_SECRET).
 try {
   const cfg = loadConfig();
-  if (cfg.eventsWebhookUrl && cfg.fleetWebhookSecret) listenForEvents(kv, { url: cfg.eventsWebhookUrl, secret: cfg.fleetWebhookSecret }, (i, init) => fetch(i, init));
+  if (cfg.eventsWebhookUrl && cfg.eventsWebhookSecret) listenForEvents(kv, { url: cfg.eventsWebhookUrl, secret: cfg.eventsWebhookSecret }, (i, init) => fetch(i, init));
 } catch {
   /* misconfigured: logged at start, answered on every request */
 }

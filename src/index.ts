@@ -69,11 +69,11 @@ export default {
   },
   async queue(batch: MessageBatch<OutboundEvent>, env: Env): Promise<void> {
     const config = parseConfig(env);
-    if (!config.eventsWebhookUrl || !config.fleetWebhookSecret) {
+    if (!config.eventsWebhookUrl || !config.eventsWebhookSecret) {
       // Nowhere to deliver: retry later rather than drop (the DLQ keeps them after max_retries).
       batch.retryAll({ delaySeconds: 60 });
       return;
     }
-    await deliverEvents(batch, { url: config.eventsWebhookUrl, secret: config.fleetWebhookSecret }, (i, init) => fetch(i, init), () => new Date());
+    await deliverEvents(batch, { url: config.eventsWebhookUrl, secret: config.eventsWebhookSecret }, (i, init) => fetch(i, init), () => new Date());
   },
 } satisfies ExportedHandler<Env, OutboundEvent>;

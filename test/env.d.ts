@@ -6,6 +6,7 @@ declare namespace Cloudflare {
     CLUSTER_CA_PEM: string;
     ADMIN_TOKEN: string;
     FLEET_WEBHOOK_SECRET: string;
+    EVENTS_WEBHOOK_SECRET: string;
     JWT_ISSUERS: string;
     DEV_CLUSTER: string;
     DB: D1Database;

@@ -22,7 +22,7 @@ export default async function setup(project: TestProject) {
   const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-devcluster-'));
   const cluster = await startDevCluster({ port: 0, stateDir, tokenCleanerIntervalMs: 500 });
   const issuer = await startTestIssuer();
-  const receiver = await startEventsReceiver('test-fleet-webhook-secret-0123456789');
+  const receiver = await startEventsReceiver('test-events-webhook-secret-0123456789');
   project.provide('devCluster', {
     url: cluster.url,
     caPem: cluster.caPem,

@@ -15,6 +15,20 @@ import {
 import { KubeApiError, type KubeHttp } from './kube-http.ts';
 
 const SECRETS_PATH = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
+
+/**
+ * A create whose fate is unknown: it failed ambiguously (timeout, 5xx, connection lost) and the
+ * read-back could not confirm it either way. The Secret may exist or appear later, so the caller
+ * owes `attemptedTokenId` a delete-if-exists.
+ */
+export class AmbiguousCreateError extends UpstreamError {
+  readonly attemptedTokenId: string;
+  constructor(cause: UpstreamError, attemptedTokenId: string) {
+    super(cause.message, { retryable: cause.retryable, reason: `${cause.reason} (create of token ${attemptedTokenId} unconfirmed)`, cause, ...(cause.upstreamStatus !== undefined ? { upstreamStatus: cause.upstreamStatus } : {}), ...(cause.retryAfterSeconds !== undefined ? { retryAfterSeconds: cause.retryAfterSeconds } : {}) });
+    this.name = 'AmbiguousCreateError';
+    this.attemptedTokenId = attemptedTokenId;
+  }
+}
 /** Fresh ids tried after AlreadyExists before giving up (36^6 ids: a second clash is a bug). */
 export const CREATE_ID_ATTEMPTS = 3;
 
@@ -105,6 +119,8 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
           // The create may have landed before the failure: only a Secret we can read back counts.
           const landed = await confirm(token, secret).catch(() => null);
           if (landed) return minted(token, expiresAt, landed);
+          // Not confirmed: it may still exist (or land later). The caller owes it a delete.
+          throw new AmbiguousCreateError(err, token.id);
         }
         throw err;
       }

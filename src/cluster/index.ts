@@ -7,7 +7,7 @@ import { rotateServerToken } from './supervisor.ts';
 import type { BootstrapToken } from '../token/index.ts';
 
 export { KubeApiError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, type KubeHttpOptions } from './kube-http.ts';
-export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
+export { AmbiguousCreateError, createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
 export { createClusterCA, hashForMode, type CaHashMode } from './cluster-ca.ts';
 export { rotateServerToken } from './supervisor.ts';
 export { createNodeClient, lines, nodePasswordSecretName, parseWatchEvent, summarizeNode, WatchExpiredError, NODE_LIST_PAGE_SIZE, NODE_WATCH_TIMEOUT_SECONDS, type NodeClient, type NodeObject, type NodeTaint, type NodeWatchEvent } from './nodes.ts';

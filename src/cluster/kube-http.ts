@@ -83,9 +83,9 @@ export function createKubeHttp(options: KubeHttpOptions) {
     return h;
   }
 
-  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }): Promise<KubeResponse<T>> {
+  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string; raw?: boolean }): Promise<KubeResponse<T>> {
     const res = await send(method, path, what, init, AbortSignal.timeout(timeoutMs));
-    return read<T>(res, what);
+    return read<T>(res, what, init.raw === true);
   }
 
   async function send(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string }, signal: AbortSignal): Promise<Response> {
@@ -111,7 +111,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
     return res;
   }
 
-  async function read<T>(res: Response, what: string): Promise<KubeResponse<T>> {
+  async function read<T>(res: Response, what: string, raw = false): Promise<KubeResponse<T>> {
     const serverDate = parseHttpDate(res.headers.get('date'));
     let text: string;
     try {
@@ -121,6 +121,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
     }
     if (text.length > MAX_RESPONSE_BYTES) throw new UpstreamError(`the cluster API answer is too large (${what})`, { retryable: false });
     let body: unknown = null;
+    if (raw && res.status < 300) return { status: res.status, body: text as T, serverDate };
     if (text !== '') {
       try {
         body = JSON.parse(text);
@@ -138,7 +139,8 @@ export function createKubeHttp(options: KubeHttpOptions) {
   }
 
   /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
-  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean } = {}): Promise<KubeResponse<T>> {
+  /** `raw`: a 2xx body is returned as text, unparsed (the supervisor's /cacerts is PEM). */
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean } = {}): Promise<KubeResponse<T>> {
     const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
     let last: unknown;
     for (let attempt = 0; attempt < tries; attempt++) {

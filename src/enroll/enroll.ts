@@ -6,7 +6,7 @@ import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import type { BootstrapTokenStore } from '../cluster/index.ts';
+import { AmbiguousCreateError, type BootstrapTokenStore } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -67,7 +67,8 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
 
   let evidence: VerifiedEvidence | null = null;
   try {
-    const verifier = deps.verifiers[method];
+    // Own keys only: `{"method":"toString"}` must not reach Object.prototype.
+    const verifier = Object.hasOwn(deps.verifiers, method) ? deps.verifiers[method] : undefined;
     if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
     evidence = await verifier.verify(body, deps.now());
     const result = await mintFor(evidence, method, deps, ctx);
@@ -96,8 +97,10 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
     });
   } catch (err) {
-    // Nothing landed (mint confirms ambiguous failures): the proof stays usable for a retry.
-    await deps.machines.release(machineId, reservationId).catch(() => undefined);
+    // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown
+    // (its read-back failed too) leaves its token id owed a delete-if-exists (uid unknown: '').
+    const owed = err instanceof AmbiguousCreateError ? { id: err.attemptedTokenId, uid: '' } : null;
+    await deps.machines.release(machineId, reservationId, owed).catch(() => undefined);
     throw err;
   }
 

@@ -286,9 +286,11 @@ export function commitEnrollment(
   };
 }
 
-export function releaseEnrollment(state: MachineState | null, reservationId: string): MachineState | null {
-  if (state === null || state.reservation?.id !== reservationId) return state;
-  return { ...state, reservation: null };
+/** Frees the reservation; `owed` is a token whose create was ambiguous: owed a delete-if-exists. */
+export function releaseEnrollment(state: MachineState | null, reservationId: string, owed?: TokenRef | null): MachineState | null {
+  const s = state && owed && !state.pendingDeletes.some((t) => t.id === owed.id) ? { ...state, pendingDeletes: [...state.pendingDeletes, owed] } : state;
+  if (s === null || s.reservation?.id !== reservationId) return s;
+  return { ...s, reservation: null };
 }
 
 /** Tokens the cluster has confirmed gone (or never had) leave the books. */

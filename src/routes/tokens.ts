@@ -21,6 +21,11 @@ import {
   TokenError,
 } from '../token/index.ts';
 
+/** A join token, a `<id>.<secret>` pair or a K10 token: anything that may carry a secret. */
+export function looksLikeFullToken(v: string): boolean {
+  return v.includes('.') || v.includes(':') || /^K10/i.test(v) || v.length > 6;
+}
+
 export const K3S_TOKEN_TTL_DEFAULT = '24h';
 const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
 
@@ -131,7 +136,18 @@ export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<
 
   app.get('/v1/tokens', async (c) => c.json({ items: await listTokens(c) }));
 
-  app.delete('/v1/tokens/:token', async (c) => c.json(await deleteToken(c, decodeURIComponent(c.req.param('token')))));
+  app.delete('/v1/tokens/:token', async (c) => {
+    // Decoded once (by Hono, after strictPathEncoding): the path takes the token id only. A full
+    // token here would put its secret in every access log on the way, so it is refused unused.
+    const arg = c.req.param('token');
+    if (!isBootstrapTokenId(arg) && looksLikeFullToken(arg)) {
+      throw new AppError('invalid_token', 'the path takes the token id only, never the full token: send DELETE /v1/tokens/<id> (the 6 characters before the ".")', {
+        reason: 'full token in the request path (refused, not logged)',
+        extensions: { hint: 'k3s-token delete <token> sends only the id' },
+      });
+    }
+    return c.json(await deleteToken(c, arg));
+  });
 
   app.post('/v1/server-token/rotate', async (c) => {
     const body = await readJsonObject(c);

@@ -41,7 +41,7 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
     revoke: (id, now) => run(id, (o) => o.revoke(now)),
     reserve: (id, proof, rid, now) => run(id, (o) => o.reserve(proof, rid, now)),
     commit: (id, rid, minted, usedJwt, now) => run(id, (o) => o.commit(rid, minted, usedJwt, now)),
-    release: (id, rid) => run(id, (o) => o.release(rid)),
+    release: (id, rid, owed) => run(id, (o) => o.release(rid, owed)),
     confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
     fleetEvent: (id, event, now) => run(id, (o) => o.fleetEvent(id, event, now)),
     join: (id, event, now) => run(id, (o) => o.join(event, now)),

@@ -5,7 +5,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
-import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
+import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof, type TokenRef } from '../enroll/machine-state.ts';
 import type { JoinEvent } from '../enroll/join-state.ts';
 import { auditJoinExpired } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
@@ -81,8 +81,10 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await this.schedule();
     }
   }
-  release(reservationId: string) {
-    return wrapRpc(() => this.ops().release(reservationId));
+  async release(reservationId: string, owed: TokenRef | null = null) {
+    const r = wrapRpc(() => this.ops().release(reservationId, owed));
+    if (owed) await this.schedule();
+    return r;
   }
   async confirmDeleted(ids: string[]) {
     const r = wrapRpc(() => this.ops().confirmDeleted(ids));
@@ -153,7 +155,7 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     revoke: (id, now) => unwrapRpc(stub(id).revoke(now)) as never,
     reserve: (id, proof, rid, now) => unwrapRpc(stub(id).reserve(proof, rid, now)) as never,
     commit: (id, rid, minted, usedJwt, now) => unwrapRpc(stub(id).commit(rid, minted, usedJwt, now)) as never,
-    release: (id, rid) => unwrapRpc(stub(id).release(rid)) as never,
+    release: (id, rid, owed) => unwrapRpc(stub(id).release(rid, owed ?? null)) as never,
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,
     fleetEvent: (id, event, now) => unwrapRpc(stub(id).fleetEvent(id, event, now)) as never,
     join: (id, event, now) => unwrapRpc(stub(id).join(event, now)) as never,

@@ -91,8 +91,8 @@ export function machineCellOps(cell: StateCell) {
         return rethrow(err);
       }
     },
-    release(reservationId: string): void {
-      cell.save(releaseEnrollment(cell.load(), reservationId));
+    release(reservationId: string, owed?: TokenRef | null): void {
+      cell.save(releaseEnrollment(cell.load(), reservationId, owed));
     },
     fleetEvent(id: string, event: FleetEvent, now: number): { applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] } {
       const { state, applied, tokensToDelete } = applyFleetEvent(cell.load(), id, event, now);

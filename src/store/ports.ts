@@ -32,7 +32,8 @@ export interface MachineStore {
   reserve(id: string, proof: Proof, reservationId: string, now: number): Promise<EnrollPolicy>;
   /** Records the minted token; returns tokens now owed a delete (the previous one). */
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
-  release(id: string, reservationId: string): Promise<void>;
+  /** Frees the reservation; `owed` (an ambiguous create) is recorded as owed a delete-if-exists. */
+  release(id: string, reservationId: string, owed?: TokenRef | null): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;

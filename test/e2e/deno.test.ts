@@ -73,14 +73,14 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
   let stateDir = '';
   let receiver: Awaited<ReturnType<typeof startEventsReceiver>>;
   beforeAll(async () => {
-    receiver = await startEventsReceiver('deno-fleet-secret-0123456789');
+    receiver = await startEventsReceiver('deno-events-secret-0123456789');
     // @ts-expect-error: plain JavaScript module with JSDoc types
     const { startDevCluster } = await import('../../scripts/dev-cluster/index.mjs');
     stateDir = mkdtempSync(join(tmpdir(), 'deno-dc-'));
     cluster = await startDevCluster({ port: 0, stateDir });
     denoApp = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: cluster.caFile, ...vars, CLUSTER_API_URL: cluster.url, CLUSTER_SA_TOKEN: cluster.serviceAccountToken, CLUSTER_CA_PEM: cluster.caPem, CLUSTER_CA_HASH: '', EVENTS_WEBHOOK_URL: `${receiver.url}/events`, FLEET_WEBHOOK_SECRET: 'deno-fleet-secret-0123456789' },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: cluster.caFile, ...vars, CLUSTER_API_URL: cluster.url, CLUSTER_SA_TOKEN: cluster.serviceAccountToken, CLUSTER_CA_PEM: cluster.caPem, CLUSTER_CA_HASH: '', EVENTS_WEBHOOK_URL: `${receiver.url}/events`, FLEET_WEBHOOK_SECRET: 'deno-fleet-secret-0123456789', EVENTS_WEBHOOK_SECRET: 'deno-events-secret-0123456789' },
       timeoutMs: 60_000,
     });
   }, 90_000);

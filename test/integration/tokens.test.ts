@@ -48,13 +48,17 @@ describe('/v1/tokens (k3s token create/list/delete/generate)', () => {
     expect(list.items.find((i) => i.id === 'k3scli')).toEqual({ id: 'k3scli', description: '', expires: null, ttl: '<forever>', usages: ['authentication'], groups: [] });
   });
 
-  it('delete by id or by full token; a missing token is 404; garbage is 400', async () => {
+  it('delete by id; a full token in the path is 400 and deletes nothing; a missing token is 404; garbage is 400', async () => {
     const a = (await (await call('POST', '/v1/tokens', { ttl: '5m' })).json()) as { id: string; token: string };
     const b = (await (await call('POST', '/v1/tokens', { ttl: '5m' })).json()) as { id: string; token: string };
     const byId = await call('DELETE', `/v1/tokens/${a.id}`);
     expect(await byId.json()).toEqual({ id: a.id, message: `bootstrap token "${a.id}" deleted` });
+    // The path takes the id only: a full token is refused unused (it would be in access logs).
     const byToken = await call('DELETE', `/v1/tokens/${encodeURIComponent(b.token)}`);
-    expect(byToken.status).toBe(200);
+    expect(byToken.status).toBe(400);
+    expect(await byToken.json()).toMatchObject({ code: 'invalid_token', hint: expect.stringContaining('k3s-token delete') });
+    expect((await bootstrapSecrets()).map((s) => s.metadata.name)).toContain(`bootstrap-token-${b.id}`);
+    expect((await call('DELETE', `/v1/tokens/${b.id}`)).status).toBe(200);
     const names = (await bootstrapSecrets()).map((s) => s.metadata.name);
     expect(names).not.toContain(`bootstrap-token-${a.id}`);
     expect(names).not.toContain(`bootstrap-token-${b.id}`);
