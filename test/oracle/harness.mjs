@@ -1,0 +1,197 @@
+// @ts-check
+// startOracle: a real control plane on free loopback ports from the binary test/oracle/build.mjs
+// builds — etcd, kube-apiserver configured the way k3s configures its own (no anonymous auth,
+// bootstrap-token authenticator, Node,RBAC, NodeRestriction) and the controller manager's token
+// cleaner and root-ca-cert-publisher — with a generated CA, and the k3s-enroll service accounts
+// and RBAC of docs/real-cluster.md. It hands back the same handle as startDevCluster (url, caFile,
+// caPem, serviceAccountToken, readonlyServiceAccountToken, close) plus an admin token.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** @returns {Promise<number>} */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/**
+ * @param {string} base @param {string} caPem @param {string} token @param {string} method @param {string} path @param {unknown} [body]
+ * @returns {Promise<{ status: number, json: any, text: string }>}
+ */
+export function apiCall(base, caPem, token, method, path, body) {
+  const u = new URL(path, base);
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, ca: caPem, headers: { authorization: `Bearer ${token}`, ...(data ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        let json = null;
+        try {
+          json = JSON.parse(text);
+        } catch {}
+        resolve({ status: res.statusCode ?? 0, json, text });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The CA (k3s-style single self-signed EC P-256 cert), serving cert and service-account key pair. @param {string} dir */
+function makePki(dir) {
+  /** @param {string[]} args */
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const now = Math.floor(Date.now() / 1000);
+  ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server-ca.key');
+  ossl('req', '-x509', '-new', '-key', 'server-ca.key', '-out', 'server-ca.crt', '-days', '3650', '-subj', `/CN=k3s-server-ca@${now}`,
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', '-addext', 'subjectKeyIdentifier=hash');
+  ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'serving.key');
+  ossl('req', '-new', '-key', 'serving.key', '-out', 'serving.csr', '-subj', '/CN=kube-apiserver');
+  writeFileSync(join(dir, 'serving.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:127.0.0.1,IP:10.43.0.1\n');
+  ossl('x509', '-req', '-in', 'serving.csr', '-CA', 'server-ca.crt', '-CAkey', 'server-ca.key', '-CAcreateserial', '-out', 'serving.crt', '-days', '3650', '-extfile', 'serving.ext', '-sha256');
+  ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'service.key');
+  ossl('ec', '-in', 'service.key', '-pubout', '-out', 'service.pub');
+}
+
+/**
+ * @param {string} bin @param {string[]} args @param {string} logFile
+ * @returns {{ child: import('node:child_process').ChildProcess, log: () => string }}
+ */
+function start(bin, args, logFile) {
+  let out = '';
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const add = (/** @type {Buffer} */ d) => {
+    out += d.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+  child.on('exit', () => writeFileSync(logFile, out));
+  return { child, log: () => out };
+}
+
+/** @param {import('node:child_process').ChildProcess} child */
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(undefined);
+    child.once('exit', () => resolve(undefined));
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+/**
+ * @param {{ binary: string, stateDir: string, log?: (line: string) => void, timeoutMs?: number, admissionPolicy?: boolean }} options
+ */
+export async function startOracle({ binary, stateDir, log = () => {}, timeoutMs = 120_000, admissionPolicy = false }) {
+  const t0 = Date.now();
+  const tls = join(stateDir, 'tls');
+  mkdirSync(tls, { recursive: true, mode: 0o700 });
+  makePki(tls);
+  const caFile = join(tls, 'server-ca.crt');
+  const caPem = readFileSync(caFile, 'utf8');
+  const adminToken = randomBytes(24).toString('hex');
+  // --token-auth-file: one static admin credential (system:masters) for setting the cluster up.
+  writeFileSync(join(stateDir, 'tokens.csv'), `${adminToken},oracle-admin,oracle-admin,system:masters\n`, { mode: 0o600 });
+  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const url = `https://127.0.0.1:${apiPort}`;
+  /** @type {Array<import('node:child_process').ChildProcess>} */
+  const children = [];
+  const close = async () => {
+    for (const c of children.reverse()) await stop(c);
+  };
+  try {
+    const etcd = start(binary, ['etcd', '--name=oracle', `--data-dir=${join(stateDir, 'etcd')}`, `--listen-client-urls=http://127.0.0.1:${etcdClient}`, `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`, `--initial-cluster=oracle=http://127.0.0.1:${etcdPeer}`,
+      '--unsafe-no-fsync', '--log-level=warn'], join(stateDir, 'etcd.log'));
+    children.push(etcd.child);
+    // The flags k3s passes to its embedded kube-apiserver that matter to what k3s-enroll touches.
+    const api = start(binary, ['kube-apiserver', `--etcd-servers=http://127.0.0.1:${etcdClient}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      `--cert-dir=${join(stateDir, 'cert-dir')}`, `--tls-cert-file=${join(tls, 'serving.crt')}`, `--tls-private-key-file=${join(tls, 'serving.key')}`, `--client-ca-file=${caFile}`,
+      '--anonymous-auth=false', '--enable-bootstrap-token-auth=true', '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
+      `--token-auth-file=${join(stateDir, 'tokens.csv')}`, '--service-account-issuer=https://kubernetes.default.svc.cluster.local', `--service-account-key-file=${join(tls, 'service.pub')}`,
+      `--service-account-signing-key-file=${join(tls, 'service.key')}`, '--api-audiences=https://kubernetes.default.svc.cluster.local,k3s', '--service-cluster-ip-range=10.43.0.0/16',
+      '--allow-privileged=true', '--profiling=false', '--storage-backend=etcd3', '--v=0'], join(stateDir, 'kube-apiserver.log'));
+    children.push(api.child);
+    const admin = (/** @type {string} */ m, /** @type {string} */ p, /** @type {unknown} */ b) => apiCall(url, caPem, adminToken, m, p, b);
+    for (;;) {
+      if (api.child.exitCode !== null) throw new Error(`kube-apiserver exited: ${api.log().slice(-3000)}`);
+      if (etcd.child.exitCode !== null) throw new Error(`etcd exited: ${etcd.log().slice(-3000)}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`kube-apiserver not ready in ${timeoutMs} ms: ${api.log().slice(-3000)}`);
+      const r = await admin('GET', '/readyz').catch(() => null);
+      if (r?.status === 200) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    log(`oracle: kube-apiserver ready at ${url} in ${Date.now() - t0} ms`);
+    const kubeconfig = join(stateDir, 'admin.kubeconfig');
+    writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'oracle', cluster: { server: url, 'certificate-authority': caFile } }],
+      users: [{ name: 'admin', user: { token: adminToken } }], contexts: [{ name: 'oracle', context: { cluster: 'oracle', user: 'admin' } }], 'current-context': 'oracle' }), { mode: 0o600 });
+    const ctl = start(binary, ['controllers', `--kubeconfig=${kubeconfig}`, `--root-ca-file=${caFile}`], join(stateDir, 'controllers.log'));
+    children.push(ctl.child);
+
+    // docs/real-cluster.md §1: the service account and its Role; plus a read-only account.
+    const must = async (/** @type {string} */ m, /** @type {string} */ p, /** @type {unknown} */ b) => {
+      const r = await admin(m, p, b);
+      if (r.status >= 300) throw new Error(`oracle setup: ${m} ${p} → ${r.status} ${r.text}`);
+      return r;
+    };
+    await must('POST', '/api/v1/namespaces', { metadata: { name: 'k3s-enroll' } });
+    for (const name of ['k3s-enroll', 'readonly']) await must('POST', '/api/v1/namespaces/k3s-enroll/serviceaccounts', { metadata: { name } });
+    const RBAC = '/apis/rbac.authorization.k8s.io/v1/namespaces/kube-system';
+    await must('POST', `${RBAC}/roles`, { metadata: { name: 'bootstrap-token-minter' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get', 'list', 'delete'] }] });
+    await must('POST', `${RBAC}/rolebindings`, { metadata: { name: 'bootstrap-token-minter' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bootstrap-token-minter' }, subjects: [{ kind: 'ServiceAccount', name: 'k3s-enroll', namespace: 'k3s-enroll' }] });
+    await must('POST', `${RBAC}/roles`, { metadata: { name: 'secrets-reader' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list'] }] });
+    await must('POST', `${RBAC}/rolebindings`, { metadata: { name: 'secrets-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secrets-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'readonly', namespace: 'k3s-enroll' }] });
+    if (admissionPolicy) await applyAdmissionPolicy(must);
+    // TokenRequest (served by the API server itself; the legacy token Secret needs the controller manager's token controller).
+    const tokenFor = async (/** @type {string} */ name) => (await must('POST', `/api/v1/namespaces/k3s-enroll/serviceaccounts/${name}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86400 } })).json.status.token;
+    const serviceAccountToken = await tokenFor('k3s-enroll');
+    const readonlyServiceAccountToken = await tokenFor('readonly');
+    // The root-ca-cert-publisher has run once kube-root-ca.crt exists in kube-system.
+    for (;;) {
+      if ((await admin('GET', '/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt')).status === 200) break;
+      if (ctl.child.exitCode !== null) throw new Error(`controllers exited: ${ctl.log().slice(-3000)}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error('kube-root-ca.crt was not published in time');
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    log(`oracle: set up in ${Date.now() - t0} ms`);
+    return { kind: /** @type {const} */ ('kube-apiserver'), url, caFile, caPem, adminToken, kubeconfig, serviceAccountToken, readonlyServiceAccountToken, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** docs/real-cluster.md §2, applied for real. @param {(m: string, p: string, b: unknown) => Promise<unknown>} must */
+async function applyAdmissionPolicy(must) {
+  const A = '/apis/admissionregistration.k8s.io/v1';
+  await must('POST', `${A}/validatingadmissionpolicies`, {
+    metadata: { name: 'k3s-enroll-bootstrap-tokens-only' },
+    spec: {
+      failurePolicy: 'Fail',
+      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['secrets'] }] },
+      matchConditions: [{ name: 'only-the-enrollment-service', expression: "request.userInfo.username == 'system:serviceaccount:k3s-enroll:k3s-enroll'" }],
+      variables: [
+        { name: 'secret', expression: "request.operation == 'DELETE' ? oldObject : object" },
+        { name: 'groups', expression: "has(variables.secret.data) && 'auth-extra-groups' in variables.secret.data ? string(variables.secret.data['auth-extra-groups']).split(',') : []" },
+      ],
+      validations: [
+        { expression: "variables.secret.type == 'bootstrap.kubernetes.io/token'", message: 'k3s-enroll may only create or delete bootstrap-token Secrets' },
+        { expression: "request.namespace == 'kube-system' && variables.secret.metadata.name.matches('^bootstrap-token-[a-z0-9]{6}$')", message: 'k3s-enroll may only touch kube-system/bootstrap-token-<id> Secrets' },
+        { expression: "request.operation == 'DELETE' || variables.groups.all(g, g in ['system:bootstrappers:k3s:default-node-token', 'system:bootstrappers:edge'])", message: 'auth-extra-groups outside the allow-list' },
+      ],
+    },
+  });
+  await must('POST', `${A}/validatingadmissionpolicybindings`, { metadata: { name: 'k3s-enroll-bootstrap-tokens-only' }, spec: { policyName: 'k3s-enroll-bootstrap-tokens-only', validationActions: ['Deny'] } });
+}
