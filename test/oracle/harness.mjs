@@ -48,20 +48,38 @@ export function apiCall(base, caPem, token, method, path, body) {
   });
 }
 
-/** The CA (k3s-style single self-signed EC P-256 cert), serving cert and service-account key pair. @param {string} dir */
+/**
+ * k3s's layout: a server CA (one self-signed EC P-256 cert, whose bytes the K10 hash covers) that
+ * signs the serving cert, a separate client CA `k3s-client-ca@<unix>` that client certificates
+ * (nodes, admin) are signed by, and a service-account key pair. Same file names as the dev
+ * cluster's <stateDir>/tls, so a test signs a client certificate the same way for both.
+ * @param {string} dir
+ */
 function makePki(dir) {
   /** @param {string[]} args */
   const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const now = Math.floor(Date.now() / 1000);
-  ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'server-ca.key');
-  ossl('req', '-x509', '-new', '-key', 'server-ca.key', '-out', 'server-ca.crt', '-days', '3650', '-subj', `/CN=k3s-server-ca@${now}`,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', '-addext', 'subjectKeyIdentifier=hash');
+  for (const [name, cn] of [['server-ca', 'k3s-server-ca'], ['client-ca', 'k3s-client-ca']]) {
+    ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`);
+    ossl('req', '-x509', '-new', '-key', `${name}.key`, '-out', `${name}.crt`, '-days', '3650', '-subj', `/CN=${cn}@${now}`,
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign', '-addext', 'subjectKeyIdentifier=hash');
+  }
   ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'serving.key');
   ossl('req', '-new', '-key', 'serving.key', '-out', 'serving.csr', '-subj', '/CN=kube-apiserver');
   writeFileSync(join(dir, 'serving.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:127.0.0.1,IP:10.43.0.1\n');
   ossl('x509', '-req', '-in', 'serving.csr', '-CA', 'server-ca.crt', '-CAkey', 'server-ca.key', '-CAcreateserial', '-out', 'serving.crt', '-days', '3650', '-extfile', 'serving.ext', '-sha256');
   ossl('ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'service.key');
   ossl('ec', '-in', 'service.key', '-pubout', '-out', 'service.pub');
+}
+
+/**
+ * The YAML documents of docs/real-cluster.md whose kind passes `keep`, as one multi-document YAML.
+ * @param {(kind: string) => boolean} keep
+ */
+export function docsManifests(keep) {
+  const md = readFileSync(new URL('../../docs/real-cluster.md', import.meta.url), 'utf8');
+  const docs = [...md.matchAll(/```yaml\n([\s\S]*?)```/g)].flatMap((m) => (m[1] ?? '').split(/^---$/m));
+  return docs.filter((d) => keep(/^kind:\s*(\S+)/m.exec(d)?.[1] ?? '')).join('\n---\n');
 }
 
 /**
@@ -118,7 +136,7 @@ export async function startOracle({ binary, stateDir, log = () => {}, timeoutMs 
     children.push(etcd.child);
     // The flags k3s passes to its embedded kube-apiserver that matter to what k3s-enroll touches.
     const api = start(binary, ['kube-apiserver', `--etcd-servers=http://127.0.0.1:${etcdClient}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--cert-dir=${join(stateDir, 'cert-dir')}`, `--tls-cert-file=${join(tls, 'serving.crt')}`, `--tls-private-key-file=${join(tls, 'serving.key')}`, `--client-ca-file=${caFile}`,
+      `--cert-dir=${join(stateDir, 'cert-dir')}`, `--tls-cert-file=${join(tls, 'serving.crt')}`, `--tls-private-key-file=${join(tls, 'serving.key')}`, `--client-ca-file=${join(tls, 'client-ca.crt')}`,
       '--anonymous-auth=false', '--enable-bootstrap-token-auth=true', '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
       `--token-auth-file=${join(stateDir, 'tokens.csv')}`, '--service-account-issuer=https://kubernetes.default.svc.cluster.local', `--service-account-key-file=${join(tls, 'service.pub')}`,
       `--service-account-signing-key-file=${join(tls, 'service.key')}`, '--api-audiences=https://kubernetes.default.svc.cluster.local,k3s', '--service-cluster-ip-range=10.43.0.0/16',
@@ -140,20 +158,17 @@ export async function startOracle({ binary, stateDir, log = () => {}, timeoutMs 
     const ctl = start(binary, ['controllers', `--kubeconfig=${kubeconfig}`, `--root-ca-file=${caFile}`], join(stateDir, 'controllers.log'));
     children.push(ctl.child);
 
-    // docs/real-cluster.md §1: the service account and its Role; plus a read-only account.
+    // docs/real-cluster.md, applied for real with kubectl: its Namespace, ServiceAccount, Roles and
+    // bindings always; its ValidatingAdmissionPolicies only when asked (the dev cluster does not
+    // emulate them, so the differential suites run without). Plus a read-only account.
+    const kinds = ['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ClusterRole', 'ClusterRoleBinding', ...(admissionPolicy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : [])];
+    kubectlApply(kubeconfig, docsManifests((k) => kinds.includes(k)));
+    kubectlApply(kubeconfig, READONLY_RBAC);
     const must = async (/** @type {string} */ m, /** @type {string} */ p, /** @type {unknown} */ b) => {
       const r = await admin(m, p, b);
       if (r.status >= 300) throw new Error(`oracle setup: ${m} ${p} → ${r.status} ${r.text}`);
       return r;
     };
-    await must('POST', '/api/v1/namespaces', { metadata: { name: 'k3s-enroll' } });
-    for (const name of ['k3s-enroll', 'readonly']) await must('POST', '/api/v1/namespaces/k3s-enroll/serviceaccounts', { metadata: { name } });
-    const RBAC = '/apis/rbac.authorization.k8s.io/v1/namespaces/kube-system';
-    await must('POST', `${RBAC}/roles`, { metadata: { name: 'bootstrap-token-minter' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['create', 'get', 'list', 'delete'] }] });
-    await must('POST', `${RBAC}/rolebindings`, { metadata: { name: 'bootstrap-token-minter' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bootstrap-token-minter' }, subjects: [{ kind: 'ServiceAccount', name: 'k3s-enroll', namespace: 'k3s-enroll' }] });
-    await must('POST', `${RBAC}/roles`, { metadata: { name: 'secrets-reader' }, rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list'] }] });
-    await must('POST', `${RBAC}/rolebindings`, { metadata: { name: 'secrets-reader' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'secrets-reader' }, subjects: [{ kind: 'ServiceAccount', name: 'readonly', namespace: 'k3s-enroll' }] });
-    if (admissionPolicy) await applyAdmissionPolicy(must);
     // TokenRequest (served by the API server itself; the legacy token Secret needs the controller manager's token controller).
     const tokenFor = async (/** @type {string} */ name) => (await must('POST', `/api/v1/namespaces/k3s-enroll/serviceaccounts/${name}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86400 } })).json.status.token;
     const serviceAccountToken = await tokenFor('k3s-enroll');
@@ -166,32 +181,30 @@ export async function startOracle({ binary, stateDir, log = () => {}, timeoutMs 
       await new Promise((res) => setTimeout(res, 200));
     }
     log(`oracle: set up in ${Date.now() - t0} ms`);
-    return { kind: /** @type {const} */ ('kube-apiserver'), url, caFile, caPem, adminToken, kubeconfig, serviceAccountToken, readonlyServiceAccountToken, close };
+    return { kind: /** @type {const} */ ('kube-apiserver'), stateDir, url, caFile, caPem, adminToken, kubeconfig, serviceAccountToken, readonlyServiceAccountToken, close };
   } catch (e) {
     await close();
     throw e;
   }
 }
 
-/** docs/real-cluster.md §2, applied for real. @param {(m: string, p: string, b: unknown) => Promise<unknown>} must */
-async function applyAdmissionPolicy(must) {
-  const A = '/apis/admissionregistration.k8s.io/v1';
-  await must('POST', `${A}/validatingadmissionpolicies`, {
-    metadata: { name: 'k3s-enroll-bootstrap-tokens-only' },
-    spec: {
-      failurePolicy: 'Fail',
-      matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['secrets'] }] },
-      matchConditions: [{ name: 'only-the-enrollment-service', expression: "request.userInfo.username == 'system:serviceaccount:k3s-enroll:k3s-enroll'" }],
-      variables: [
-        { name: 'secret', expression: "request.operation == 'DELETE' ? oldObject : object" },
-        { name: 'groups', expression: "has(variables.secret.data) && 'auth-extra-groups' in variables.secret.data ? string(variables.secret.data['auth-extra-groups']).split(',') : []" },
-      ],
-      validations: [
-        { expression: "variables.secret.type == 'bootstrap.kubernetes.io/token'", message: 'k3s-enroll may only create or delete bootstrap-token Secrets' },
-        { expression: "request.namespace == 'kube-system' && variables.secret.metadata.name.matches('^bootstrap-token-[a-z0-9]{6}$')", message: 'k3s-enroll may only touch kube-system/bootstrap-token-<id> Secrets' },
-        { expression: "request.operation == 'DELETE' || variables.groups.all(g, g in ['system:bootstrappers:k3s:default-node-token', 'system:bootstrappers:edge'])", message: 'auth-extra-groups outside the allow-list' },
-      ],
-    },
-  });
-  await must('POST', `${A}/validatingadmissionpolicybindings`, { metadata: { name: 'k3s-enroll-bootstrap-tokens-only' }, spec: { policyName: 'k3s-enroll-bootstrap-tokens-only', validationActions: ['Deny'] } });
+const READONLY_RBAC = `apiVersion: v1
+kind: ServiceAccount
+metadata: { name: readonly, namespace: k3s-enroll }
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: { name: secrets-reader, namespace: kube-system }
+rules: [{ apiGroups: [""], resources: ["secrets"], verbs: ["get", "list"] }]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: { name: secrets-reader, namespace: kube-system }
+roleRef: { apiGroup: rbac.authorization.k8s.io, kind: Role, name: secrets-reader }
+subjects: [{ kind: ServiceAccount, name: readonly, namespace: k3s-enroll }]
+`;
+
+/** @param {string} kubeconfig @param {string} yaml */
+function kubectlApply(kubeconfig, yaml) {
+  execFileSync('kubectl', ['--kubeconfig', kubeconfig, 'apply', '-f', '-'], { input: yaml, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, KUBECONFIG: kubeconfig } });
 }

@@ -2,6 +2,7 @@
 // kube-apiserver + etcd + the controller manager's token cleaner, built by test/oracle/build.mjs)
 // where its binary is built — or, with ORACLE_BUILD=1, built now. Each target hands back the same
 // handle, so one test body asserts the same outcome on both.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { startOracle } from '../oracle/harness.mjs';
 
 export type TargetKind = 'dev-cluster' | 'kube-apiserver';
 export interface ClusterHandle {
+  /** <stateDir>/tls holds server-ca.crt and client-ca.crt/.key on both targets. */
+  stateDir: string;
   url: string;
   caFile: string;
   caPem: string;
@@ -33,6 +36,7 @@ export interface ClusterTarget {
 export function oracleStatus(): { binary: string | null; reason: string | null } {
   const bin = oracleBinaryPath() as string | null;
   if (!bin) return { binary: null, reason: '`go` is not installed' };
+  if (spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status !== 0) return { binary: null, reason: 'kubectl (which applies docs/real-cluster.md to it) is not installed' };
   if (existsSync(bin)) return { binary: bin, reason: null };
   if (process.env.ORACLE_BUILD === '1') {
     try {
@@ -54,7 +58,7 @@ function withStateDir<T extends { close(): Promise<void> }>(prefix: string, star
       rmSync(dir, { recursive: true, force: true });
       throw e;
     }
-    return { ...h, close: async () => {
+    return { ...h, stateDir: dir, close: async () => {
       await h.close();
       rmSync(dir, { recursive: true, force: true });
     } };
