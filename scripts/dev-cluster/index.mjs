@@ -142,7 +142,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
 
     if (path === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && method === 'POST') {
       if (!authorize(user, { verb: 'create', resource: 'selfsubjectreviews', namespace: '' })) return { status: 403, body: forbidden({ group: 'authentication.k8s.io', resource: 'selfsubjectreviews' }, '', `User ${goQuote(user.username)} cannot create resource "selfsubjectreviews" in API group "authentication.k8s.io" at the cluster scope`) };
-      return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.username, groups: user.groups } } } };
+      return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: formatRFC3339Seconds(clock.nowMs()) }, status: { userInfo: { username: user.username, groups: user.groups } } } };
     }
 
     const cm = /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/([^/]+)$/.exec(path);

@@ -48,7 +48,8 @@ describe.skipIf(!!oracle.reason)('docs/real-cluster.md admission policy on a rea
   };
 
   it('the service may create a bootstrap token with allowed groups, and delete it', async () => {
-    expect((await call(o.serviceAccountToken, 'POST', SECRETS, token('vap001', 'system:bootstrappers:edge'))).status).toBe(201);
+    const created = await call(o.serviceAccountToken, 'POST', SECRETS, token('vap001', 'system:bootstrappers:edge'));
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
     expect((await call(o.serviceAccountToken, 'POST', SECRETS, token('vap002'))).status).toBe(201);
     expect((await call(o.serviceAccountToken, 'DELETE', `${SECRETS}/bootstrap-token-vap001`)).status).toBe(200);
   });

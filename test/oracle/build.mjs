@@ -46,8 +46,9 @@ export function buildOracle({ log = (/** @type {string} */ s) => process.stderr.
   mkdirSync(dirname(bin), { recursive: true });
   log(`oracle: building ${bin} (kube-apiserver ${readFileSync(join(here, 'go.mod'), 'utf8').match(/k8s\.io\/kubernetes (v\S+)/)?.[1]}, etcd, controllers) under nice -n 10 …`);
   const t0 = process.hrtime.bigint();
-  // -mod=readonly: go.sum is the pin; a build never rewrites it. CGO off: nothing here needs it.
-  const env = { ...process.env, GOFLAGS: '-mod=readonly -trimpath -buildvcs=false', CGO_ENABLED: '0' };
+  // -mod=readonly: go.sum is the pin; a build never rewrites it. CGO as the machine's default
+  // (changing it would key every package anew in the Go build cache).
+  const env = { ...process.env, GOFLAGS: '-mod=readonly -trimpath -buildvcs=false' };
   const r = spawnSync('nice', ['-n', '10', 'go', 'build', '-o', `${bin}.tmp`, '.'], { cwd: here, env, stdio: ['ignore', 'inherit', 'inherit'] });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`oracle: go build failed (exit ${r.status ?? r.signal}) after ${seconds.toFixed(0)} s`);

@@ -44,11 +44,34 @@ describe.each(clusterTargets())('$name', (target) => {
   const whoami = (bearer: string) => call('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { bearer, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
   let n = 0;
   const nextId = () => `d${String(++n).padStart(5, '0')}`;
-  async function tokenSecret(data: Record<string, string>, over: { type?: string; id?: string } = {}) {
-    const id = over.id ?? nextId();
-    const res = await call('POST', SECRETS, { bearer: sa(), body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `bootstrap-token-${id}` }, type: over.type ?? 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true', ...data } } });
+  const createToken = async (id: string, data: Record<string, string>, type = 'bootstrap.kubernetes.io/token') => {
+    const res = await call('POST', SECRETS, { bearer: sa(), body: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `bootstrap-token-${id}` }, type, stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true', ...data } } });
     expect(res.status, res.text).toBe(201);
     return `${id}.0123456789abcdef`;
+  };
+  /**
+   * The real authenticator reads Secrets from an informer cache, so a new Secret is seen a moment
+   * later. A sentinel token created after it authenticates only once the cache has caught up with
+   * both (watch events arrive in order), so a 401 asserted after this is not just cache lag.
+   */
+  async function synced() {
+    const sentinel = await createToken(nextId(), {});
+    await eventually(async () => (await whoami(sentinel)).status, 201);
+  }
+  async function tokenSecret(data: Record<string, string>, over: { type?: string; id?: string } = {}) {
+    const t = await createToken(over.id ?? nextId(), data, over.type);
+    await synced();
+    return t;
+  }
+  /** Polls `f` until it returns `want` (10 s at most); returns the last value. */
+  async function eventually<T>(f: () => Promise<T>, want: T): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    let v = await f();
+    while (v !== want && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      v = await f();
+    }
+    return v;
   }
   const run = it.skipIf(!!target.skip);
   const runK3s = it.skipIf(!!target.skip || target.kind !== 'dev-cluster');
@@ -72,7 +95,9 @@ describe.each(clusterTargets())('$name', (target) => {
       const t = await tokenSecret({ 'auth-extra-groups': 'system:bootstrappers:z,system:bootstrappers:a,system:bootstrappers:a', expiration: '2099-01-01T00:00:00Z' });
       const r = await whoami(t);
       expect(r.status).toBe(201);
-      expect(r.json).toEqual({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: `system:bootstrap:${t.slice(0, 6)}`, groups: ['system:bootstrappers', 'system:bootstrappers:a', 'system:bootstrappers:z', 'system:authenticated'] } } });
+      // selfsubjectreview/rest.go stamps CreationTimestamp with the server's now.
+      expect(r.json.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      expect({ ...r.json, metadata: {} }).toEqual({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: {}, status: { userInfo: { username: `system:bootstrap:${t.slice(0, 6)}`, groups: ['system:bootstrappers', 'system:bootstrappers:a', 'system:bootstrappers:z', 'system:authenticated'] } } });
     });
     it.skipIf(!!target.skip).each([
       ['uppercase group', { 'auth-extra-groups': 'system:bootstrappers:Edge' }],
@@ -80,7 +105,6 @@ describe.each(clusterTargets())('$name', (target) => {
       ['space after comma', { 'auth-extra-groups': 'system:bootstrappers:a, system:bootstrappers:b' }],
       ['bare system:bootstrappers', { 'auth-extra-groups': 'system:bootstrappers' }],
       ['group outside the prefix', { 'auth-extra-groups': 'system:nodes' }],
-      ['auth-extra-groups present but empty', { 'auth-extra-groups': '' }],
       ['usage "true\\n"', { 'usage-bootstrap-authentication': 'true\n' }],
       ['usage "True"', { 'usage-bootstrap-authentication': 'True' }],
       ['expired', { expiration: '2000-01-01T00:00:00Z' }],
@@ -96,9 +120,15 @@ describe.each(clusterTargets())('$name', (target) => {
       expect(r.status).toBe(401);
       expect(r.text).toBe(UNAUTHORIZED);
     });
+    run('auth-extra-groups present but empty → the default group only (secrets.GetGroups)', async () => {
+      const r = await whoami(await tokenSecret({ 'auth-extra-groups': '' }));
+      expect(r.status).toBe(201);
+      expect(r.json.status.userInfo.groups).toEqual(['system:bootstrappers', 'system:authenticated']);
+    });
     run('usage absent → 401', async () => {
       const id = nextId();
       expect((await call('POST', SECRETS, { bearer: sa(), body: { metadata: { name: `bootstrap-token-${id}` }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef' } } })).status).toBe(201);
+      await synced();
       expect((await whoami(`${id}.0123456789abcdef`)).status).toBe(401);
     });
     run('wrong Secret type → 401', async () => {
@@ -110,11 +140,11 @@ describe.each(clusterTargets())('$name', (target) => {
     ])('expiration with %s is valid → 201', async (_n, expiration) => {
       expect((await whoami(await tokenSecret({ expiration }))).status).toBe(201);
     });
-    run('a deleted Secret no longer authenticates', async () => {
+    run('a deleted Secret no longer authenticates (at once on the dev cluster, after the informer catches up on a real one)', async () => {
       const t = await tokenSecret({});
       expect((await whoami(t)).status).toBe(201);
       expect((await call('DELETE', `${SECRETS}/bootstrap-token-${t.slice(0, 6)}`, { bearer: sa() })).status).toBe(200);
-      expect((await whoami(t)).status).toBe(401);
+      expect(await eventually(async () => (await whoami(t)).status, 401)).toBe(401);
     });
     run('no Authorization → 401 (anonymous auth off, as k3s runs it); an unknown bearer → 401', async () => {
       expect((await call('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { body: {} })).text).toBe(UNAUTHORIZED);

@@ -173,6 +173,16 @@ export async function startOracle({ binary, stateDir, log = () => {}, timeoutMs 
     const tokenFor = async (/** @type {string} */ name) => (await must('POST', `/api/v1/namespaces/k3s-enroll/serviceaccounts/${name}/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86400 } })).json.status.token;
     const serviceAccountToken = await tokenFor('k3s-enroll');
     const readonlyServiceAccountToken = await tokenFor('readonly');
+    if (admissionPolicy) {
+      // Policies take effect once the API server's admission informers have loaded and compiled
+      // them: wait until a server-side dry run of a plain Secret by the service is denied.
+      for (;;) {
+        const r = await apiCall(url, caPem, serviceAccountToken, 'POST', '/api/v1/namespaces/kube-system/secrets?dryRun=All', { metadata: { name: 'policy-probe' } });
+        if (r.status === 422 || r.status === 403) break;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`the admission policy of docs/real-cluster.md never took effect: a dry-run create answered ${r.status} ${r.text}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    }
     // The root-ca-cert-publisher has run once kube-root-ca.crt exists in kube-system.
     for (;;) {
       if ((await admin('GET', '/api/v1/namespaces/kube-system/configmaps/kube-root-ca.crt')).status === 200) break;

@@ -51,6 +51,16 @@ describe.each(clusterTargets())('service cluster client against $name', (target)
   }, 30_000);
   const run = it.skipIf(!!target.skip);
 
+  /** Polls until `f` returns `want` (10 s at most): a real authenticator reads an informer cache. */
+  async function eventually<T>(f: () => Promise<T>, want: T): Promise<T> {
+    const deadline = Date.now() + 10_000;
+    let v = await f();
+    while (v !== want && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      v = await f();
+    }
+    return v;
+  }
   async function whoami(token: string): Promise<{ status: number; json: any }> {
     const res = await fetchCa(`${c.url}/apis/authentication.k8s.io/v1/selfsubjectreviews`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) });
     return { status: res.status, json: await res.json() };
@@ -60,8 +70,8 @@ describe.each(clusterTargets())('service cluster client against $name', (target)
     const m = await client.tokens.mint({ ttlSeconds: 3600, groups: ['system:bootstrappers:edge'], description: 'differential', labels: { 'app.kubernetes.io/managed-by': 'k3s-enroll' } });
     expect(m.uid).toMatch(/^[0-9a-f-]{36}$/);
     expect(m.expiresAt!.getTime() - Date.now()).toBeGreaterThan(3500_000);
+    expect(await eventually(async () => (await whoami(`${m.token.id}.${m.token.secret}`)).status, 201)).toBe(201);
     const who = await whoami(`${m.token.id}.${m.token.secret}`);
-    expect(who.status).toBe(201);
     expect(who.json.status.userInfo).toEqual({ username: `system:bootstrap:${m.token.id}`, groups: ['system:bootstrappers', 'system:bootstrappers:edge', 'system:authenticated'] });
     const info = await client.tokens.get(m.token.id);
     expect(info).toMatchObject({ id: m.token.id, description: 'differential' });
@@ -79,10 +89,10 @@ describe.each(clusterTargets())('service cluster client against $name', (target)
   run('delete: a wrong UID precondition is refused (false), the right one deletes, a second delete is false; the token no longer logs in', async () => {
     const m = await client.tokens.mint({ ttlSeconds: 600 });
     expect(await client.tokens.remove(m.token.id, { uid: '00000000-0000-0000-0000-000000000000' })).toBe(false);
-    expect((await whoami(`${m.token.id}.${m.token.secret}`)).status).toBe(201);
+    expect(await eventually(async () => (await whoami(`${m.token.id}.${m.token.secret}`)).status, 201)).toBe(201);
     expect(await client.tokens.remove(m.token.id, { uid: m.uid })).toBe(true);
     expect(await client.tokens.remove(m.token.id)).toBe(false);
-    expect((await whoami(`${m.token.id}.${m.token.secret}`)).status).toBe(401);
+    expect(await eventually(async () => (await whoami(`${m.token.id}.${m.token.secret}`)).status, 401)).toBe(401);
     expect(await client.tokens.get(m.token.id)).toBeNull();
   });
 
@@ -97,8 +107,8 @@ describe.each(clusterTargets())('service cluster client against $name', (target)
   });
 
   run('expiry: a token stops logging in once its expiration passes, and the cleaner removes its Secret', async () => {
-    const m = await client.tokens.mint({ ttlSeconds: 2 });
-    expect((await whoami(`${m.token.id}.${m.token.secret}`)).status).toBe(201);
+    const m = await client.tokens.mint({ ttlSeconds: 3 });
+    expect(await eventually(async () => (await whoami(`${m.token.id}.${m.token.secret}`)).status, 201)).toBe(201);
     const deadline = Date.now() + 20_000;
     let status = 201;
     while (Date.now() < deadline && (status !== 401 || (await client.tokens.get(m.token.id)) !== null)) {
