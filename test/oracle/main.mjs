@@ -19,7 +19,8 @@ console.error(cached ? `oracle: using cached ${binary}` : `oracle: cold build to
 const t0 = Date.now();
 const o = await startOracle({ binary, stateDir, admissionPolicy: true, log: (l) => console.error(l) });
 console.error(`oracle: running in ${Date.now() - t0} ms`);
-const env = { CLUSTER_API_URL: o.url, CLUSTER_SA_TOKEN: o.serviceAccountToken, CLUSTER_CA_PEM: o.caPem, K3S_SERVER_URL: o.url };
+// NODE_EXTRA_CA_CERTS: npm start hands it to wrangler dev, whose outbound fetch must trust this CA.
+const env = { CLUSTER_API_URL: o.url, CLUSTER_SA_TOKEN: o.serviceAccountToken, CLUSTER_CA_PEM: o.caPem, K3S_SERVER_URL: o.url, NODE_EXTRA_CA_CERTS: o.caFile };
 const envFile = join(stateDir, 'oracle.env');
 writeFileSync(envFile, Object.entries(env).map(([k, v]) => `${k}='${v.replaceAll("'", "'\\''")}'`).join('\n') + '\n', { mode: 0o600 });
 console.log(JSON.stringify({ url: o.url, caFile: o.caFile, kubeconfig: o.kubeconfig, envFile }));
