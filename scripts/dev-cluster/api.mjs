@@ -7,6 +7,7 @@ import { admitNodeRestriction } from './admission.mjs';
 import { authorize, denialMessage } from './authn.mjs';
 import { buildStatus, forbidden, notFound } from './status.mjs';
 import { toTable } from './tables.mjs';
+import { formatRFC3339Seconds } from './clock.mjs';
 
 /** @typedef {{ status: number, body: unknown, contentType?: string } | { streamed: true }} Reply */
 const OBJECT_META = ['name', 'generateName', 'namespace', 'selfLink', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields'];
@@ -124,7 +125,7 @@ export function createApiHandler(ctx) {
   };
 
   /**
-   * @param {{ url: URL, method: string, raw: string, contentType: string, user: import('./authn.mjs').User, res: import('node:http').ServerResponse }} req
+   * @param {{ url: URL, method: string, raw: string, contentType: string, nowMs: number, user: import('./authn.mjs').User, res: import('node:http').ServerResponse }} req
    * @returns {Reply | null}
    */
   function route(req) {
@@ -133,7 +134,7 @@ export function createApiHandler(ctx) {
     if (path === '/apis/authentication.k8s.io/v1/selfsubjectreviews' && method === 'POST') {
       const attrs = { verb: 'create', resource: 'selfsubjectreviews', group: 'authentication.k8s.io', namespace: '' };
       if (!authorize(user, attrs)) return deny(user, attrs);
-      return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: user.username, groups: user.groups } } } };
+      return { status: 201, body: { kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: formatRFC3339Seconds(req.nowMs) }, status: { userInfo: { username: user.username, groups: user.groups } } } };
     }
 
     const nsm = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/.exec(path);

@@ -37,10 +37,11 @@ export function authenticateBootstrapToken(token, lookup, nowNs) {
   }
   if (data('usage-bootstrap-authentication') !== 'true') return null;
   const groups = new Set(['system:bootstrappers']);
-  // secrets.GetGroups keys on the presence of the key, not on its value: an empty
-  // auth-extra-groups splits into one empty element, which fails the pattern.
+  // secrets.GetGroups (cluster-bootstrap util/secrets): an absent or empty auth-extra-groups means
+  // the default group only (`if extraGroupsString == "" { return groups.List(), nil }`); measured
+  // on a real kube-apiserver v1.32 by test/oracle/differential.test.ts.
   const extra = data('auth-extra-groups');
-  if (extra !== undefined) {
+  if (extra !== undefined && extra !== '') {
     for (const g of extra.split(',')) {
       if (!GROUP_RE.test(g)) return null;
       groups.add(g);

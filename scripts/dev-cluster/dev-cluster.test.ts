@@ -76,7 +76,9 @@ describe('bootstrap token authenticator (reference §2)', () => {
     const t = await tokenSecret({ 'auth-extra-groups': 'system:bootstrappers:z,system:bootstrappers:a,system:bootstrappers:a', expiration: '2099-01-01T00:00:00Z' });
     const r = await whoami(t);
     expect(r.status).toBe(201);
-    expect(r.json).toEqual({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: { creationTimestamp: null }, status: { userInfo: { username: `system:bootstrap:${t.slice(0, 6)}`, groups: ['system:bootstrappers', 'system:bootstrappers:a', 'system:bootstrappers:z', 'system:authenticated'] } } });
+    // selfsubjectreview/rest.go sets CreationTimestamp to the server's now (seen on a real kube-apiserver).
+    expect(r.json.metadata.creationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect({ ...r.json, metadata: {} }).toEqual({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', metadata: {}, status: { userInfo: { username: `system:bootstrap:${t.slice(0, 6)}`, groups: ['system:bootstrappers', 'system:bootstrappers:a', 'system:bootstrappers:z', 'system:authenticated'] } } });
   });
   it.each([
     ['uppercase group', { 'auth-extra-groups': 'system:bootstrappers:Edge' }],
@@ -84,7 +86,6 @@ describe('bootstrap token authenticator (reference §2)', () => {
     ['space after comma', { 'auth-extra-groups': 'system:bootstrappers:a, system:bootstrappers:b' }],
     ['bare system:bootstrappers', { 'auth-extra-groups': 'system:bootstrappers' }],
     ['group outside the prefix', { 'auth-extra-groups': 'system:nodes' }],
-    ['auth-extra-groups present but empty', { 'auth-extra-groups': '' }],
     ['usage "true\\n"', { 'usage-bootstrap-authentication': 'true\n' }],
     ['usage "True"', { 'usage-bootstrap-authentication': 'True' }],
     ['expired', { expiration: '2000-01-01T00:00:00Z' }],
@@ -108,6 +109,9 @@ describe('bootstrap token authenticator (reference §2)', () => {
   });
   it('wrong Secret type → 401', async () => {
     expect((await whoami(await tokenSecret({}, { type: 'Opaque' }))).status).toBe(401);
+  });
+  it('auth-extra-groups present but empty → the default group only (secrets.GetGroups)', async () => {
+    expect((await whoami(await tokenSecret({ 'auth-extra-groups': '' }))).json.status.userInfo.groups).toEqual(['system:bootstrappers', 'system:authenticated']);
   });
   it.each([
     ['fractional seconds', '2099-01-01T00:00:00.123456789Z'],
