@@ -14,5 +14,10 @@ else
   echo "VMTEST config missing"
 fi
 echo "VMTEST tpm $(ls /dev/tpmrm0 2>&1)"
+# Where the boot's time went (diagnostics for slow TCG runs).
+systemd-analyze time 2>/dev/null | sed -n 's/^Startup finished in /VMTIME /p'
+systemd-analyze blame 2>/dev/null | head -n 8 | sed 's/^ */VMTIME blame /'
 echo "VMTEST done"
-systemctl --no-block poweroff
+# Nothing left to keep: flush and power off at once (the next boot replays the journal if needed).
+sync
+systemctl poweroff --force --force
