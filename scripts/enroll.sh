@@ -7,7 +7,7 @@
 #
 # Usage: ENROLL_URL=https://enroll.example.com scripts/enroll.sh [tpm|code|jwt]
 #        scripts/enroll.sh ca-hash FILE   (prints the K10 CA hash k3s computes for a /cacerts bundle)
-#   tpm : TPM2TOOLS_TCTI (optional), EK cert read from NV 0x1c00002 (RSA) if present;
+#   tpm : TPM2TOOLS_TCTI (default device:/dev/tpmrm0, the kernel's resource manager), EK cert read from NV 0x1c00002 (RSA) if present;
 #         TPM_QUOTE_PCRS (e.g. sha256:0,1,2,3,7) adds a quote when the service has a PCR policy
 #   code: MACHINE_ID, ENROLL_CODE
 #   jwt : JWT or JWT_FILE
@@ -149,6 +149,8 @@ case "$METHOD" in
     for tool in tpm2_createek tpm2_createak tpm2_activatecredential tpm2_startauthsession tpm2_policysecret tpm2_flushcontext tpm2_nvread; do
       command -v "$tool" >/dev/null 2>&1 || die 2 "missing tool: $tool (install tpm2-tools)"
     done
+    # The kernel's resource manager unless told otherwise (tpm2-tools would try tabrmd first).
+    [ -n "${TPM2TOOLS_TCTI:-}" ] || export TPM2TOOLS_TCTI=device:/dev/tpmrm0
     cd "$WORK_DIR"
     tpm tpm2_createek -c ek.ctx -G rsa -u ek.pub -f tss
     tpm tpm2_flushcontext -t
