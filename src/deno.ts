@@ -9,6 +9,7 @@ import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
+import { createBatchedWriteGate, createLocalSlotSource, type WriteGate } from './cluster/index.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
 import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
@@ -21,6 +22,9 @@ const kv = await Deno.openKv(env.DENO_KV_PATH || undefined);
 const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
 let services: Services | null = null;
+// The cluster write governor, in process: one Deno process is one schedule (no round trip).
+let gate: WriteGate | null = null;
+const gateFor = (cfg: Config): WriteGate => (gate ??= createBatchedWriteGate(createLocalSlotSource(cfg.clusterMaxWritesPerSecond), { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() }));
 const loadConfig = createConfigLoader(env, logger);
 const servicesFor = (cfg: Config): Services =>
   (services ??= {
@@ -29,10 +33,10 @@ const servicesFor = (cfg: Config): Services =>
     audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
-    cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
+    cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), gateFor(cfg)),
     verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
-        deviceTrust: parseEkRoots(cfg.deviceCaPem),
+    deviceTrust: parseEkRoots(cfg.deviceCaPem),
   });
 const app = createApp({
   loadConfig,

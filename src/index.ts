@@ -11,10 +11,14 @@ import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
+import { bindingRateLimiter } from './store/failure-limiter.ts';
+import { workersWriteGate, WriteGovernorObject } from './store/write-governor-object.ts';
 
-export { MachineObject, RateLimitObject };
+export { MachineObject, RateLimitObject, WriteGovernorObject };
 
-type Env = StoreEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
+/** ENROLL_FAILURES: the rate-limiting binding (wrangler.toml [[ratelimits]]); without it, a Durable Object counts. */
+type Env = StoreEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit };
+const ENROLL_FAILURES_PERIOD_SECONDS = 60;
 
 const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
@@ -32,8 +36,8 @@ function appFor(env: Env) {
         index: createD1MachineIndex(env.DB),
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
-        ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
-        cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
+        ipLimiter: env.ENROLL_FAILURES ? bindingRateLimiter(env.ENROLL_FAILURES, ENROLL_FAILURES_PERIOD_SECONDS) : createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
+        cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), workersWriteGate(env.GOVERNOR, cfg.clusterMaxWritesPerSecond)),
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
         deviceTrust: parseEkRoots(cfg.deviceCaPem),

@@ -12,11 +12,14 @@ import {
   type BootstrapToken,
   type SecretObject,
 } from '../token/index.ts';
-import { KubeApiError, type KubeHttp } from './kube-http.ts';
+import { KubeApiError, KubeNetworkError, type KubeHttp } from './kube-http.ts';
+import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 const SECRETS_PATH = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
 /** Fresh ids tried after AlreadyExists before giving up (36^6 ids: a second clash is a bug). */
 export const CREATE_ID_ATTEMPTS = 3;
+/** Creates sent again after a connection error whose read-back showed nothing landed. */
+export const CREATE_RESENDS = 2;
 
 export interface MintRequest {
   /** Seconds until expiry on the API server's clock; null = never expires. */
@@ -27,6 +30,8 @@ export interface MintRequest {
   readonly labels?: Readonly<Record<string, string>>;
   /** A caller-chosen token (`k3s token create <token>`): a clash is then a conflict, not a retry. */
   readonly token?: BootstrapToken;
+  /** The caller already took a write slot for the first create (enrollment takes it before reserving). */
+  readonly slotTaken?: boolean;
 }
 
 export interface MintedToken {
@@ -55,18 +60,26 @@ interface StoredSecret {
   data?: Record<string, string>;
 }
 
-export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Date; generate?: () => BootstrapToken }) {
+export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Date; generate?: () => BootstrapToken; gate?: WriteGate }) {
   const generate = deps.generate ?? (() => generateBootstrapToken());
+  const gate = deps.gate ?? UNGOVERNED;
+  let clockProbe: Promise<void> | null = null;
 
   async function serverNow(): Promise<Date> {
     const known = http.serverNow();
     if (known) return known;
-    // No Date header seen yet: ask the API server for one with a cheap, harmless read.
-    try {
-      await http.request('GET', `${SECRETS_PATH}?limit=1&fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`, 'list secrets');
-    } catch (err) {
-      if (!(err instanceof KubeApiError) || err.status >= 500 || err.status === 401) throw err;
-    }
+    // No Date header seen yet: ask the API server for one with a cheap, harmless read — one probe
+    // in flight at a time, however many enrollments start before the clock is known.
+    clockProbe ??= http
+      .request('GET', `${SECRETS_PATH}?limit=1&fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`, 'list secrets')
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!(err instanceof KubeApiError) || err.status >= 500 || err.status === 401) throw err;
+        },
+      )
+      .finally(() => (clockProbe = null));
+    await clockProbe;
     return http.serverNow() ?? deps.now();
   }
 
@@ -80,8 +93,11 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
   }
 
   async function mint(req: MintRequest): Promise<MintedToken> {
-    for (let attempt = 0; attempt < (req.token ? 1 : CREATE_ID_ATTEMPTS); attempt++) {
-      const token = req.token ?? generate();
+    let token = req.token ?? generate();
+    let clashes = 0;
+    let resends = 0;
+    for (let send = 0; ; send++) {
+      if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
       const now = await serverNow();
       const expiresAt = req.ttlSeconds === null ? null : new Date(Math.floor(now.getTime() / 1000) * 1000 + req.ttlSeconds * 1000);
       const secret = buildBootstrapTokenSecret({
@@ -98,13 +114,25 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
         return minted(token, expiresAt, res.body);
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) {
+          // After a resend the clash may be our own earlier create landing late: same id, same secret.
+          if (resends > 0) {
+            const landed = await confirm(token, secret).catch(() => null);
+            if (landed) return minted(token, expiresAt, landed);
+          }
           if (req.token) throw new AppError('conflict', `a token with id "${token.id}" already exists`);
+          if (++clashes >= CREATE_ID_ATTEMPTS) break;
+          token = generate();
           continue;
         }
         if (err instanceof UpstreamError && err.retryable) {
           // The create may have landed before the failure: only a Secret we can read back counts.
-          const landed = await confirm(token, secret).catch(() => null);
+          const landed = await confirm(token, secret).catch(() => undefined);
           if (landed) return minted(token, expiresAt, landed);
+          // Provably not landed (read-back 404) after a connection failure, not a timeout: send again.
+          if (landed === null && err instanceof KubeNetworkError && !err.timedOut && resends < CREATE_RESENDS) {
+            resends++;
+            continue;
+          }
         }
         throw err;
       }
@@ -112,6 +140,7 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
     throw new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` });
   }
 
+  /** The Secret as stored if it is ours (same token secret); null when absent or not ours; throws when unknown. */
   async function confirm(token: BootstrapToken, sent: SecretObject): Promise<StoredSecret | null> {
     const stored = await get(token.id);
     if (!stored || stored.type !== BOOTSTRAP_TOKEN_SECRET_TYPE || !stored.data) return null;
@@ -128,6 +157,7 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
   /** Deletes `bootstrap-token-<id>`; false when it was already gone (the cleaner may have won). */
   async function remove(id: string, options: { uid?: string } = {}): Promise<boolean> {
     const body = options.uid ? JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: options.uid } }) : undefined;
+    await gate.acquire('delete');
     try {
       await http.request('DELETE', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'delete secrets', body ? { body, contentType: 'application/json' } : {});
       return true;

@@ -4,26 +4,48 @@ import { createClusterCA, type CaHashMode } from './cluster-ca.ts';
 import { createKubeHttp, type KubeHttpOptions } from './kube-http.ts';
 import { rotateServerToken } from './supervisor.ts';
 import type { BootstrapToken } from '../token/index.ts';
+import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
-export { KubeApiError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, type KubeHttpOptions } from './kube-http.ts';
-export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
+export { KubeApiError, KubeNetworkError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, type KubeHttpOptions } from './kube-http.ts';
+export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, CREATE_RESENDS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
 export { createClusterCA, hashForMode, type CaHashMode } from './cluster-ca.ts';
 export { rotateServerToken } from './supervisor.ts';
+export {
+  allocateSlots,
+  busyRetryAfterSeconds,
+  ClusterBusyError,
+  CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT,
+  createBatchedWriteGate,
+  createLocalSlotSource,
+  CREATE_HORIZON_MS,
+  DELETE_HORIZON_MS,
+  UNGOVERNED,
+  type GovernorSchedule,
+  type SlotGrant,
+  type SlotRequest,
+  type SlotSource,
+  type WriteGate,
+  type WriteKind,
+} from './write-governor.ts';
 
 export interface ClusterClientOptions extends KubeHttpOptions {
   readonly caPem: string | null;
   readonly caHash: string | null;
   readonly caHashMode: CaHashMode;
   readonly generate?: () => BootstrapToken;
+  /** The cluster write governor (createBatchedWriteGate); none = unpaced. */
+  readonly gate?: WriteGate;
 }
 
 export function createClusterClient(options: ClusterClientOptions) {
   const http = createKubeHttp(options);
-  const tokens = createBootstrapTokenStore(http, { now: options.now, ...(options.generate ? { generate: options.generate } : {}) });
+  const tokens = createBootstrapTokenStore(http, { now: options.now, ...(options.generate ? { generate: options.generate } : {}), ...(options.gate ? { gate: options.gate } : {}) });
   const ca = createClusterCA(http, { caPem: options.caPem, caHash: options.caHash, mode: options.caHashMode, now: options.now });
   return {
     tokens,
     ca,
+    /** The write governor the token store paces its creates and deletes through. */
+    gate: options.gate ?? UNGOVERNED,
     rotateServerToken: (input: { token: string; newToken?: string }) => rotateServerToken(http, input),
   };
 }

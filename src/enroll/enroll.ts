@@ -6,7 +6,7 @@ import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import type { BootstrapTokenStore } from '../cluster/index.ts';
+import { UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -19,6 +19,8 @@ export interface EnrollDeps {
   readonly index: MachineIndex;
   readonly audit: AuditLog;
   readonly tokens: Pick<BootstrapTokenStore, 'mint' | 'remove'>;
+  /** The cluster write governor: a create slot is taken before the proof is reserved. */
+  readonly gate?: WriteGate;
   readonly caHash: () => Promise<string>;
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
   readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[]; readonly serverUrl: string };
@@ -78,6 +80,8 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   const { machineId } = evidence;
   // The CA hash first: if it cannot be had, nothing is reserved or minted.
   const caHash = await deps.caHash();
+  // Then a write slot: a busy cluster answers cluster_busy here, before anything is reserved or burned.
+  await (deps.gate ?? UNGOVERNED).acquire('create');
   const reservationId = deps.newId();
   const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
 
@@ -89,6 +93,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
       groups: policy.groups ?? deps.defaults.tokenGroups,
       description: `k3s-enroll: machine ${machineId} via ${method}`,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
+      slotTaken: true,
     });
   } catch (err) {
     // Nothing landed (mint confirms ambiguous failures): the proof stays usable for a retry.

@@ -9,6 +9,7 @@ import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type Mach
 import { AppError } from '../errors.ts';
 import { machineCellOps } from './machine-cell.ts';
 import type { MachineStore, MachineView, RateLimiter } from './ports.ts';
+import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
 
 const STATE_KEY = 'state';
 export const ALARM_RETRY_MS = 30_000;
@@ -16,6 +17,7 @@ export const ALARM_RETRY_MS = 30_000;
 export interface StoreEnv {
   MACHINES: DurableObjectNamespace<MachineObject>;
   RATE_LIMITS: DurableObjectNamespace<RateLimitObject>;
+  GOVERNOR: DurableObjectNamespace<WriteGovernorObject>;
   [k: string]: unknown;
 }
 
@@ -102,7 +104,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     const due = dueForDeletion(state, Date.now());
     if (due.length > 0) {
       const config = parseConfig(this.env);
-      const cluster = clusterClientFor(config, (input, init) => fetch(input, init));
+      const cluster = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
       this.ops().confirmDeleted(await deleteTokens(cluster.tokens, due));
     }
     await this.schedule();
