@@ -15,6 +15,7 @@ import { badRequest, buildStatus, forbidden, goQuote, notFound, reasonForCode, U
 import { openStore } from './store.mjs';
 import { rotateToken } from './supervisor.mjs';
 import { ensureTls } from './tls.mjs';
+import { createWriteMeter } from './write-meter.mjs';
 
 /** @typedef {{ method?: string, pathPrefix?: string, mode: 'status' | 'hang' | 'drop' | 'conflict' | 'status-after-write', status?: number, times?: number }} Fault */
 const FAULT_MODES = ['status', 'hang', 'drop', 'conflict', 'status-after-write'];
@@ -28,6 +29,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
   const store = openStore(stateDir);
   const clock = createClock();
   const secrets = createSecretsApi({ store, clock });
+  const writes = createWriteMeter();
   const caHash = createHash('sha256').update(tls.caPem).digest('hex');
   /** @type {Fault[]} */
   let faults = [];
@@ -93,9 +95,11 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
           return send(200, { faults });
         }
         if (url.pathname === '/__dev/requests' && method === 'GET') return send(200, requests);
+        if (url.pathname === '/__dev/writes') return send(200, method === 'DELETE' ? (writes.reset(), writes.snapshot()) : writes.snapshot());
         return send(404, notFound({ group: '', resource: '' }, url.pathname));
       }
 
+      writes.record(method, url.pathname);
       const fault = faults.find((f) => (f.method ?? method) === method && url.pathname.startsWith(f.pathPrefix ?? '/') && (f.times ?? 1) > 0);
       if (fault) {
         fault.times = (fault.times ?? 1) - 1;

@@ -11,6 +11,8 @@ export type WriteKind = 'create' | 'delete';
 export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
 /** A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy. */
 export const CREATE_HORIZON_MS = 2_000;
+/** How long an acquirer waits for a slot to reach the pool before giving up. */
+export const GATE_WAIT_MAX_MS = 10_000;
 /** Deletes may book this far ahead (they are retried by the alarm/sweeper when refused). */
 export const DELETE_HORIZON_MS = 60_000;
 
@@ -79,41 +81,74 @@ export function createLocalSlotSource(cap: number): SlotSource {
   };
 }
 
+/** How often a request waiting for another request's allocate call looks at the pool again. */
+export const GATE_POLL_MS = 10;
+/** A pooled slot this late is dropped rather than sent (sending it would bunch writes). */
+const SLOT_STALE_MS = 100;
+
 /**
- * Isolate-side gate: acquirers queue; one allocate call at a time asks for everything queued, so a
- * burst of N enrollments costs about one round trip to the slot source, not N.
+ * Isolate-side gate. Slots come from the source in batches into a local pool; a request takes one
+ * from the pool, or — if none is there — makes the allocate call itself for everyone waiting, or
+ * looks again in GATE_POLL_MS. No request ever awaits a promise another request settles: on
+ * Workers the continuation would run in the other request's I/O context (and a request with
+ * nothing of its own pending is cancelled as hung).
  */
 export function createBatchedWriteGate(source: SlotSource, deps: { now: () => number; sleep: (ms: number) => Promise<void>; random: () => number }): WriteGate {
-  type Waiter = { kind: WriteKind; resolve: (at: number) => void; reject: (err: unknown) => void };
-  let queue: Waiter[] = [];
+  const pool: Record<WriteKind, number[]> = { create: [], delete: [] };
+  const waiting: Record<WriteKind, number> = { create: 0, delete: 0 };
   let inFlight = false;
+  /** Set when a batch came back short: who was waiting for that kind before it is refused. */
+  const shortAt: Record<WriteKind, number> = { create: -Infinity, delete: -Infinity };
+  let shortRetryMs = 0;
 
-  async function pump(): Promise<void> {
-    if (inFlight || queue.length === 0) return;
+  const take = (kind: WriteKind, now: number): number | null => {
+    const p = pool[kind];
+    while (p.length > 0 && p[0]! < now - SLOT_STALE_MS) p.shift();
+    return p.shift() ?? null;
+  };
+
+  async function refill(): Promise<void> {
     inFlight = true;
-    const batch = queue;
-    queue = [];
     try {
-      const deletes = batch.filter((w) => w.kind === 'delete');
-      const creates = batch.filter((w) => w.kind === 'create');
-      const grant = await source.allocate({ creates: creates.length, deletes: deletes.length }, deps.now());
-      deletes.forEach((w, i) => (i < grant.deletes.length ? w.resolve(grant.deletes[i]!) : w.reject(new ClusterBusyError(busyRetryAfterSeconds(DELETE_HORIZON_MS, deps.random)))));
-      creates.forEach((w, i) => (i < grant.creates.length ? w.resolve(grant.creates[i]!) : w.reject(new ClusterBusyError(busyRetryAfterSeconds(grant.busyForMs, deps.random)))));
-    } catch (err) {
-      // The governor itself is unreachable: refuse (nothing is reserved yet) rather than write unpaced.
-      for (const w of batch) w.reject(new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), `write governor unreachable: ${err instanceof Error ? err.message : String(err)}`));
+      const want = { creates: Math.max(0, waiting.create - pool.create.length), deletes: Math.max(0, waiting.delete - pool.delete.length) };
+      const grant = await source.allocate(want, deps.now());
+      pool.create.push(...grant.creates);
+      pool.delete.push(...grant.deletes);
+      if (grant.creates.length < want.creates) {
+        shortAt.create = deps.now();
+        shortRetryMs = grant.busyForMs;
+      }
+      if (grant.deletes.length < want.deletes) shortAt.delete = deps.now();
     } finally {
       inFlight = false;
-      void pump();
     }
   }
 
   return {
     async acquire(kind) {
-      const at = await new Promise<number>((resolve, reject) => {
-        queue.push({ kind, resolve, reject });
-        void pump();
-      });
+      const started = deps.now();
+      waiting[kind]++;
+      let at: number | null = null;
+      try {
+        for (let polls = 0; ; polls++) {
+          at = take(kind, deps.now());
+          if (at !== null) break;
+          if (shortAt[kind] >= started) throw new ClusterBusyError(busyRetryAfterSeconds(kind === 'create' ? shortRetryMs : DELETE_HORIZON_MS, deps.random));
+          if (polls * GATE_POLL_MS > GATE_WAIT_MAX_MS) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: no answer in time');
+          if (!inFlight) {
+            try {
+              await refill();
+            } catch (err) {
+              // The governor itself is unreachable: refuse (nothing is reserved yet) rather than write unpaced.
+              throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), `write governor unreachable: ${err instanceof Error ? err.message : String(err)}`);
+            }
+          } else {
+            await deps.sleep(GATE_POLL_MS);
+          }
+        }
+      } finally {
+        waiting[kind]--;
+      }
       const wait = at - deps.now();
       if (wait > 0) await deps.sleep(wait);
     },
