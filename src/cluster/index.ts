@@ -26,6 +26,7 @@ export {
   type SlotSource,
   type WriteGate,
   type WriteKind,
+  type WriteSlot,
 } from './write-governor.ts';
 
 export interface ClusterClientOptions extends KubeHttpOptions {

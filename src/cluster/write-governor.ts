@@ -53,8 +53,14 @@ export interface SlotSource {
 
 /** A write slot for `kind`: resolves at its send time; a create with no slot soon throws cluster_busy. */
 export interface WriteGate {
-  acquire(kind: WriteKind): Promise<void>;
+  acquire(kind: WriteKind): Promise<WriteSlot>;
 }
+
+/** A slot taken but not used (the enrollment was refused before its create) goes back to the pool. */
+export interface WriteSlot {
+  giveBack(): void;
+}
+const NO_SLOT: WriteSlot = { giveBack: () => {} };
 
 export class ClusterBusyError extends AppError {
   constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
@@ -151,9 +157,18 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
       }
       const wait = at - deps.now();
       if (wait > 0) await deps.sleep(wait);
+      const slotAt = at;
+      return {
+        giveBack() {
+          const p = pool[kind];
+          if (slotAt < deps.now() - SLOT_STALE_MS) return;
+          const i = p.findIndex((t) => t > slotAt);
+          p.splice(i === -1 ? p.length : i, 0, slotAt);
+        },
+      };
     },
   };
 }
 
 /** No governor (tests, tools): every write may go at once. */
-export const UNGOVERNED: WriteGate = { acquire: async () => {} };
+export const UNGOVERNED: WriteGate = { acquire: async () => NO_SLOT };

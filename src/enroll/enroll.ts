@@ -81,9 +81,15 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   // The CA hash first: if it cannot be had, nothing is reserved or minted.
   const caHash = await deps.caHash();
   // Then a write slot: a busy cluster answers cluster_busy here, before anything is reserved or burned.
-  await (deps.gate ?? UNGOVERNED).acquire('create');
+  const slot = await (deps.gate ?? UNGOVERNED).acquire('create');
   const reservationId = deps.newId();
-  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  let policy;
+  try {
+    policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  } catch (err) {
+    slot.giveBack(); // refused before its create: another enrollment may use the slot
+    throw err;
+  }
 
   let minted;
   try {
