@@ -87,6 +87,8 @@ export function createLocalSlotSource(cap: number): SlotSource {
   };
 }
 
+/** An allocate call not answered in this time is given up (its request may have been cancelled). */
+export const REFILL_TIMEOUT_MS = 2_000;
 /** How often a request waiting for another request's allocate call looks at the pool again. */
 export const GATE_POLL_MS = 10;
 /** A pooled slot this late is dropped rather than sent (sending it would bunch writes). */
@@ -102,7 +104,8 @@ const SLOT_STALE_MS = 100;
 export function createBatchedWriteGate(source: SlotSource, deps: { now: () => number; sleep: (ms: number) => Promise<void>; random: () => number }): WriteGate {
   const pool: Record<WriteKind, number[]> = { create: [], delete: [] };
   const waiting: Record<WriteKind, number> = { create: 0, delete: 0 };
-  let inFlight = false;
+  /** Until when the current allocate call counts as in flight: a call whose request was cancelled never settles. */
+  let inFlightUntil = -Infinity;
   /** Set when a batch came back short: who was waiting for that kind before it is refused. */
   const shortAt: Record<WriteKind, number> = { create: -Infinity, delete: -Infinity };
   let shortRetryMs = 0;
@@ -114,10 +117,17 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
   };
 
   async function refill(): Promise<void> {
-    inFlight = true;
+    const until = deps.now() + REFILL_TIMEOUT_MS;
+    inFlightUntil = until;
     try {
       const want = { creates: Math.max(0, waiting.create - pool.create.length), deletes: Math.max(0, waiting.delete - pool.delete.length) };
-      const grant = await source.allocate(want, deps.now());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const call = source.allocate(want, deps.now());
+      call.catch(() => undefined); // if the timeout wins, a late failure is not an unhandled rejection
+      const grant = await Promise.race([
+        call,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${REFILL_TIMEOUT_MS} ms`)), REFILL_TIMEOUT_MS))),
+      ]).finally(() => timer !== undefined && clearTimeout(timer));
       pool.create.push(...grant.creates);
       pool.delete.push(...grant.deletes);
       if (grant.creates.length < want.creates) {
@@ -126,7 +136,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
       }
       if (grant.deletes.length < want.deletes) shortAt.delete = deps.now();
     } finally {
-      inFlight = false;
+      if (inFlightUntil === until) inFlightUntil = -Infinity;
     }
   }
 
@@ -141,7 +151,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
           if (at !== null) break;
           if (shortAt[kind] >= started) throw new ClusterBusyError(busyRetryAfterSeconds(kind === 'create' ? shortRetryMs : DELETE_HORIZON_MS, deps.random));
           if (polls * GATE_POLL_MS > GATE_WAIT_MAX_MS) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: no answer in time');
-          if (!inFlight) {
+          if (deps.now() >= inFlightUntil) {
             try {
               await refill();
             } catch (err) {
