@@ -88,12 +88,14 @@ for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
 
 const admin = { authorization: 'Bearer bench-admin-token-0123456789', 'content-type': 'application/json' };
 const ids = Array.from({ length: N }, (_, i) => `bench-${i}`);
-for (const id of ids) (await mf.dispatchFetch(`http://x/v1/machines/${id}`, { method: 'PUT', headers: admin, body: '{}' })).body?.cancel();
+// The jwt method is open only to a machine registered with `<iss>|<sub>`.
+const jwtReg = (id) => JSON.stringify({ jwtSubject: `${issuer}|${id}` });
+for (const id of ids) (await mf.dispatchFetch(`http://x/v1/machines/${id}`, { method: 'PUT', headers: admin, body: jwtReg(id) })).body?.cancel();
 const jwts = await Promise.all(ids.map(sign));
 // Warm-up: JIT, JWKS import, CA hash, connections.
 for (let i = 0; i < 5; i++) {
   const w = `warm-${i}`;
-  await (await mf.dispatchFetch(`http://x/v1/machines/${w}`, { method: 'PUT', headers: admin, body: '{}' })).text();
+  await (await mf.dispatchFetch(`http://x/v1/machines/${w}`, { method: 'PUT', headers: admin, body: jwtReg(w) })).text();
   await (await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.9.9.9' }, body: JSON.stringify({ method: 'jwt', jwt: await sign(w) }) })).text();
 }
 

@@ -18,13 +18,15 @@ import { createHealthRoutes } from './routes/health.ts';
 import { createMachineRoutes } from './routes/machines.ts';
 import { createTokenRoutes } from './routes/tokens.ts';
 import { createWebhookRoutes } from './routes/webhooks.ts';
-import type { AuditLog, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
+import type { AuditLog, ChallengeStore, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
 
 export interface Services {
   readonly machines: MachineStore;
   readonly index: MachineIndex;
+  /** Open TPM / device-certificate challenges by opaque id. */
+  readonly challenges: ChallengeStore;
   readonly audit: AuditLog;
   readonly webhookEvents: WebhookEventLog;
   /** Per client IP, on enrollment endpoints. */

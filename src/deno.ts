@@ -12,7 +12,7 @@ import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { createBatchedWriteGate, createLocalSlotSource, type WriteGate } from './cluster/index.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
-import { createKvAuditLog, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
+import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
 
 const env = Deno.env.toObject();
@@ -21,6 +21,7 @@ const logger = createConsoleLogger((line) => console.error(line));
 const kv = await Deno.openKv(env.DENO_KV_PATH || undefined);
 const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
+const challenges = createKvChallengeStore(kv);
 let services: Services | null = null;
 // The cluster write governor, in process: one Deno process is one schedule (no round trip).
 let gate: WriteGate | null = null;
@@ -30,11 +31,12 @@ const servicesFor = (cfg: Config): Services =>
   (services ??= {
     machines,
     index,
+    challenges,
     audit: cfg.eventsWebhookUrl && cfg.fleetWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), gateFor(cfg)),
-    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
+    verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     deviceTrust: parseEkRoots(cfg.deviceCaPem),
   });

@@ -8,7 +8,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
-import { createD1AuditLog, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
@@ -30,18 +30,22 @@ function appFor(env: Env) {
   let services: Services | null = null;
   const app = createApp({
     loadConfig: createConfigLoader(env, logger),
-    services: (cfg) =>
-      (services ??= {
+    services: (cfg) => {
+      if (services) return services;
+      const challenges = createD1ChallengeStore(env.DB);
+      return (services = {
         machines: createDurableMachineStore(env.MACHINES),
         index: createD1MachineIndex(env.DB),
+        challenges,
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: env.ENROLL_FAILURES ? bindingRateLimiter(env.ENROLL_FAILURES, ENROLL_FAILURES_PERIOD_SECONDS) : createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
         cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), workersWriteGate(env.GOVERNOR, cfg.clusterMaxWritesPerSecond)),
-        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem)) },
+        verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
         deviceTrust: parseEkRoots(cfg.deviceCaPem),
-      }),
+      });
+    },
     logger,
   });
   cached = { env, app };

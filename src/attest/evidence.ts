@@ -24,6 +24,14 @@ export function parseMachineId(v: unknown, field = 'machineId'): string {
   return v;
 }
 
+/** A challenge id as issued: opaque, no machine id in it (a UUID today; any id of this charset). */
+export const CHALLENGE_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function parseChallengeId(v: unknown): string {
+  if (typeof v !== 'string' || !CHALLENGE_ID_PATTERN.test(v)) throw new AppError('invalid_request', 'challengeId is malformed');
+  return v;
+}
+
 /** Every attestation failure looks the same to the caller; the reason goes to the audit log. */
 export function rejected(reason: string, cause?: unknown): AppError {
   return new AppError('attestation_rejected', 'attestation rejected', { reason, cause });

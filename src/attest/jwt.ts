@@ -1,10 +1,13 @@
 // Identity tokens from configured issuers (JWT_ISSUERS), verified with jose: issuer picked from
 // the unverified `iss` then enforced, explicit asymmetric algorithm allow-list, audience, exp/nbf,
 // iat max age, clock tolerance, remote JWKS cached per issuer with a timeout and injected fetch.
-// It does not decide replay: the machine store records the token's id until `exp`.
+// It does not decide replay: the machine store records the token's id until `exp`. That id is
+// the `jti`, or else a hash of the verified claims, never of the token string: base64url is
+// lenient (unused trailing bits, whitespace) and ECDSA signatures are malleable ((r, s) and
+// (r, n − s) both verify), so many strings carry one set of signed claims.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, errors, jwtVerify, type JWTPayload, type JSONWebKeySet } from 'jose';
+import { base64url, createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, errors, jwtVerify, type JWTPayload, type JSONWebKeySet } from 'jose';
 import type { JwtIssuerConfig } from '../config.ts';
 import { UpstreamError } from '../errors.ts';
 import { AppError } from '../errors.ts';
@@ -71,8 +74,7 @@ export function createJwtVerifier(issuers: readonly JwtIssuerConfig[], options: 
       }
       const machineId = payload[cfg.machineIdClaim];
       if (typeof machineId !== 'string' || !MACHINE_ID_PATTERN.test(machineId)) throw rejected(`jwt: claim ${cfg.machineIdClaim} is not a machine id`);
-      const jtiSource = typeof payload.jti === 'string' && payload.jti !== '' ? `jti:${cfg.issuer}:${payload.jti}` : `jwt:${token}`;
-      const jtiSha256 = bytesToHex(sha256(new TextEncoder().encode(jtiSource)));
+      const jtiSha256 = jwtReplayKey(cfg.issuer, token, payload);
       const exp = (payload.exp as number) * 1000 + JWT_CLOCK_TOLERANCE_SECONDS * 1000;
       return {
         machineId,
@@ -81,4 +83,18 @@ export function createJwtVerifier(issuers: readonly JwtIssuerConfig[], options: 
       };
     },
   };
+}
+
+/**
+ * The single-use key of a verified JWT: its `jti` under its issuer, or the SHA-256 of the signed
+ * payload bytes (decoded, so every encoding of one token and every signature over it collide).
+ */
+export function jwtReplayKey(issuer: string, verifiedToken: string, payload: JWTPayload): string {
+  if (typeof payload.jti === 'string' && payload.jti !== '') return bytesToHex(sha256(new TextEncoder().encode(`jti:${issuer}:${payload.jti}`)));
+  const claims = base64url.decode(verifiedToken.split('.')[1]!);
+  const prefix = new TextEncoder().encode(`claims:${issuer}:`);
+  const input = new Uint8Array(prefix.length + claims.length);
+  input.set(prefix);
+  input.set(claims, prefix.length);
+  return bytesToHex(sha256(input));
 }

@@ -6,12 +6,12 @@
 // Cloudflare mTLS (`request.cf.tlsClientAuth`) is not used here.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
-import { CHALLENGE_TTL_MS } from '../enroll/machine-state.ts';
+import { CHALLENGE_TTL_MS, validateChallengeable } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
 import { formatExpiration } from '../token/index.ts';
 import { CertificateParseError, decodeBase64, EKU_CLIENT_AUTH, parseCertificate, verifyCertificateChain, verifyDataSignature, type ParsedCertificate } from '../pki/index.ts';
-import type { MachineStore } from '../store/ports.ts';
-import { MACHINE_ID_PATTERN, parseMachineId, rejected, type EvidenceVerifier } from './evidence.ts';
+import type { ChallengeStore, MachineStore } from '../store/ports.ts';
+import { parseChallengeId, parseMachineId, rejected, type EvidenceVerifier } from './evidence.ts';
 
 export interface DeviceTrust {
   readonly roots: ParsedCertificate[];
@@ -52,34 +52,34 @@ export async function verifyDeviceCertificate(body: Readonly<Record<string, unkn
 
 export async function issueX509Challenge(
   body: Readonly<Record<string, unknown>>,
-  deps: { machines: MachineStore; trust: DeviceTrust; now: () => Date; newId: () => string },
+  deps: { machines: MachineStore; challenges: ChallengeStore; trust: DeviceTrust; now: () => Date; newId: () => string },
 ): Promise<{ machineId: string; challengeId: string; nonce: string; expiresAt: string }> {
   const machineId = parseMachineId(body.machineId);
   const now = deps.now();
   const { sha256: certSha256 } = await verifyDeviceCertificate(body, deps.trust, now);
   const machine = await deps.machines.get(machineId);
-  if (!machine) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration' });
-  if (machine.certificateSha256 !== certSha256) throw rejected('x509: certificate is not the one registered for this machine');
-  const challengeId = `${deps.newId()}:${machineId}`;
+  validateChallengeable(machine, machineId);
+  if (machine!.certificateSha256 !== certSha256) throw rejected('x509: certificate is not the one registered for this machine');
+  const challengeId = deps.newId();
   // The challenge's "secret" is the certificate hash: the proof must come with that certificate.
-  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: certSha256, ekSha256: '', kind: 'x509' }, now.getTime());
+  await deps.challenges.put({ id: challengeId, machineId, kind: 'x509', secretSha256: certSha256, ekSha256: '', issuedAt: now.getTime(), expiresAt: now.getTime() + CHALLENGE_TTL_MS });
   return { machineId, challengeId, nonce: x509NonceHex(challengeId), expiresAt: formatExpiration(new Date(now.getTime() + CHALLENGE_TTL_MS)) };
 }
 
-export function createX509Verifier(trust: DeviceTrust): EvidenceVerifier {
+export function createX509Verifier(trust: DeviceTrust, challenges: ChallengeStore): EvidenceVerifier {
   return {
     method: 'x509',
     async verify(body, now) {
-      const id = body.challengeId;
-      const m = typeof id === 'string' && id.length <= 200 ? /^[0-9a-f-]{36}:(.+)$/.exec(id) : null;
-      if (!m || !MACHINE_ID_PATTERN.test(m[1]!)) throw new AppError('invalid_request', 'challengeId is malformed');
+      const id = parseChallengeId(body.challengeId);
       const signature = typeof body.signature === 'string' && body.signature.length <= 1024 ? decodeBase64(body.signature) : null;
       if (!signature || signature.length === 0) throw new AppError('invalid_request', 'signature must be base64');
       const { cert, sha256: certSha256 } = await verifyDeviceCertificate(body, trust, now);
-      const nonce = hexToBytes(x509NonceHex(id as string)) as Uint8Array<ArrayBuffer>;
+      const nonce = hexToBytes(x509NonceHex(id)) as Uint8Array<ArrayBuffer>;
       if (!(await verifyDataSignature(cert, nonce, signature))) throw rejected('x509: signature over the challenge does not verify with the certificate key');
       // Single use and the certificate binding are the machine store's checks (as for the TPM).
-      return { machineId: m[1]!, proof: { method: 'x509', challengeId: id as string, secretSha256: certSha256 }, usedJwt: null };
+      const challenge = await challenges.get(id);
+      if (challenge === null) throw rejected('x509: unknown or expired challenge');
+      return { machineId: challenge.machineId, proof: { method: 'x509', challenge, secretSha256: certSha256 }, usedJwt: null };
     },
   };
 }

@@ -36,7 +36,8 @@ export interface MachineState {
   readonly updatedAt: number;
   readonly revokedAt: number | null;
   readonly codeUsedAt: number | null;
-  readonly reservation: { readonly id: string; readonly method: string; readonly proofKey: string; readonly until: number } | null;
+  /** A proof being used right now; it lapses at `until` (a client gone mid-mint blocks nothing for good). */
+  readonly reservation: { readonly id: string; readonly method: string; readonly proofKey: string; readonly until: number; readonly challengeExpiresAt?: number } | null;
   readonly liveToken: LiveToken | null;
   /** Tokens that must be deleted from the cluster (replaced, revoked); retried by the alarm. */
   readonly pendingDeletes: readonly TokenRef[];
@@ -47,17 +48,41 @@ export interface MachineState {
   readonly lastEnrolledAt: number | null;
   /** Occurrence time (ms) of the last fleet webhook event applied; older events are stale. */
   readonly lastFleetEventAt?: number | null;
-  /** The open TPM credential-activation challenge: SHA-256 of the credential, single use. */
-  readonly challenge?: { readonly id: string; readonly secretSha256: string; readonly expiresAt: number; readonly ekSha256: string; readonly akName?: string; readonly quoteRequired?: boolean; readonly kind?: 'tpm' | 'x509' } | null;
+  /** Type of that event: at the same occurrence time a revocation wins over a registration. */
+  readonly lastFleetEventType?: FleetEvent['type'] | null;
+  /** Challenges answered (id → their expiry, ms), kept until then: each answers once. */
+  readonly usedChallenges?: Readonly<Record<string, number>>;
+  /** Challenges issued before this time (a revocation, a new EK or certificate) answer nothing. */
+  readonly challengesNotBefore?: number | null;
 }
 
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
-/** Opens a TPM challenge (replacing any open one). The machine must exist and not be revoked. */
-export function applyChallenge(state: MachineState | null, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): MachineState {
-  if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration for this EK' });
-  if (state.revokedAt !== null) throw new AppError('machine_revoked', 'this machine has been revoked');
-  return { ...state, challenge: { ...challenge, expiresAt: now + CHALLENGE_TTL_MS }, updatedAt: now };
+/**
+ * An open TPM or device-certificate challenge. It lives in the ChallengeStore under its opaque
+ * id, not in the machine's document: opening challenges (the EK and device certificates are
+ * public) cannot replace or evict a legitimate prover's challenge. Single use is recorded here,
+ * in the machine's document, when an answer commits.
+ */
+export interface ChallengeRecord {
+  readonly id: string;
+  readonly machineId: string;
+  readonly kind: 'tpm' | 'x509';
+  /** tpm: SHA-256 of the credential sealed to the EK; x509: SHA-256 of the challenged certificate DER. */
+  readonly secretSha256: string;
+  /** tpm: SHA-256 of the EK SubjectPublicKeyInfo the credential was sealed to; x509: ''. */
+  readonly ekSha256: string;
+  /** Hex name of the AK the credential was bound to (tpm). */
+  readonly akName?: string;
+  readonly quoteRequired?: boolean;
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+}
+
+/** Whether this machine may be sent a challenge: registered and not revoked (one refusal for both). */
+export function validateChallengeable(view: { readonly revokedAt: number | null } | null, machineId: string): void {
+  if (view === null) throw new AppError('attestation_rejected', 'attestation rejected', { reason: `no registration for ${machineId}` });
+  if (view.revokedAt !== null) throw new AppError('attestation_rejected', 'attestation rejected', { reason: `machine ${machineId} revoked` });
 }
 
 export type FleetEvent = { readonly type: 'machine.registered'; readonly registration: MachineRegistration; readonly at: number } | { readonly type: 'machine.revoked'; readonly at: number };
@@ -65,7 +90,15 @@ export type FleetEvent = { readonly type: 'machine.registered'; readonly registr
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
   | { readonly method: 'jwt'; readonly jtiSha256: string; readonly exp: number; readonly issuer: string; readonly subject: string }
-  | { readonly method: 'tpm' | 'x509'; readonly challengeId: string; readonly secretSha256: string; /** Hex AK name, set when a quote by that AK was verified. */ readonly quotedAkName?: string };
+  | {
+      readonly method: 'tpm' | 'x509';
+      /** The challenge as the ChallengeStore holds it (looked up by the id the machine sent). */
+      readonly challenge: ChallengeRecord;
+      /** tpm: SHA-256 of the activated credential; x509: SHA-256 of the certificate that signed. */
+      readonly secretSha256: string;
+      /** Hex AK name, set when a quote by that AK was verified. */
+      readonly quotedAkName?: string;
+    };
 
 export interface EnrollPolicy {
   readonly groups: readonly string[] | null;
@@ -76,6 +109,8 @@ export interface EnrollPolicy {
 export const RESERVATION_MS = 60_000;
 export const MACHINE_RATE_WINDOW_MS = 60_000;
 export const MACHINE_RATE_MAX_ATTEMPTS = 10;
+/** Fleet events may claim an occurrence time at most this far ahead (the signature's tolerance). */
+export const FLEET_EVENT_MAX_FUTURE_MS = 5 * 60_000;
 
 export function applyRegistration(state: MachineState | null, reg: MachineRegistration, now: number): { state: MachineState; created: boolean } {
   if (state === null) {
@@ -86,9 +121,21 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
   }
   // A new code is a new single use; re-registering a revoked machine is an explicit reinstatement.
   const newCode = reg.enrollmentCodeSha256 !== null && reg.enrollmentCodeSha256 !== state.registration.enrollmentCodeSha256;
+  // Challenges sealed to an EK or certificate that is no longer this machine's die with it.
+  const newIdentity = reg.ekPublicKeySha256 !== state.registration.ekPublicKeySha256 || reg.certificateSha256 !== state.registration.certificateSha256;
   return {
     created: false,
-    state: { ...state, registration: reg, updatedAt: now, revokedAt: null, codeUsedAt: newCode ? null : state.codeUsedAt },
+    state: {
+      ...state,
+      registration: reg,
+      updatedAt: now,
+      revokedAt: null,
+      codeUsedAt: newCode ? null : state.codeUsedAt,
+      // A registration starts afresh: a reservation left by a client that vanished mid-mint is dropped
+      // (its commit, if it ever comes, fails and its token is owed a delete).
+      reservation: null,
+      challengesNotBefore: newIdentity ? now : (state.challengesNotBefore ?? null),
+    },
   };
 }
 
@@ -98,12 +145,17 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
  * so that an older, late `registered` cannot bring the machine back.
  */
 export function applyFleetEvent(state: MachineState | null, id: string, event: FleetEvent, now: number): { state: MachineState | null; applied: boolean; tokensToDelete: TokenRef[] } {
-  const last = state?.lastFleetEventAt ?? null;
-  // Ties apply in arrival order: without a finer occurrence time the sender's order is all we have.
+  // An occurrence time far ahead would make every later event stale: refused, like a signature
+  // outside its tolerance. A stored one from before this rule is capped the same way.
+  if (event.at > now + FLEET_EVENT_MAX_FUTURE_MS) throw new AppError('invalid_request', 'occurredAt is too far in the future', { reason: `occurredAt ${event.at - now} ms ahead` });
+  const stored = state?.lastFleetEventAt ?? null;
+  const last = stored === null ? null : Math.min(stored, now + FLEET_EVENT_MAX_FUTURE_MS);
   if (last !== null && event.at < last) return { state, applied: false, tokensToDelete: [] };
+  // At the same occurrence time a revocation wins: a registration never undoes it.
+  if (last !== null && event.at === last && event.type === 'machine.registered' && state?.lastFleetEventType === 'machine.revoked') return { state, applied: false, tokensToDelete: [] };
   if (event.type === 'machine.registered') {
     const { state: next } = applyRegistration(state, event.registration, now);
-    return { state: { ...next, lastFleetEventAt: event.at }, applied: true, tokensToDelete: [] };
+    return { state: { ...next, lastFleetEventAt: event.at, lastFleetEventType: event.type }, applied: true, tokensToDelete: [] };
   }
   const base: MachineState =
     state ?? {
@@ -121,7 +173,7 @@ export function applyFleetEvent(state: MachineState | null, id: string, event: F
       lastEnrolledAt: null,
     };
   const { state: revoked, tokensToDelete } = applyRevocation(base, now);
-  return { state: { ...revoked, lastFleetEventAt: event.at }, applied: true, tokensToDelete };
+  return { state: { ...revoked, lastFleetEventAt: event.at, lastFleetEventType: event.type }, applied: true, tokensToDelete };
 }
 
 export function applyRevocation(state: MachineState | null, now: number): { state: MachineState; tokensToDelete: TokenRef[] } {
@@ -129,65 +181,81 @@ export function applyRevocation(state: MachineState | null, now: number): { stat
   const tokensToDelete = [...state.pendingDeletes, ...(state.liveToken ? [ref(state.liveToken)] : [])];
   return {
     tokensToDelete,
-    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete },
+    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete, challengesNotBefore: now },
   };
 }
 
+/**
+ * Checks a proof against the machine's registration and reserves it (single use). Every refusal a
+ * caller without the proof can provoke (unknown machine, revoked, wrong code or challenge) is the
+ * same `attestation_rejected`; the precise reason goes to the audit. Attempts count toward the
+ * per-machine limit only once the proof holds, so nobody without it can lock the machine out.
+ */
 export function reserveEnrollment(
   state: MachineState | null,
   proof: Proof,
   reservationId: string,
   now: number,
 ): { state: MachineState; policy: EnrollPolicy } {
-  if (state === null) throw new AppError('machine_unknown', 'this machine is not registered', { reason: 'no registration' });
-  const attempts = state.attempts.filter((t) => t > now - MACHINE_RATE_WINDOW_MS);
-  if (attempts.length >= MACHINE_RATE_MAX_ATTEMPTS) {
-    const retry = Math.ceil((attempts[0]! + MACHINE_RATE_WINDOW_MS - now) / 1000);
-    throw new AppError('rate_limited', 'too many enrollment attempts for this machine', { reason: `machine rate limit: ${attempts.length} attempts in 60 s`, retryAfterSeconds: Math.max(1, retry) });
-  }
-  // Every attempt counts toward the limit, successful or not; the caller saves this on rejection too.
-  const counted: MachineState = { ...state, attempts: [...attempts, now] };
-  const reject = (code: 'attestation_rejected' | 'code_used' | 'machine_revoked' | 'conflict', message: string, reason: string) => {
-    throw new RejectionWithState(new AppError(code, message, { reason }), counted);
+  const reject = (code: 'attestation_rejected' | 'code_used' | 'conflict', message: string, reason: string): never => {
+    throw new AppError(code, message, { reason });
   };
-  if (state.revokedAt !== null) reject('machine_revoked', 'this machine has been revoked', 'machine revoked');
+  const refuse = (reason: string): never => reject('attestation_rejected', 'attestation rejected', reason);
+  if (state === null) return refuse('no registration for this machine');
+  if (state.revokedAt !== null) refuse('machine revoked');
   const reg = state.registration;
+  // A reservation past its lease blocks nothing.
+  const reservation = state.reservation !== null && state.reservation.until > now ? state.reservation : null;
   let proofKey: string;
+  let challengeExpiresAt: number | undefined;
   switch (proof.method) {
     case 'code': {
-      if (reg.enrollmentCodeSha256 === null) reject('attestation_rejected', 'attestation rejected', 'no enrollment code registered');
-      if (!constantTimeEqualHex(proof.codeSha256, reg.enrollmentCodeSha256!)) reject('attestation_rejected', 'attestation rejected', 'enrollment code mismatch');
+      if (reg.enrollmentCodeSha256 === null) refuse('no enrollment code registered');
+      if (!constantTimeEqualHex(proof.codeSha256, reg.enrollmentCodeSha256!)) refuse('enrollment code mismatch');
+      if (reg.enrollmentCodeExpiresAt !== null && reg.enrollmentCodeExpiresAt <= now) refuse('enrollment code expired');
       if (state.codeUsedAt !== null) reject('code_used', 'this enrollment code has already been used', 'code already used');
-      if (state.reservation?.method === 'code') reject('code_used', 'this enrollment code has already been used', 'code in use by a concurrent enrollment');
-      if (reg.enrollmentCodeExpiresAt !== null && reg.enrollmentCodeExpiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'enrollment code expired');
+      if (reservation?.method === 'code') reject('code_used', 'this enrollment code has already been used', 'code in use by a concurrent enrollment');
       proofKey = `code:${reg.enrollmentCodeSha256}`;
       break;
     }
     case 'jwt': {
-      // jwtSubject is `<iss>|<sub>` or a bare `<sub>` (any configured issuer).
-      if (reg.jwtSubject !== null && reg.jwtSubject !== proof.subject && reg.jwtSubject !== `${proof.issuer}|${proof.subject}`) reject('attestation_rejected', 'attestation rejected', 'jwt subject does not match the registration');
+      // Off unless a subject is registered, and the subject is only ever matched with its issuer.
+      if (reg.jwtSubject === null) refuse('no jwtSubject registered: the jwt method is off for this machine');
+      if (reg.jwtSubject !== `${proof.issuer}|${proof.subject}`) refuse('jwt subject does not match the registration');
       const used = state.usedJwts[proof.jtiSha256];
-      if ((used !== undefined && used > now) || state.reservation?.proofKey === `jwt:${proof.jtiSha256}`) reject('attestation_rejected', 'attestation rejected', 'jwt replayed');
+      if ((used !== undefined && used > now) || reservation?.proofKey === `jwt:${proof.jtiSha256}`) refuse('jwt replayed');
       proofKey = `jwt:${proof.jtiSha256}`;
       break;
     }
     case 'tpm':
     case 'x509': {
-      const ch = state.challenge ?? null;
-      if (ch === null || ch.id !== proof.challengeId) reject('attestation_rejected', 'attestation rejected', 'unknown or already used challenge');
-      if ((ch!.kind ?? 'tpm') !== proof.method) reject('attestation_rejected', 'attestation rejected', `a ${ch!.kind ?? 'tpm'} challenge answered as ${proof.method}`);
-      if (ch!.expiresAt <= now) reject('attestation_rejected', 'attestation rejected', 'challenge expired');
-      if (!constantTimeEqualHex(proof.secretSha256, ch!.secretSha256)) reject('attestation_rejected', 'attestation rejected', proof.method === 'tpm' ? 'activated credential does not match (another TPM or a tampered blob)' : 'certificate is not the challenged one');
-      if (ch!.quoteRequired && proof.quotedAkName === undefined) reject('attestation_rejected', 'attestation rejected', 'PCR policy requires a quote');
-      if (proof.quotedAkName !== undefined && proof.quotedAkName !== ch!.akName) reject('attestation_rejected', 'attestation rejected', 'quote signed by another key than the challenged AK');
-      if (state.reservation?.proofKey === `tpm:${ch!.id}`) reject('attestation_rejected', 'attestation rejected', 'challenge in use by a concurrent enrollment');
-      proofKey = `tpm:${ch!.id}`;
+      const ch = proof.challenge;
+      if (ch.machineId !== reg.id) refuse('challenge issued for another machine');
+      if (ch.kind !== proof.method) refuse(`a ${ch.kind} challenge answered as ${proof.method}`);
+      if (ch.expiresAt <= now) refuse('challenge expired');
+      const used = state.usedChallenges?.[ch.id];
+      if (used !== undefined) refuse('challenge already used');
+      if (state.challengesNotBefore != null && ch.issuedAt < state.challengesNotBefore) refuse('challenge issued before a revocation or a change of EK or certificate');
+      if (ch.kind === 'tpm' && ch.ekSha256 !== reg.ekPublicKeySha256) refuse('challenge sealed to an EK that is not the registered one');
+      if (ch.kind === 'x509' && ch.secretSha256 !== reg.certificateSha256) refuse('challenge for a certificate that is not the registered one');
+      if (!constantTimeEqualHex(proof.secretSha256, ch.secretSha256)) refuse(proof.method === 'tpm' ? 'activated credential does not match (another TPM or a tampered blob)' : 'certificate is not the challenged one');
+      if (ch.quoteRequired && proof.quotedAkName === undefined) refuse('PCR policy requires a quote');
+      if (proof.quotedAkName !== undefined && proof.quotedAkName !== ch.akName) refuse('quote signed by another key than the challenged AK');
+      if (reservation?.proofKey === `tpm:${ch.id}`) refuse('challenge in use by a concurrent enrollment');
+      proofKey = `tpm:${ch.id}`;
+      challengeExpiresAt = ch.expiresAt;
       break;
     }
   }
-  if (state.reservation !== null && state.reservation.until > now) reject('conflict', 'another enrollment of this machine is in progress', 'concurrent enrollment');
+  // The proof holds: only now does the attempt count toward this machine's limit.
+  const attempts = state.attempts.filter((t) => t > now - MACHINE_RATE_WINDOW_MS);
+  if (attempts.length >= MACHINE_RATE_MAX_ATTEMPTS) {
+    const retry = Math.ceil((attempts[0]! + MACHINE_RATE_WINDOW_MS - now) / 1000);
+    throw new AppError('rate_limited', 'too many enrollment attempts for this machine', { reason: `machine rate limit: ${attempts.length} attempts in 60 s`, retryAfterSeconds: Math.max(1, retry) });
+  }
+  if (reservation !== null) reject('conflict', 'another enrollment of this machine is in progress', 'concurrent enrollment');
   return {
-    state: { ...counted, reservation: { id: reservationId, method: proof.method, proofKey, until: now + RESERVATION_MS } },
+    state: { ...state, attempts: [...attempts, now], reservation: { id: reservationId, method: proof.method, proofKey, until: now + RESERVATION_MS, ...(challengeExpiresAt !== undefined ? { challengeExpiresAt } : {}) } },
     policy: { groups: reg.groups, labels: reg.labels, tokenTtlSeconds: reg.tokenTtlSeconds },
   };
 }
@@ -205,7 +273,7 @@ export function commitEnrollment(
   if (state === null || state.reservation?.id !== reservationId) {
     throw new RejectionWithState(new AppError('conflict', 'the enrollment was superseded', { reason: 'reservation lost before commit' }), owe(state), [ref(minted)]);
   }
-  if (state.revokedAt !== null) throw new RejectionWithState(new AppError('machine_revoked', 'this machine has been revoked'), owe(state), [ref(minted)]);
+  if (state.revokedAt !== null) throw new RejectionWithState(new AppError('attestation_rejected', 'attestation rejected', { reason: 'machine revoked while minting' }), owe(state), [ref(minted)]);
   const previous = state.liveToken ? [ref(state.liveToken)] : [];
   const usedJwts = Object.fromEntries(Object.entries(state.usedJwts).filter(([, exp]) => exp > now));
   if (usedJwt) usedJwts[usedJwt.jtiSha256] = usedJwt.exp;
@@ -219,8 +287,8 @@ export function commitEnrollment(
       pendingDeletes: tokensToDelete,
       usedJwts,
       codeUsedAt: state.reservation.method === 'code' ? now : state.codeUsedAt,
-      // A challenge answers once: committed or not, it is gone.
-      challenge: state.reservation.method === 'tpm' || state.reservation.method === 'x509' ? null : (state.challenge ?? null),
+      // A challenge answers once: remembered until it would have expired anyway.
+      usedChallenges: usedChallengesAfter(state, now),
       lastEnrolledAt: now,
       updatedAt: now,
     },
@@ -266,6 +334,13 @@ export class RejectionWithState extends Error {
     super(error.message);
     this.name = 'RejectionWithState';
   }
+}
+
+function usedChallengesAfter(state: MachineState, now: number): Record<string, number> {
+  const kept = Object.fromEntries(Object.entries(state.usedChallenges ?? {}).filter(([, exp]) => exp > now));
+  const r = state.reservation;
+  if (r !== null && r.proofKey.startsWith('tpm:')) kept[r.proofKey.slice(4)] = r.challengeExpiresAt ?? now + CHALLENGE_TTL_MS;
+  return kept;
 }
 
 function ref(t: TokenRef): TokenRef {

@@ -10,6 +10,8 @@ import type { MachineRegistration } from './machine-state.ts';
 export const ENROLLMENT_CODE_TTL_DEFAULT_MS = 7 * 24 * 3600_000;
 const KNOWN_FIELDS = new Set(['id', 'enrollmentCode', 'enrollmentCodeExpiresAt', 'jwtSubject', 'ekPublicKeySha256', 'certificateSha256', 'groups', 'labels', 'tokenTtl']);
 const HEX64 = /^[0-9a-f]{64}$/;
+/** `<iss>|<sub>`: a non-empty issuer without `|`, then a non-empty subject. */
+export const JWT_SUBJECT = /^[^|]+\|.+$/s;
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 const MAX_LABELS = 32;
@@ -44,6 +46,8 @@ export function parseMachineRegistration(pathId: string, body: Readonly<Record<s
     return v as string;
   };
   const jwtSubject = optString('jwtSubject', 512);
+  // Issuer-scoped only: a bare subject would match the same `sub` from every configured issuer.
+  if (jwtSubject !== null && !JWT_SUBJECT.test(jwtSubject)) bad('jwtSubject must be "<iss>|<sub>": the issuer exactly as in JWT_ISSUERS, "|", then the token\'s sub');
   const ekPublicKeySha256 = optString('ekPublicKeySha256', 64);
   if (ekPublicKeySha256 !== null && !HEX64.test(ekPublicKeySha256)) bad('ekPublicKeySha256 must be 64 lowercase hex characters');
   const certificateSha256 = optString('certificateSha256', 64);

@@ -44,13 +44,14 @@ export function createEnrollRoutes(): Hono<AppEnv> {
       s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: body.method === 'x509' ? 'x509' : 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
     try {
       if (body.method === 'x509') {
-        const { machineId, ...result } = await issueX509Challenge(body, { machines: s.machines, trust: s.deviceTrust ?? { roots: [], intermediates: [] }, now, newId: deps.newId ?? (() => crypto.randomUUID()) });
+        const { machineId, ...result } = await issueX509Challenge(body, { machines: s.machines, challenges: s.challenges, trust: s.deviceTrust ?? { roots: [], intermediates: [] }, now, newId: deps.newId ?? (() => crypto.randomUUID()) });
         await audit('success', machineId, null, null);
         return c.json(result, 201);
       }
       const { machineId, ...result } = await issueTpmChallenge(body, {
         machines: s.machines,
         index: s.index,
+        challenges: s.challenges,
         ekTrust: s.ekTrust,
         allowUnregistered: config.tpmAllowUnregistered,
         quoteRequired: config.tpmPcrPolicy !== null,

@@ -1,6 +1,7 @@
 // D1 adapters: the audit log and the fleet listing (schema in migrations/). The listing is a copy
 // of each machine's view; the machine's Durable Object stays the authority.
-import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineView, WebhookEventLog } from './ports.ts';
+import type { ChallengeRecord } from '../enroll/machine-state.ts';
+import type { AuditEvent, AuditLog, AuditRecord, ChallengeStore, MachineIndex, MachineView, WebhookEventLog } from './ports.ts';
 
 interface AuditRow {
   seq: number;
@@ -50,7 +51,8 @@ export function createD1MachineIndex(db: D1Database): MachineIndex {
     async upsert(v: MachineView) {
       await db
         .prepare('INSERT INTO machines (id, view, updated_at, ek_sha256) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at, ek_sha256 = excluded.ek_sha256 WHERE excluded.updated_at >= machines.updated_at')
-        .bind(v.id, JSON.stringify(v), v.updatedAt, v.revokedAt === null ? v.ekPublicKeySha256 : null)
+        // The EK stays indexed after a revocation: a revoked machine's TPM never auto-registers anew.
+        .bind(v.id, JSON.stringify(v), v.updatedAt, v.ekPublicKeySha256)
         .run();
     },
     async findByEk(sha) {
@@ -72,6 +74,22 @@ export function createD1WebhookEventLog(db: D1Database): WebhookEventLog {
     },
     async unclaim(id) {
       await db.prepare('DELETE FROM fleet_events WHERE id = ?').bind(id).run();
+    },
+  };
+}
+
+/** Open challenges (migrations/0003): one row per challenge id; expired rows go as new ones arrive. */
+export function createD1ChallengeStore(db: D1Database): ChallengeStore {
+  return {
+    async put(ch: ChallengeRecord) {
+      await db.batch([
+        db.prepare('DELETE FROM challenges WHERE expires_at <= ?').bind(ch.issuedAt),
+        db.prepare('INSERT INTO challenges (id, machine_id, record, expires_at) VALUES (?, ?, ?, ?)').bind(ch.id, ch.machineId, JSON.stringify(ch), ch.expiresAt),
+      ]);
+    },
+    async get(id) {
+      const row = await db.prepare('SELECT record FROM challenges WHERE id = ?').bind(id).first<{ record: string }>();
+      return row ? (JSON.parse(row.record) as ChallengeRecord) : null;
     },
   };
 }

@@ -3,9 +3,9 @@
 // uses, and written back with an atomic versionstamp check (retried on conflict), so the
 // single-use invariants hold across concurrent requests and processes sharing the database.
 import { deliverEvent, PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
-import type { MachineState } from '../enroll/machine-state.ts';
+import type { ChallengeRecord, MachineState } from '../enroll/machine-state.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
-import type { AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
+import type { AuditLog, AuditRecord, ChallengeStore, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
 
 const MAX_ATTEMPTS = 20;
 type Ops = ReturnType<typeof machineCellOps>;
@@ -44,7 +44,6 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
     release: (id, rid) => run(id, (o) => o.release(rid)),
     confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
     fleetEvent: (id, event, now) => run(id, (o) => o.fleetEvent(id, event, now)),
-    openChallenge: (id, ch, now) => run(id, (o) => o.challenge(ch, now)),
     async *all() {
       for await (const e of kv.list<MachineState>({ prefix: ['machine'] })) yield e.value;
     },
@@ -54,12 +53,18 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
 export function createKvMachineIndex(kv: Deno.Kv): MachineIndex {
   return {
     async upsert(v) {
-      const old = await kv.get<MachineView>(['index', v.id]);
-      const tx = kv.atomic().set(['index', v.id], v);
-      if (old.value?.ekPublicKeySha256 && old.value.ekPublicKeySha256 !== v.ekPublicKeySha256) tx.delete(['ek', old.value.ekPublicKeySha256]);
-      if (v.ekPublicKeySha256 && v.revokedAt === null) tx.set(['ek', v.ekPublicKeySha256], v.id);
-      else if (v.ekPublicKeySha256) tx.delete(['ek', v.ekPublicKeySha256]);
-      await tx.commit();
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const old = await kv.get<MachineView>(['index', v.id]);
+        // Ordering guard: a view older than the one indexed (a slow writer) changes nothing, so a
+        // stale write cannot undo a revocation.
+        if (old.value && old.value.updatedAt > v.updatedAt) return;
+        const tx = kv.atomic().check(old).set(['index', v.id], v);
+        const oldEk = old.value?.ekPublicKeySha256 ?? null;
+        if (oldEk && oldEk !== v.ekPublicKeySha256) tx.delete(['ek', oldEk]);
+        // Revoked machines keep their EK indexed: their TPM never auto-registers under a new id.
+        if (v.ekPublicKeySha256) tx.set(['ek', v.ekPublicKeySha256], v.id);
+        if ((await tx.commit()).ok) return;
+      }
     },
     async findByEk(sha) {
       return (await kv.get<string>(['ek', sha])).value;
@@ -69,6 +74,18 @@ export function createKvMachineIndex(kv: Deno.Kv): MachineIndex {
       const selector = after ? { start: ['index', `${after}\u0000`], end: ['index', '\uffff'] } : { prefix: ['index'] };
       for await (const e of kv.list<MachineView>(selector, { limit })) out.push(e.value);
       return out;
+    },
+  };
+}
+
+/** Open challenges by id, expiring with the challenge (KV's expireIn, plus a margin). */
+export function createKvChallengeStore(kv: Deno.Kv): ChallengeStore {
+  return {
+    async put(ch: ChallengeRecord) {
+      await kv.set(['challenge', ch.id], ch, { expireIn: Math.max(1, ch.expiresAt - ch.issuedAt) + 60_000 });
+    },
+    async get(id) {
+      return (await kv.get<ChallengeRecord>(['challenge', id])).value;
     },
   };
 }

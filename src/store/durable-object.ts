@@ -88,10 +88,6 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return r;
   }
 
-  openChallenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number) {
-    return wrapRpc(() => this.ops().challenge(challenge, now));
-  }
-
   async fleetEvent(id: string, event: FleetEvent, now: number) {
     const r = wrapRpc(() => this.ops().fleetEvent(id, event, now));
     await this.schedule();
@@ -137,7 +133,6 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     release: (id, rid) => unwrapRpc(stub(id).release(rid)) as never,
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,
     fleetEvent: (id, event, now) => unwrapRpc(stub(id).fleetEvent(id, event, now)) as never,
-    openChallenge: (id, ch, now) => unwrapRpc(stub(id).openChallenge(ch, now)) as never,
   };
 }
 

@@ -3,7 +3,6 @@
 // and, inside each Durable Object, by the DO adapter.
 import {
   applyRegistration,
-  applyChallenge,
   applyFleetEvent,
   applyRevocation,
   commitEnrollment,
@@ -96,9 +95,6 @@ export function machineCellOps(cell: StateCell) {
       const { state, applied, tokensToDelete } = applyFleetEvent(cell.load(), id, event, now);
       if (applied) cell.save(state);
       return { applied, machine: state ? toView(state) : null, tokensToDelete };
-    },
-    challenge(challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): void {
-      cell.save(applyChallenge(cell.load(), challenge, now));
     },
     confirmDeleted(ids: readonly string[]): void {
       cell.save(confirmDeleted(cell.load(), ids));

@@ -1,8 +1,8 @@
 // In-memory adapters of every store port: unit tests, and the Deno entry until a Deno KV adapter
 // exists. Not durable, not shared between processes.
-import type { MachineState } from '../enroll/machine-state.ts';
+import type { ChallengeRecord, MachineState } from '../enroll/machine-state.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
-import type { AuditEvent, AuditLog, AuditRecord, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
+import type { AuditEvent, AuditLog, AuditRecord, ChallengeStore, MachineIndex, MachineStore, MachineView, RateLimiter, WebhookEventLog } from './ports.ts';
 
 export function createMemoryMachineStore(onChange?: (view: MachineView) => void): MachineStore & { states: Map<string, MachineState> } {
   const states = new Map<string, MachineState>();
@@ -27,7 +27,6 @@ export function createMemoryMachineStore(onChange?: (view: MachineView) => void)
     release: async (id, rid) => ops(id).release(rid),
     confirmDeleted: async (id, ids) => ops(id).confirmDeleted(ids),
     fleetEvent: async (id, event, now) => ops(id).fleetEvent(id, event, now),
-    openChallenge: async (id, ch, now) => ops(id).challenge(ch, now),
   };
 }
 
@@ -48,10 +47,12 @@ export function createMemoryMachineIndex(): MachineIndex {
   const views = new Map<string, MachineView>();
   return {
     async upsert(v) {
-      views.set(v.id, v);
+      const old = views.get(v.id);
+      if (old === undefined || v.updatedAt >= old.updatedAt) views.set(v.id, v);
     },
     async findByEk(sha) {
-      for (const v of views.values()) if (v.ekPublicKeySha256 === sha && v.revokedAt === null) return v.id;
+      // Revoked machines included: their EK must not come back under another id.
+      for (const v of views.values()) if (v.ekPublicKeySha256 === sha) return v.id;
       return null;
     },
     async list({ limit, after }) {
@@ -86,6 +87,21 @@ export function createMemoryWebhookEventLog(): WebhookEventLog {
     },
     async unclaim(id) {
       seen.delete(id);
+    },
+  };
+}
+
+/** Open challenges by id; expired ones are dropped as new ones arrive. */
+export function createMemoryChallengeStore(): ChallengeStore & { records: Map<string, ChallengeRecord> } {
+  const records = new Map<string, ChallengeRecord>();
+  return {
+    records,
+    async put(ch) {
+      for (const [id, r] of records) if (r.expiresAt <= ch.issuedAt) records.delete(id);
+      records.set(ch.id, ch);
+    },
+    async get(id) {
+      return records.get(id) ?? null;
     },
   };
 }

@@ -1,6 +1,6 @@
 // Store ports the use case depends on. Adapters: memory (tests, Deno for now), Durable Object +
 // D1 (Workers). Each MachineStore call is atomic for its machine.
-import type { EnrollPolicy, FleetEvent, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
+import type { ChallengeRecord, EnrollPolicy, FleetEvent, LiveToken, MachineRegistration, Proof, TokenRef } from '../enroll/machine-state.ts';
 
 export interface MachineView {
   readonly id: string;
@@ -30,10 +30,19 @@ export interface MachineStore {
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
   release(id: string, reservationId: string): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
-  /** Opens a TPM credential-activation challenge for this machine (replaces an open one). */
-  openChallenge(id: string, challenge: { id: string; secretSha256: string; ekSha256: string; akName?: string; quoteRequired?: boolean; kind?: 'tpm' | 'x509' }, now: number): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;
+}
+
+/**
+ * Open TPM / device-certificate challenges by their opaque id (the id says nothing of the machine;
+ * this store maps it back). Kept apart from the machine's document so that opening challenges,
+ * which anyone holding a public EK or device certificate can do, never displaces another one.
+ */
+export interface ChallengeStore {
+  put(challenge: ChallengeRecord): Promise<void>;
+  /** The challenge with this id, or null (unknown, or past its expiry and cleaned up). */
+  get(id: string): Promise<ChallengeRecord | null>;
 }
 
 /** Fleet webhook event ids, each applied at most once. */
@@ -71,7 +80,7 @@ export interface AuditLog {
 /** The fleet listing (eventually consistent copy of each machine's view). */
 export interface MachineIndex {
   upsert(view: MachineView): Promise<void>;
-  /** The machine registered with this EK public-key hash, if any. */
+  /** The machine registered with this EK public-key hash, revoked ones included, if any. */
   findByEk(ekPublicKeySha256: string): Promise<string | null>;
   list(query: { limit: number; after?: string }): Promise<MachineView[]>;
 }

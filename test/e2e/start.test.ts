@@ -151,8 +151,8 @@ describe('device certificate (x509) enrollment against npm start', () => {
     const eku = await post('/v1/enroll/challenge', { method: 'x509', machineId: 'dev-x509', certificate: der('wrongeku').toString('base64') });
     expect(eku.status).toBe(401);
     const unknown = await post('/v1/enroll/challenge', { method: 'x509', machineId: 'nobody-x509', certificate: der('device').toString('base64') });
-    expect(unknown.status).toBe(404);
-    expect(await unknown.json()).toMatchObject({ code: 'machine_unknown' });
+    expect(unknown.status).toBe(401);
+    expect(await unknown.json()).toMatchObject({ code: 'attestation_rejected' });
   });
 });
 

@@ -77,8 +77,8 @@ describe('enrollment with a one-time code', () => {
     expect((await whoAmI(`${parsed.bootstrap!.id}.${parsed.bootstrap!.secret}`)).status).toBe(401);
     expect(await secretsOf('code-1')).toHaveLength(0);
     const after = await enroll({ method: 'code', machineId: 'code-1', code: code(1) });
-    expect(after.status).toBe(403);
-    expect(await after.json()).toMatchObject({ code: 'machine_revoked' });
+    expect(after.status).toBe(401);
+    expect(await after.json()).toMatchObject({ code: 'attestation_rejected' });
   });
 
   it('50 parallel uses of one code mint exactly one token', async () => {
@@ -104,19 +104,25 @@ describe('enrollment with a one-time code', () => {
     expect(retried.status).toBe(201);
   });
 
-  it('unknown machine → 404 machine_unknown; wrong code → 401 attestation_rejected; the reasons reach the audit log', async () => {
-    const unknown = await enroll({ method: 'code', machineId: 'never-registered', code: code(4) });
-    expect(unknown.status).toBe(404);
-    expect(await unknown.json()).toMatchObject({ code: 'machine_unknown' });
+  it('unknown, registered-with-another-code and revoked machines get one answer (401 attestation_rejected); the reasons reach the audit log', async () => {
     await register('wrong-code', { enrollmentCode: code(5) });
-    const wrong = await enroll({ method: 'code', machineId: 'wrong-code', code: code(6) });
-    expect(wrong.status).toBe(401);
-    const body = (await wrong.json()) as Record<string, unknown>;
-    expect(body).toMatchObject({ code: 'attestation_rejected' });
-    expect(JSON.stringify(body)).not.toContain('mismatch');
+    await register('revoked-code', { enrollmentCode: code(4) });
+    expect((await SELF.fetch('https://enroll.test/v1/machines/revoked-code', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+    const answers = [];
+    for (const machineId of ['never-registered', 'wrong-code', 'revoked-code']) {
+      const res = await enroll({ method: 'code', machineId, code: code(4) });
+      const body = (await res.json()) as Record<string, unknown>;
+      answers.push({ status: res.status, ...body, request_id: '-' });
+    }
+    expect(answers[0]).toMatchObject({ status: 401, code: 'attestation_rejected' });
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+    expect(JSON.stringify(answers)).not.toMatch(/mismatch|revoked|registered/);
     const audit = await SELF.fetch('https://enroll.test/v1/audit?limit=50', { headers: ADMIN });
     const items = ((await audit.json()) as { items: Array<Record<string, unknown>> }).items;
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'wrong-code', outcome: 'failure', code: 'attestation_rejected', reason: 'enrollment code mismatch' }));
+    expect(items).toContainEqual(expect.objectContaining({ machineId: 'revoked-code', outcome: 'failure', code: 'attestation_rejected', reason: 'machine revoked' }));
+    expect(items).toContainEqual(expect.objectContaining({ machineId: 'never-registered', outcome: 'failure', code: 'attestation_rejected', reason: 'no registration for this machine' }));
     expect(JSON.stringify(items)).not.toContain(code(5));
   });
 
@@ -155,7 +161,7 @@ describe('enrollment with a one-time code', () => {
 
 describe('enrollment with an identity token (JWT)', () => {
   it('a token from the configured issuer enrolls once; a replay is refused', async () => {
-    await register('jwt-1', { jwtSubject: 'device-jwt-1' });
+    await register('jwt-1', { jwtSubject: `${ISSUER}|device-jwt-1` });
     const jwt = await jwtFor('jwt-1');
     const res = await enroll({ method: 'jwt', jwt });
     expect(res.status).toBe(201);
@@ -168,13 +174,41 @@ describe('enrollment with an identity token (JWT)', () => {
     expect(await secretsOf('jwt-1')).toHaveLength(1);
   });
 
+  it('a used token re-encoded (unused base64url bits, whitespace in the signature) is a replay too', async () => {
+    await register('jwt-reenc', { jwtSubject: `${ISSUER}|device-jwt-reenc` });
+    const jwt = await jwtFor('jwt-reenc', { jti: '' });
+    expect((await enroll({ method: 'jwt', jwt })).status).toBe(201);
+    const [h, p, sig] = jwt.split('.') as [string, string, string];
+    const variants = [...'ABCDEFGHIJKLMNOP'].map((c) => `${h}.${p}.${sig.slice(0, -1)}${c}`).filter((v) => v !== jwt);
+    variants.push(`${h}.${p}.${sig.slice(0, 10)} ${sig.slice(10)}`, `${h}.${p}.${sig}\n`);
+    for (const v of variants) {
+      const res = await enroll({ method: 'jwt', jwt: v });
+      expect(res.status, JSON.stringify(v.slice(-4))).toBe(401);
+      await res.body?.cancel();
+    }
+    expect(await secretsOf('jwt-reenc')).toHaveLength(1);
+  });
+
+  it('the jwt method is off for a machine without a jwtSubject; a bare sub is refused at registration', async () => {
+    await register('jwt-none', {});
+    const res = await enroll({ method: 'jwt', jwt: await jwtFor('jwt-none') });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ code: 'attestation_rejected' });
+    expect(await secretsOf('jwt-none')).toHaveLength(0);
+    const bare = await SELF.fetch('https://enroll.test/v1/machines/jwt-bare', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ jwtSubject: 'device-jwt-bare' }) });
+    expect(bare.status).toBe(400);
+    const problem = (await bare.json()) as { code: string; detail: string };
+    expect(problem.code).toBe('invalid_request');
+    expect(problem.detail).toContain('jwtSubject');
+  });
+
   it('an ES256 token works too', async () => {
-    await register('jwt-ec', {});
+    await register('jwt-ec', { jwtSubject: `${ISSUER}|device-jwt-ec` });
     expect((await enroll({ method: 'jwt', jwt: await jwtFor('jwt-ec', { key: 'ec' }) })).status).toBe(201);
   });
 
   it('50 parallel uses of one JWT mint exactly one token', async () => {
-    await register('race-jwt', {});
+    await register('race-jwt', { jwtSubject: `${ISSUER}|device-race-jwt` });
     const jwt = await jwtFor('race-jwt');
     const results = await Promise.all(Array.from({ length: 50 }, () => enroll({ method: 'jwt', jwt })));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);

@@ -67,6 +67,26 @@ describe('fleet webhooks', () => {
     expect(await machine('fleet-4')).toMatchObject({ revoked: false });
   });
 
+  it('a revocation wins a tie: a registration with the same occurredAt, arriving later, does not reinstate', async () => {
+    const at = new Date(Date.now() - 1_000).toISOString();
+    await send({ id: eventId(), type: 'machine.registered', occurredAt: new Date(Date.now() - 60_000).toISOString(), machine: { id: 'fleet-tie' } });
+    expect(await (await send({ id: eventId(), type: 'machine.revoked', occurredAt: at, machine: { id: 'fleet-tie' } })).json()).toMatchObject({ applied: true });
+    const tie = await send({ id: eventId(), type: 'machine.registered', occurredAt: at, machine: { id: 'fleet-tie' } });
+    expect(await tie.json()).toMatchObject({ applied: false, stale: true });
+    expect(await machine('fleet-tie')).toMatchObject({ revoked: true });
+  });
+
+  it('an occurredAt beyond the signature tolerance ahead → 400, nothing changes, and the id stays usable', async () => {
+    const id = eventId();
+    const far = await send({ id, type: 'machine.revoked', occurredAt: new Date(Date.now() + 24 * 3600_000).toISOString(), machine: { id: 'fleet-future' } });
+    expect(far.status).toBe(400);
+    expect(await far.json()).toMatchObject({ code: 'invalid_request' });
+    expect(await machine('fleet-future')).toBeNull();
+    // Later events are not blocked by it, and the same id applies once corrected.
+    expect(await (await send({ id, type: 'machine.registered', machine: { id: 'fleet-future' } })).json()).toMatchObject({ applied: true });
+    expect(await machine('fleet-future')).toMatchObject({ revoked: false });
+  });
+
   it.each([
     ['no signature', (b: string) => post(b, null)],
     ['a bad signature', (b: string) => post(b, signWebhook('another-secret-0123456789', b, now()))],

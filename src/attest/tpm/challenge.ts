@@ -1,13 +1,14 @@
 // The TPM challenge: `POST /v1/enroll/challenge` → EK checked (certificate chain or registered
 // key), machine found by its EK, AK checked (restricted signing key, name computed here), a fresh
-// credential sealed to the EK for that AK name; only its SHA-256 is kept, for one use.
+// credential sealed to the EK for that AK name; only its SHA-256 is kept, for one use, under an
+// opaque challenge id (it names no machine; the ChallengeStore maps it back).
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
-import { CHALLENGE_TTL_MS } from '../../enroll/machine-state.ts';
+import { CHALLENGE_TTL_MS, validateChallengeable } from '../../enroll/machine-state.ts';
 import { AppError } from '../../errors.ts';
 import { formatExpiration } from '../../token/index.ts';
 import { decodeBase64, encodeBase64 } from '../../pki/index.ts';
-import type { MachineIndex, MachineStore } from '../../store/ports.ts';
+import type { ChallengeStore, MachineIndex, MachineStore } from '../../store/ports.ts';
 import { rejected } from '../evidence.ts';
 import { parseEkPublicPem, verifyEkCertificate, type VerifiedEk } from './ek.ts';
 import { ekFromSpki, makeCredential } from './make-credential.ts';
@@ -19,6 +20,7 @@ export const CREDENTIAL_BYTES = 32;
 export interface ChallengeDeps {
   readonly machines: MachineStore;
   readonly index: MachineIndex;
+  readonly challenges: ChallengeStore;
   readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };
   readonly allowUnregistered: boolean;
   readonly quoteRequired: boolean;
@@ -59,9 +61,10 @@ export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>,
   const ak = parseTpm2bPublic(akBytes);
   validateAttestationKey(ak);
 
+  // The index keeps revoked machines' EKs: an EK that is any machine's never auto-registers anew.
   let machineId = await deps.index.findByEk(ek.sha256);
   if (machineId === null) {
-    if (!ek.certified || !deps.allowUnregistered) throw new AppError('machine_unknown', 'no machine is registered with this TPM', { reason: `ek ${ek.sha256} not registered` });
+    if (!ek.certified || !deps.allowUnregistered) throw rejected(`ek ${ek.sha256} not registered`);
     // A genuine TPM, allowed in without registration, gets an id derived from its EK.
     machineId = `tpm-${ek.sha256.slice(0, 20)}`;
     if ((await deps.machines.get(machineId)) === null) {
@@ -70,13 +73,24 @@ export async function issueTpmChallenge(body: Readonly<Record<string, unknown>>,
     }
   }
   const machine = await deps.machines.get(machineId);
-  if (!machine || machine.ekPublicKeySha256 !== ek.sha256) throw rejected(`ek: index points at ${machineId}, which is not registered with this EK`);
+  validateChallengeable(machine, machineId);
+  if (machine!.ekPublicKeySha256 !== ek.sha256) throw rejected(`ek: index points at ${machineId}, which is not registered with this EK`);
 
   const credential = crypto.getRandomValues(new Uint8Array(CREDENTIAL_BYTES));
   const akName = computeTpmName(ak);
   const made = await makeCredential({ ek: await ekFromSpki(ek.spki), akName, credential });
-  const challengeId = `${deps.newId()}:${machineId}`;
-  await deps.machines.openChallenge(machineId, { id: challengeId, secretSha256: bytesToHex(sha256(credential)), ekSha256: ek.sha256, akName: bytesToHex(akName), quoteRequired: deps.quoteRequired }, now.getTime());
+  const challengeId = deps.newId();
+  await deps.challenges.put({
+    id: challengeId,
+    machineId,
+    kind: 'tpm',
+    secretSha256: bytesToHex(sha256(credential)),
+    ekSha256: ek.sha256,
+    akName: bytesToHex(akName),
+    quoteRequired: deps.quoteRequired,
+    issuedAt: now.getTime(),
+    expiresAt: now.getTime() + CHALLENGE_TTL_MS,
+  });
   return {
     machineId,
     challengeId,

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasTpmTools, startSwtpm, type Swtpm } from '../../../test/support/swtpm.ts';
+import { createMemoryChallengeStore } from '../../store/memory.ts';
 import { computeTpmName, createTpmVerifier, parseTpm2bPublic, quoteNonceHex, verifyQuote } from './index.ts';
 
-const CHALLENGE = '123e4567-e89b-42d3-a456-426614174000:edge-q';
+const CHALLENGE = '123e4567-e89b-42d3-a456-426614174000';
 let tpm: Swtpm;
 let dir = '';
 let golden = '';
@@ -66,7 +67,9 @@ describe.skipIf(!hasTpmTools)('verifyQuote with swtpm quotes', () => {
     expect((await reason(verifyQuote(ak1(), msg, file('good.sig'), nonce(), policy()))).code).toBe('attestation_rejected');
   });
   it('the tpm verifier binds the quote to the challenged AK name', async () => {
-    const v = createTpmVerifier(policy());
+    const challenges = createMemoryChallengeStore();
+    await challenges.put({ id: CHALLENGE, machineId: 'edge-q', kind: 'tpm', secretSha256: 'f'.repeat(64), ekSha256: 'e'.repeat(64), issuedAt: 0, expiresAt: 1 });
+    const v = createTpmVerifier(challenges, policy());
     const b64 = (f: string) => readFileSync(join(dir, f)).toString('base64');
     const body = { method: 'tpm', challengeId: CHALLENGE, secret: Buffer.alloc(32, 1).toString('base64'), akPublic: b64('ak1.pub'), quote: { message: b64('good.msg'), signature: b64('good.sig') } };
     const ev = await v.verify(body, new Date());

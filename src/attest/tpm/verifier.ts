@@ -1,22 +1,22 @@
 // `{"method":"tpm","challengeId","secret"}`: the activated credential, as a single-use proof for
-// the machine named in the challenge id. Whether it matches is the machine store's decision.
+// the machine the challenge was issued to (looked up by its opaque id). Whether it matches is the
+// machine store's decision.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { AppError } from '../../errors.ts';
 import { decodeBase64 } from '../../pki/index.ts';
-import { MACHINE_ID_PATTERN, rejected, type EvidenceVerifier } from '../evidence.ts';
+import type { ChallengeStore } from '../../store/ports.ts';
+import { parseChallengeId, rejected, type EvidenceVerifier } from '../evidence.ts';
 import { quoteNonceHex } from './challenge.ts';
 import { verifyQuote, type PcrPolicy } from './quote.ts';
 import { computeTpmName, parseTpm2bPublic } from './tpm-public.ts';
 import { hexToBytes } from '@noble/hashes/utils.js';
 
-export function createTpmVerifier(policy: PcrPolicy | null = null): EvidenceVerifier {
+export function createTpmVerifier(challenges: ChallengeStore, policy: PcrPolicy | null = null): EvidenceVerifier {
   return {
     method: 'tpm',
     async verify(body) {
-      const id = body.challengeId;
-      const m = typeof id === 'string' && id.length <= 200 ? /^[0-9a-f-]{36}:(.+)$/.exec(id) : null;
-      if (!m || !MACHINE_ID_PATTERN.test(m[1]!)) throw new AppError('invalid_request', 'challengeId is malformed');
+      const id = parseChallengeId(body.challengeId);
       const secret = typeof body.secret === 'string' && body.secret.length <= 128 ? decodeBase64(body.secret) : null;
       if (!secret || secret.length === 0 || secret.length > 64) throw new AppError('invalid_request', 'secret must be the base64 of the activated credential');
       let quotedAkName: string | undefined;
@@ -29,10 +29,12 @@ export function createTpmVerifier(policy: PcrPolicy | null = null): EvidenceVeri
         const akBytes = dec(body.akPublic, 2048);
         if (!message || !signature || !akBytes) throw rejected('quote: missing quote.message, quote.signature or akPublic');
         const ak = parseTpm2bPublic(akBytes);
-        await verifyQuote(ak, message, signature, hexToBytes(quoteNonceHex(id as string)), policy);
+        await verifyQuote(ak, message, signature, hexToBytes(quoteNonceHex(id)), policy);
         quotedAkName = bytesToHex(computeTpmName(ak));
       }
-      return { machineId: m[1]!, proof: { method: 'tpm', challengeId: id as string, secretSha256: bytesToHex(sha256(secret)), ...(quotedAkName ? { quotedAkName } : {}) }, usedJwt: null };
+      const challenge = await challenges.get(id);
+      if (challenge === null) throw rejected('unknown or expired challenge');
+      return { machineId: challenge.machineId, proof: { method: 'tpm', challenge, secretSha256: bytesToHex(sha256(secret)), ...(quotedAkName ? { quotedAkName } : {}) }, usedJwt: null };
     },
   };
 }

@@ -1,0 +1,50 @@
+// Run by test/e2e/deno-kv.test.ts under the real Deno binary, on an in-memory Deno KV: exercises
+// the KV index and challenge store and prints one JSON line of observations for Node to assert.
+import { createKvChallengeStore, createKvMachineIndex } from '../../src/store/deno-kv.ts';
+import type { MachineView } from '../../src/store/ports.ts';
+
+const kv = await Deno.openKv(':memory:');
+const index = createKvMachineIndex(kv);
+const view = (over: Partial<MachineView>): MachineView => ({
+  id: 'm',
+  groups: null,
+  labels: {},
+  tokenTtlSeconds: null,
+  hasEnrollmentCode: false,
+  enrollmentCodeUsed: false,
+  enrollmentCodeExpiresAt: null,
+  jwtSubject: null,
+  ekPublicKeySha256: null,
+  certificateSha256: null,
+  revokedAt: null,
+  createdAt: 1,
+  updatedAt: 1,
+  liveToken: null,
+  lastEnrolledAt: null,
+  ...over,
+});
+const EK = 'e'.repeat(64);
+const out: Record<string, unknown> = {};
+
+// A revoked machine keeps its EK indexed.
+await index.upsert(view({ id: 'ek-revoked', ekPublicKeySha256: EK, updatedAt: 1 }));
+await index.upsert(view({ id: 'ek-revoked', ekPublicKeySha256: EK, revokedAt: 2, updatedAt: 2 }));
+out.revokedEkOwner = await index.findByEk(EK);
+
+// A stale write (older updatedAt) changes nothing: the revocation stays.
+await index.upsert(view({ id: 'ek-revoked', ekPublicKeySha256: EK, revokedAt: null, updatedAt: 1 }));
+out.afterStaleWrite = (await index.list({ limit: 10 })).find((v) => v.id === 'ek-revoked')?.revokedAt ?? null;
+
+// A newer view with another EK moves the index entry.
+await index.upsert(view({ id: 'ek-revoked', ekPublicKeySha256: '1'.repeat(64), revokedAt: null, updatedAt: 3 }));
+out.oldEkOwner = await index.findByEk(EK);
+out.newEkOwner = await index.findByEk('1'.repeat(64));
+
+const challenges = createKvChallengeStore(kv);
+const ch = { id: crypto.randomUUID(), machineId: 'm', kind: 'tpm' as const, secretSha256: 'f'.repeat(64), ekSha256: EK, issuedAt: Date.now(), expiresAt: Date.now() + 300_000 };
+await challenges.put(ch);
+out.challengeFound = JSON.stringify(await challenges.get(ch.id)) === JSON.stringify(ch);
+out.unknownChallenge = await challenges.get(crypto.randomUUID());
+
+kv.close();
+console.log(JSON.stringify(out));
