@@ -10,7 +10,7 @@ import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
-import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
+import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
 import { workersWriteGate, WriteGovernorObject } from './store/write-governor-object.ts';
 
@@ -35,6 +35,7 @@ function appFor(env: Env) {
       const challenges = createD1ChallengeStore(env.DB);
       return (services = {
         machines: createDurableMachineStore(env.MACHINES),
+        atomicEnroll: createDurableAtomicEnroll(env.MACHINES),
         index: createD1MachineIndex(env.DB),
         challenges,
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),

@@ -8,6 +8,8 @@ import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
 import { UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
+import type { AtomicEnrollInput } from './atomic-enroll.ts';
+import type { BootstrapToken } from '../token/index.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'k3s-enroll';
@@ -26,6 +28,11 @@ export interface EnrollDeps {
   readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[]; readonly serverUrl: string };
   readonly now: () => Date;
   readonly newId: () => string;
+  /**
+   * The machine's store does would-hold → slot → reserve → mint → commit in one call and audits
+   * every outcome itself (Workers: the machine's Durable Object). Without it, the steps run here.
+   */
+  readonly atomic?: (input: AtomicEnrollInput) => Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null }>;
   /** Work that may finish after the response (Workers waitUntil); awaited inline by default. */
   readonly defer?: (p: Promise<unknown>) => void;
 }
@@ -33,6 +40,8 @@ export interface EnrollDeps {
 export interface EnrollContext {
   readonly requestId: string;
   readonly clientIp: string | null;
+  /** SHA-256 (hex) of the request's Idempotency-Key, if any (honoured on the atomic path). */
+  readonly idempotencyKeySha256?: string | null;
 }
 
 export interface EnrollResult {
@@ -63,18 +72,52 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
       .catch(() => undefined);
 
   let evidence: VerifiedEvidence | null = null;
+  let auditedByStore = false;
   try {
     const verifier = deps.verifiers[method];
     if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
     evidence = await verifier.verify(body, deps.now());
+    if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
     return result;
   } catch (err) {
-    if (err instanceof AppError) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
+    if (err instanceof AppError && !auditedByStore) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
     throw err;
   }
 }
+
+/** One round trip to the machine's store; it audits the outcome (outbox), so nothing is awaited here after it. */
+async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: EnrollContext, deps: EnrollDeps, atomic: NonNullable<EnrollDeps['atomic']>, audited: () => void): Promise<EnrollResult> {
+  const caHash = await deps.caHash();
+  let r;
+  try {
+    r = await atomic({
+      machineId: evidence.machineId,
+      method,
+      proof: evidence.proof,
+      usedJwt: evidence.usedJwt,
+      reservationId: deps.newId(),
+      idempotencyKeySha256: ctx.idempotencyKeySha256 ?? null,
+      defaults: { tokenTtlSeconds: deps.defaults.tokenTtlSeconds, tokenGroups: deps.defaults.tokenGroups },
+      requestId: ctx.requestId,
+      clientIp: ctx.clientIp,
+    });
+  } catch (err) {
+    if (err instanceof AppError && !(err instanceof StoreUnreachable)) audited();
+    throw err;
+  }
+  return {
+    token: formatJoinTokenWithHash(caHash, r.token.token),
+    server: deps.defaults.serverUrl,
+    machineId: evidence.machineId,
+    tokenId: r.token.id,
+    expiresAt: r.expiresAt !== null ? formatExpiration(new Date(r.expiresAt)) : null,
+  };
+}
+
+/** The machine's store could not be reached: the outcome was not audited there. */
+export class StoreUnreachable extends UpstreamError {}
 
 async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps): Promise<EnrollResult> {
   const { machineId } = evidence;

@@ -3,7 +3,10 @@ import { Hono, type Context } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { issueTpmChallenge } from '../attest/tpm/index.ts';
 import { issueX509Challenge } from '../attest/x509.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { enroll } from '../enroll/enroll.ts';
+import { parseIdempotencyKey } from '../enroll/idempotency.ts';
 import { AppError } from '../errors.ts';
 import { readJsonObject } from '../http/json-body.ts';
 import { failureLimiterFor } from '../store/failure-limiter.ts';
@@ -80,7 +83,10 @@ export function createEnrollRoutes(): Hono<AppEnv> {
     } catch {
       waitUntil = undefined; // not on Workers: settle inline
     }
-    const result = await enroll(body, { requestId: c.get('requestId'), clientIp }, {
+    const key = parseIdempotencyKey(c.req.header('idempotency-key'));
+    const idempotencyKeySha256 = key === null ? null : bytesToHex(sha256(new TextEncoder().encode(key)));
+    const result = await enroll(body, { requestId: c.get('requestId'), clientIp, idempotencyKeySha256 }, {
+      ...(s.atomicEnroll ? { atomic: s.atomicEnroll } : {}),
       machines: s.machines,
       index: s.index,
       audit: s.audit,

@@ -1,18 +1,28 @@
 // Workers adapters over Durable Objects: MachineObject (one per machine id, SQLite-backed) holds
 // that machine's state document and its alarm; RateLimitObject counts hits per key. The
-// MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens.
+// MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens
+// and flushes the machine's audit outbox to D1. `enroll` is the whole enrollment in one call.
 import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
 import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof } from '../enroll/machine-state.ts';
 import { AppError } from '../errors.ts';
-import { machineCellOps } from './machine-cell.ts';
+import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from '../enroll/atomic-enroll.ts';
+import type { StateWithKey } from '../enroll/idempotency.ts';
+import type { ClusterClient } from '../cluster/index.ts';
+import type { BootstrapToken } from '../token/index.ts';
+import { writeOutbox } from './d1-outbox.ts';
+import { machineCellOps, toView } from './machine-cell.ts';
+import type { OutboundEvent } from './queue-events.ts';
 import type { MachineStore, MachineView, RateLimiter } from './ports.ts';
 import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
 
 const STATE_KEY = 'state';
+const OUTBOX_PREFIX = 'outbox:';
 export const ALARM_RETRY_MS = 30_000;
+/** How soon after an enrollment its audit record and owed deletes are flushed by the alarm. */
+export const OUTBOX_FLUSH_MS = 250;
 
 export interface StoreEnv {
   MACHINES: DurableObjectNamespace<MachineObject>;
@@ -51,9 +61,47 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   }
 
   private async schedule(): Promise<void> {
-    const at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
+    let at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
+    if (this.outbox().length > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
+  }
+
+  private outbox(): Array<[string, OutboxRecord]> {
+    return [...this.ctx.storage.kv.list<OutboxRecord>({ prefix: OUTBOX_PREFIX })];
+  }
+
+  private clusterClient: ClusterClient | null = null;
+  private cluster(): ClusterClient {
+    if (!this.clusterClient) {
+      const config = parseConfig(this.env);
+      this.clusterClient = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+    }
+    return this.clusterClient;
+  }
+
+  /**
+   * The whole enrollment in one call: would the proof hold → a write slot → reserve → mint →
+   * commit, the outcome's audit record saved in this object's outbox with the state (flushed by
+   * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
+   */
+  async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null }>> {
+    const kv = this.ctx.storage.kv;
+    const cell: AtomicCell = {
+      load: () => kv.get<StateWithKey>(STATE_KEY) ?? null,
+      save: (st) => (st === null ? kv.delete(STATE_KEY) : kv.put(STATE_KEY, st)),
+      outbox: (r) => kv.put(`${OUTBOX_PREFIX}${r.id}`, r),
+      view: (st) => toView(st),
+    };
+    try {
+      const { minted } = await enrollInCell(cell, input, { tokens: this.cluster().tokens, gate: this.cluster().gate, now: () => Date.now() });
+      return { ok: true, value: { token: minted.token, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null } };
+    } catch (err) {
+      if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
+      throw err;
+    } finally {
+      await this.schedule();
+    }
   }
 
   async register(reg: MachineRegistration, now: number) {
@@ -98,12 +146,19 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   override async alarm(): Promise<void> {
     const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
     const due = dueForDeletion(state, Date.now());
-    if (due.length > 0) {
-      const config = parseConfig(this.env);
-      const cluster = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
-      this.ops().confirmDeleted(await deleteTokens(cluster.tokens, due));
-    }
+    if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
+    await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();
+  }
+
+  /** Audit records (and the listing view) to D1; a record leaves the outbox only once written. */
+  private async flushOutbox(): Promise<void> {
+    const pending = this.outbox();
+    if (pending.length === 0) return;
+    const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
+    const config = parseConfig(this.env);
+    await writeOutbox(env.DB, pending.map(([, r]) => r), config.eventsWebhookUrl && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
+    for (const [k] of pending) this.ctx.storage.kv.delete(k);
   }
 }
 
@@ -120,6 +175,11 @@ export class RateLimitObject extends DurableObject<Record<string, unknown>> {
     kv.put('w', { start: w.start, count });
     return count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) };
   }
+}
+
+/** The single-round-trip enrollment (EnrollDeps.atomic) over the machine's object. */
+export function createDurableAtomicEnroll(ns: DurableObjectNamespace<MachineObject>) {
+  return (input: AtomicEnrollInput) => unwrapRpc(ns.get(ns.idFromName(input.machineId)).enroll(input) as never) as Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null }>;
 }
 
 export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObject>): MachineStore {
