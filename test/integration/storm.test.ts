@@ -1,9 +1,9 @@
 // Boot storm behaviour in workerd against the dev cluster: more enrollments at once than the
 // cluster write governor schedules → 503 cluster_busy with Retry-After that burns nothing (the
 // same codes enroll on retry), and a fleet behind one address is not slowed by its successes.
-import { SELF } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { bootstrapSecrets } from '../support/workers/dev-cluster.ts';
+import { bootstrapSecrets, whoAmI } from '../support/workers/dev-cluster.ts';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const code = (m: string) => `storm-code-${m}-0123456789abcdef`;
@@ -61,4 +61,48 @@ describe('boot storm', () => {
     }
     expect(statuses.filter((s) => s === 201)).toHaveLength(70); // more than the 60/min that failures get
   }, 60_000);
+});
+
+describe('Idempotency-Key and the audit outbox', () => {
+  it('a lost answer: the same code + key enrolls again, the earlier token stops working; another key is a replay', async () => {
+    await register('storm-idem-1');
+    const a = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'key-storm-idem-1' });
+    expect(a.status).toBe(201);
+    const first = (await a.json()) as { token: string; tokenId: string };
+    const b = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'key-storm-idem-1' });
+    expect(b.status).toBe(201);
+    const second = (await b.json()) as { token: string; tokenId: string };
+    expect(second.tokenId).not.toBe(first.tokenId);
+    const other = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'another-key' });
+    expect(other.status).toBe(409);
+    expect(await other.json()).toMatchObject({ code: 'code_used' });
+    // The earlier token is owed a delete; the object's alarm (due in a moment) deletes it.
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-idem-1'));
+    await runDurableObjectAlarm(stub);
+    expect((await whoAmI(first.token.split('::')[1]!)).status).toBe(401);
+    expect((await whoAmI(second.token.split('::')[1]!)).status).toBe(201);
+    expect((await bootstrapSecrets('k3s-enroll.io/machine=storm-idem-1')).map((x) => x.metadata.name)).toEqual([`bootstrap-token-${second.tokenId}`]);
+  });
+
+  it('a crash between the answer and the audit write loses nothing: the record waits in the object\'s outbox and its alarm writes it once', async () => {
+    await register('storm-outbox-1');
+    const res = await enroll('storm-outbox-1', '192.0.2.78');
+    expect(res.status).toBe(201);
+    const { tokenId } = (await res.json()) as { tokenId: string };
+    const rid = res.headers.get('x-request-id')!;
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-outbox-1'));
+    // The answer went out with the audit record saved beside the state it describes (nothing else
+    // ran for it: no waitUntil, no D1 write on the response path). Then the alarm flushes it —
+    // twice here, as after a crash between the D1 write and the outbox delete: stored once.
+    const pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list<{ audit: { requestId: string; tokenId: string } }>({ prefix: 'outbox:' })].map(([, r]) => r.audit));
+    const inD1 = async () => (await env.DB.prepare('SELECT token_id FROM audit WHERE request_id = ?').bind(rid).all<{ token_id: string }>()).results;
+    if (pending.length > 0) expect(pending).toContainEqual(expect.objectContaining({ requestId: rid, tokenId }));
+    else expect(await inD1()).toEqual([{ token_id: tokenId }]); // the alarm already ran (a slow machine)
+    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    await runDurableObjectAlarm(stub);
+    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    await runDurableObjectAlarm(stub);
+    expect(await inD1()).toEqual([{ token_id: tokenId }]);
+    expect(await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)).toBe(0);
+  });
 });
