@@ -18,8 +18,12 @@ const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
 const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 function cpuMsOf(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime + stime
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime + stime
+  } catch {
+    return 0; // exited
+  }
 }
 function childrenNamed(name) {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
@@ -29,6 +33,18 @@ function childrenNamed(name) {
       return false;
     }
   }).map(Number);
+}
+/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
+function descendsFromUs(pid) {
+  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
+    if (p === process.pid) return true;
+    try {
+      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
 }
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
@@ -79,7 +95,7 @@ const mf = new Miniflare({
   cf: false,
 });
 await mf.ready;
-const workerd = childrenNamed('workerd').filter((p) => !before.has(p));
+const workerd = childrenNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
 const db = await mf.getD1Database('DB');
 for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');

@@ -38,6 +38,18 @@ const processesNamed = (name) =>
       return false;
     }
   }).map(Number);
+/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
+function descendsFromUs(pid) {
+  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
+    if (p === process.pid) return true;
+    try {
+      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
 const pct = (xs, p) => (xs.length === 0 ? NaN : xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +112,7 @@ const mf = new Miniflare({
   cf: false,
 });
 await mf.ready;
-const workerd = processesNamed('workerd').filter((p) => !before.has(p));
+const workerd = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
 const db = await mf.getD1Database('DB');
 for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
