@@ -96,6 +96,13 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
     let token = req.token ?? generate();
     let clashes = 0;
     let resends = 0;
+    // Ids whose create was sent without a definite answer: on failure they may still land (a
+    // timed-out create the API server commits later), so the caller must owe them a delete.
+    const unsettled = new Set<string>();
+    const failWith = (err: unknown): never => {
+      if (unsettled.size > 0 && typeof err === 'object' && err !== null) possiblyLanded.set(err, [...unsettled]);
+      throw err;
+    };
     for (let send = 0; ; send++) {
       if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
       const now = await serverNow();
@@ -110,16 +117,18 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
         ...(req.labels ? { labels: req.labels } : {}),
       });
       try {
+        unsettled.add(token.id);
         const res = await http.request<StoredSecret>('POST', SECRETS_PATH, 'create secrets', { body: JSON.stringify(secret), contentType: 'application/json' });
         return minted(token, expiresAt, res.body);
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) {
+          if (resends === 0) unsettled.delete(token.id); // someone else's Secret: never ours to delete
           // After a resend the clash may be our own earlier create landing late: same id, same secret.
           if (resends > 0) {
             const landed = await confirm(token, secret).catch(() => null);
             if (landed) return minted(token, expiresAt, landed);
           }
-          if (req.token) throw new AppError('conflict', `a token with id "${token.id}" already exists`);
+          if (req.token) return failWith(new AppError('conflict', `a token with id "${token.id}" already exists`));
           if (++clashes >= CREATE_ID_ATTEMPTS) break;
           token = generate();
           continue;
@@ -134,10 +143,12 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
             continue;
           }
         }
-        throw err;
+        // A definite refusal (4xx other than 409) means nothing landed.
+        if (err instanceof KubeApiError && err.status < 500 && err.status !== 429) unsettled.delete(token.id);
+        return failWith(err);
       }
     }
-    throw new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` });
+    return failWith(new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` }));
   }
 
   /** The Secret as stored if it is ours (same token secret); null when absent or not ours; throws when unknown. */
@@ -179,6 +190,13 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
 }
 
 export type BootstrapTokenStore = ReturnType<typeof createBootstrapTokenStore>;
+
+const possiblyLanded = new WeakMap<object, string[]>();
+
+/** Token ids a failed mint sent without a definite answer: they may land later and are owed a delete. */
+export function possiblyLandedTokenIds(err: unknown): string[] {
+  return typeof err === 'object' && err !== null ? (possiblyLanded.get(err) ?? []) : [];
+}
 
 function minted(token: BootstrapToken, expiresAt: Date | null, stored: StoredSecret): MintedToken {
   const created = stored.metadata?.creationTimestamp ? new Date(stored.metadata.creationTimestamp) : null;

@@ -2,7 +2,7 @@
 // in the same call, one clock probe is in flight however many mints start together, timeouts
 // measure the cluster rather than a starved event loop, and every write goes through the gate.
 import { describe, expect, it } from 'vitest';
-import { createClusterClient } from './index.ts';
+import { createClusterClient, possiblyLandedTokenIds } from './index.ts';
 import type { WriteKind } from './write-governor.ts';
 
 const SECRETS = '/api/v1/namespaces/kube-system/secrets';
@@ -112,5 +112,15 @@ describe('cluster client under load', () => {
     const { createKubeHttp } = await import('./kube-http.ts');
     const http = createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch, now: () => new Date(), timeoutMs: 50, retries: 0, sleep: async () => {} });
     await expect(http.request('GET', '/x', 'get x')).rejects.toMatchObject({ code: 'upstream_unavailable', timedOut: true });
+  });
+
+  it('a failed mint names the ids it sent without a definite answer (they may land later); a refusal names none', async () => {
+    const c = fakeCluster(() => 'drop');
+    const err = await clientOn(c.fetch).tokens.mint({ ttlSeconds: 60 }).catch((e: unknown) => e);
+    expect(possiblyLandedTokenIds(err)).toHaveLength(1);
+    const refused = (async () => new Response(JSON.stringify({ kind: 'Status', reason: 'Forbidden', code: 403 }), { status: 403, headers: { date: DATE } })) as unknown as typeof globalThis.fetch;
+    const err2 = await clientOn(refused).tokens.mint({ ttlSeconds: 60 }).catch((e: unknown) => e);
+    expect(err2).toMatchObject({ code: 'upstream_error' });
+    expect(possiblyLandedTokenIds(err2)).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import type { BootstrapToken } from '../token/index.ts';
 import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 export { KubeApiError, KubeNetworkError, createKubeHttp, KUBE_TIMEOUT_DEFAULT_MS, type KubeHttp, type KubeHttpOptions } from './kube-http.ts';
-export { createBootstrapTokenStore, toInfo, CREATE_ID_ATTEMPTS, CREATE_RESENDS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
+export { createBootstrapTokenStore, possiblyLandedTokenIds, toInfo, CREATE_ID_ATTEMPTS, CREATE_RESENDS, type BootstrapTokenInfo, type BootstrapTokenStore, type MintRequest, type MintedToken } from './bootstrap-tokens.ts';
 export { createClusterCA, hashForMode, type CaHashMode } from './cluster-ca.ts';
 export { rotateServerToken } from './supervisor.ts';
 export {

@@ -96,4 +96,24 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     ]);
     expect(t.outbox[0]!.view).toMatchObject({ id: 'm-1', liveToken: { id: ok.minted.token.id } });
   });
+
+  it('a mint that failed after sending a create (e.g. timed out) owes that id a delete; the code stays usable', async () => {
+    const t = setup();
+    const { createBootstrapTokenStore } = await import('../cluster/bootstrap-tokens.ts');
+    const { createKubeHttp } = await import('../cluster/kube-http.ts');
+    // The clock probe answers; the create and its read-back time out: the create's fate is unknown.
+    const flaky = ((url: string, init: RequestInit) =>
+      init.method === 'GET' && url.includes('?')
+        ? Promise.resolve(new Response('{"items":[]}', { headers: { date: 'Thu, 01 Jan 2026 00:00:00 GMT' } }))
+        : new Promise((_r, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason)))) as unknown as typeof fetch;
+    const http = createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch: flaky, now: () => new Date(), timeoutMs: 20, retries: 0, sleep: async () => {} });
+    const store = createBootstrapTokenStore(http, { now: () => new Date('2026-01-01T00:00:00Z') });
+    await expect(enrollInCell(t.cell, t.input('k1'), { ...t.deps, tokens: store })).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    const s = t.state()!;
+    expect(s.reservation).toBeNull();
+    expect(s.codeUsedAt).toBeNull();
+    expect(s.pendingDeletes).toHaveLength(1); // owed a delete by name: if it lands later, the alarm removes it
+    expect(s.pendingDeletes[0]).toMatchObject({ uid: '' });
+    expect((await enrollInCell(t.cell, t.input('k1'), t.deps)).minted.token.id).toMatch(/^[a-z0-9]{6}$/); // the code still works
+  });
 });

@@ -3,7 +3,7 @@
 // costs a single round trip to the machine's object. Every outcome becomes an audit record in the
 // cell's outbox, saved with the state it describes; the owner flushes the outbox later (the
 // Durable Object's alarm), so an answer whose process dies right after still leaves its audit.
-import type { BootstrapTokenStore, MintedToken, WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import type { AuditEvent, MachineView } from '../store/ports.ts';
 import { MACHINE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, METHOD_LABEL } from './enroll.ts';
@@ -102,7 +102,11 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
       slotTaken: true,
     });
   } catch (err) {
-    cell.save(releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null);
+    // Not minted: the proof stays usable. A create sent without a definite answer may still land:
+    // it is owed a delete (by name) so no Secret is left that no machine holds.
+    const released = releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null;
+    const maybe = possiblyLandedTokenIds(err).map((id) => ({ id, uid: '' }));
+    cell.save(released && maybe.length > 0 ? { ...released, pendingDeletes: [...released.pendingDeletes, ...maybe] } : released);
     return fail(err instanceof AppError ? err : new UpstreamError('the cluster API failed', { retryable: true, reason: `mint: ${err instanceof Error ? err.message : String(err)}`, cause: err }));
   }
   // 5. Commit: revoked or superseded meanwhile → the new token is owed a delete (saved by fail()).
