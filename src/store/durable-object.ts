@@ -48,6 +48,8 @@ async function unwrapRpc<T>(p: Promise<RpcResult<T>> | RpcResult<T>): Promise<T>
   throw new AppError(e.code, e.message, { reason: e.reason, ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}) });
 }
 
+const clusterClients = new Map<string, ClusterClient>();
+
 export class MachineObject extends DurableObject<Record<string, unknown>> {
   private ops() {
     const storage = this.ctx.storage;
@@ -71,13 +73,17 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return [...this.ctx.storage.kv.list<OutboxRecord>({ prefix: OUTBOX_PREFIX })];
   }
 
-  private clusterClient: ClusterClient | null = null;
+  /** One cluster client per isolate (not per machine): one parsed config, one known cluster clock. */
   private cluster(): ClusterClient {
-    if (!this.clusterClient) {
+    const e = this.env as Record<string, unknown>;
+    const key = `${String(e.CLUSTER_API_URL)}|${String(e.CLUSTER_SA_TOKEN)}|${String(e.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(e.CLUSTER_CA_PEM ?? e.CLUSTER_CA_HASH)}`;
+    let c = clusterClients.get(key);
+    if (!c) {
       const config = parseConfig(this.env);
-      this.clusterClient = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+      c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+      clusterClients.set(key, c);
     }
-    return this.clusterClient;
+    return c;
   }
 
   /**
@@ -156,8 +162,8 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     const pending = this.outbox();
     if (pending.length === 0) return;
     const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
-    const config = parseConfig(this.env);
-    await writeOutbox(env.DB, pending.map(([, r]) => r), config.eventsWebhookUrl && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
+    const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
+    await writeOutbox(env.DB, pending.map(([, r]) => r), eventsOn && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
   }
 }
