@@ -53,4 +53,9 @@ for (const suite of ['bench/enroll.bench.mjs', 'bench/storm.bench.mjs'].filter((
   const r = spawnSync(process.execPath, [join(ROOT, suite)], { cwd: ROOT, env, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
+if (wanted('storm')) {
+  // The same storm against the Deno entry (in-process governor); skipped with a reason if Deno cannot start.
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench/storm.bench.mjs')], { cwd: ROOT, env: { ...env, STORM_RUNTIME: 'deno', STORM_SCENARIOS: 'distinct' }, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) console.log(`\n# boot storm on Deno: skipped (${(r.stderr.match(/Error: .*/) ?? ['deno did not start'])[0]})`);
+}
 rmSync(tmp, { recursive: true, force: true });

@@ -84,12 +84,38 @@ const writesSnapshot = async () => JSON.parse((await clusterCall('GET', '/__dev/
 const resetWrites = () => clusterCall('DELETE', '/__dev/writes', { headers: { 'x-dev-cluster-control': controlToken } });
 const whoAmI = async (token) => (await clusterCall('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { bearer: token, body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }) })).status;
 
-// 2. The Worker bundle in workerd.
+// 2. The service: the Worker bundle in workerd, or (STORM_RUNTIME=deno) the Deno entry.
+const RUNTIME = process.env.STORM_RUNTIME ?? 'workerd';
+let send;
+let serviceProcs = [];
+let stopService = async () => {};
+if (RUNTIME === 'deno') {
+  const deno = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: join(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: info.caFile, K3S_SERVER_URL: 'https://k3s.storm.test:6443', CLUSTER_API_URL: info.url, CLUSTER_SA_TOKEN: info.serviceAccountToken, CLUSTER_CA_PEM: caPem, ADMIN_TOKEN: ADMIN, FLEET_WEBHOOK_SECRET: FLEET_SECRET, CLUSTER_MAX_WRITES_PER_SECOND: String(CAP) },
+  });
+  process.on('exit', () => deno.kill('SIGKILL'));
+  const listening = await new Promise((res, rej) => {
+    let out = '';
+    deno.stdout.on('data', (d) => {
+      out += d;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) res(JSON.parse(line).listening);
+    });
+    deno.on('exit', (c) => rej(new Error(`deno exited ${c} (run the Deno e2e test once to fill node_modules/.deno-cache)`)));
+  });
+  send = (path, init) => fetch(`${listening}${path}`, init);
+  serviceProcs = [deno.pid, ...processesNamed('deno').filter((p) => descendsFromUs(p))];
+  stopService = async () => void deno.kill('SIGTERM');
+}
 const dist = join(tmp, 'dist');
+let mf = null;
+if (RUNTIME === 'workerd') {
 const built = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', dist], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, encoding: 'utf8' });
 if (built.status !== 0) throw new Error(built.stderr);
 const before = new Set(processesNamed('workerd'));
-const mf = new Miniflare({
+mf = new Miniflare({
   modules: true,
   scriptPath: join(dist, 'index.js'),
   modulesRoot: dist,
@@ -112,12 +138,16 @@ const mf = new Miniflare({
   cf: false,
 });
 await mf.ready;
-const workerd = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
+serviceProcs = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
 const db = await mf.getD1Database('DB');
 for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
   for (const stmt of sql.split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
 }
+send = (path, init) => mf.dispatchFetch(`http://storm${path}`, init);
+stopService = () => mf.dispose();
+}
+const workerd = serviceProcs;
 
 async function pool(n, items, fn) {
   let next = 0;
@@ -136,7 +166,7 @@ async function registerFleet(prefix, n) {
     const body = JSON.stringify({ id: `evt-${id}`, type: 'machine.registered', machine: { id, enrollmentCode: 'generate' } });
     const t = Math.floor(Date.now() / 1000);
     const sig = `t=${t},v1=${createHmac('sha256', FLEET_SECRET).update(`${t}.${body}`).digest('hex')}`;
-    const res = await mf.dispatchFetch('http://storm/v1/webhooks/fleet', { method: 'POST', headers: { 'content-type': 'application/json', 'x-enroll-signature': sig }, body });
+    const res = await send('/v1/webhooks/fleet', { method: 'POST', headers: { 'content-type': 'application/json', 'x-enroll-signature': sig }, body });
     const j = await res.json();
     if (res.status !== 200 || !j.enrollmentCode) throw new Error(`webhook for ${id}: ${res.status} ${JSON.stringify(j)}`);
     codes.set(id, j.enrollmentCode);
@@ -152,7 +182,7 @@ async function enrollMachine(id, code, ip, stats, abortFirstAfterMs = null) {
     const signal = attempt === 0 && abortFirstAfterMs !== null ? AbortSignal.timeout(abortFirstAfterMs) : undefined;
     let res;
     try {
-      res = await mf.dispatchFetch('http://storm/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, 'idempotency-key': key }, body: JSON.stringify({ method: 'code', machineId: id, code }), ...(signal ? { signal } : {}) });
+      res = await send('/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, 'idempotency-key': key }, body: JSON.stringify({ method: 'code', machineId: id, code }), ...(signal ? { signal } : {}) });
     } catch {
       stats.aborted++;
       stats.retries++;
@@ -251,7 +281,7 @@ const base = await bareWork(200);
 const floor = MACHINES / CAP;
 const wallTarget = 1.3 * floor + 10;
 const distinctWall = results.find((r) => r.name === 'distinct')?.wall ?? wallTarget;
-console.log(`\n# boot storm: workerd (Miniflare) + dev cluster, CLUSTER_MAX_WRITES_PER_SECOND=${CAP}, ${IN_FLIGHT} requests in flight, Retry-After honoured with jitter`);
+console.log(`\n# boot storm: ${RUNTIME === 'deno' ? 'the Deno entry (every request from 127.0.0.1)' : 'workerd (Miniflare)'} + dev cluster, CLUSTER_MAX_WRITES_PER_SECOND=${CAP}, ${IN_FLIGHT} requests in flight, Retry-After honoured with jitter`);
 const row = (k, v, t) => console.log(`${k.padEnd(36)}${String(v).padStart(22)}   ${t}`);
 for (const r of results) {
   const s = r.stats;
@@ -268,7 +298,7 @@ for (const r of results) {
   row('most writes in any second', `${r.writes.maxWritesInASecond}`, `≤ ${(CAP * 1.1).toFixed(0)} (cap ${CAP} + 10 %)`);
   row('Secret creates seen by the cluster', `${r.writes.creates}`, `${r.n} (one per machine)`);
   row('503 other than cluster_busy', `${other503}`, '0');
-  row('CPU per enrollment (workerd)', `${r.cpu.toFixed(2)} ms`, `bare work ${base.cpu.toFixed(2)} ms (${(r.cpu / base.cpu).toFixed(1)}x)`);
+  row(`CPU per enrollment (${RUNTIME})`, `${r.cpu.toFixed(2)} ms`, `bare work ${base.cpu.toFixed(2)} ms (${(r.cpu / base.cpu).toFixed(1)}x)`);
   row('Secrets no machine holds', `${r.orphans}`, '0');
   row('tokens that log in (sample)', `${r.loggedIn}/${r.sample}`, `${r.sample}`);
   if (s.aborted) row('aborted requests', `${s.aborted}`, '');
@@ -277,6 +307,6 @@ for (const r of results) {
   if (s.failed.size) row('machines that failed', [...new Set(s.failed.values())].join(', '), '0');
 }
 
-await mf.dispose();
+await stopService();
 cluster.kill('SIGTERM');
 rmSync(tmp, { recursive: true, force: true });
