@@ -104,8 +104,12 @@ async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: Enroll
       clientIp: ctx.clientIp,
     });
   } catch (err) {
-    if (err instanceof AppError && !(err instanceof StoreUnreachable)) audited();
-    throw err;
+    // An AppError came back from the store, which audited it; anything else is the call itself failing.
+    if (err instanceof AppError) {
+      audited();
+      throw err;
+    }
+    throw new UpstreamError('the machine store failed', { retryable: true, reason: `enroll call: ${err instanceof Error ? err.message : String(err)}`, cause: err });
   }
   return {
     token: formatJoinTokenWithHash(caHash, r.token.token),
@@ -116,8 +120,6 @@ async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: Enroll
   };
 }
 
-/** The machine's store could not be reached: the outcome was not audited there. */
-export class StoreUnreachable extends UpstreamError {}
 
 async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps): Promise<EnrollResult> {
   const { machineId } = evidence;
