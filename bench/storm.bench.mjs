@@ -54,8 +54,16 @@ const pct = (xs, p) => (xs.length === 0 ? NaN : xs.slice().sort((a, b) => a - b)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // 1. Dev cluster in its own process.
-const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
+const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
 process.on('exit', () => cluster.kill('SIGKILL'));
+let clusterLog = '';
+cluster.stderr.on('data', (d) => (clusterLog = (clusterLog + d).slice(-4000)));
+let stopping = false;
+cluster.on('exit', (code, signal) => {
+  if (stopping) return;
+  console.error(`dev cluster exited (${code ?? signal}) mid-run; its last words:\n${clusterLog}`);
+  process.exit(1);
+});
 const info = await new Promise((res, rej) => {
   let out = '';
   cluster.stdout.on('data', (d) => {
@@ -179,10 +187,11 @@ async function enrollMachine(id, code, ip, stats, abortFirstAfterMs = null) {
   const key = randomUUID();
   for (let attempt = 0; attempt < 200; attempt++) {
     const t = performance.now();
-    const signal = attempt === 0 && abortFirstAfterMs !== null ? AbortSignal.timeout(abortFirstAfterMs) : undefined;
+    // A real machine gives up on a request after a while (enroll.sh: --max-time 60); so does this one.
+    const signal = attempt === 0 && abortFirstAfterMs !== null ? AbortSignal.timeout(abortFirstAfterMs) : AbortSignal.timeout(60_000);
     let res;
     try {
-      res = await send('/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, 'idempotency-key': key }, body: JSON.stringify({ method: 'code', machineId: id, code }), ...(signal ? { signal } : {}) });
+      res = await send('/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, 'idempotency-key': key }, body: JSON.stringify({ method: 'code', machineId: id, code }), signal });
     } catch {
       stats.aborted++;
       stats.retries++;
@@ -308,5 +317,6 @@ for (const r of results) {
 }
 
 await stopService();
+stopping = true;
 cluster.kill('SIGTERM');
 rmSync(tmp, { recursive: true, force: true });
