@@ -67,7 +67,11 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     const url = new URL(req.url ?? '/', 'https://dev-cluster');
     const method = req.method ?? 'GET';
     let raw = '';
-    for await (const chunk of req) raw += chunk;
+    try {
+      for await (const chunk of req) raw += chunk;
+    } catch {
+      return; // the client went away mid-body (ECONNRESET): nothing to answer, and no crash
+    }
     /** @param {number} status @param {unknown} body @param {string} [type] */
     const send = (status, body, type = 'application/json') => {
       requests.push({ method, path: url.pathname, status });
