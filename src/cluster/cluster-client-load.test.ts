@@ -72,7 +72,7 @@ describe('cluster client under load', () => {
   it('every create and delete takes a slot from the write gate; a pre-taken slot covers the first create', async () => {
     const c = fakeCluster((n) => (n === 1 ? 'drop' : 'ok'));
     const taken: WriteKind[] = [];
-    const client = clientOn(c.fetch, { gate: { acquire: async (k) => (taken.push(k), { giveBack: () => {} }) } });
+    const client = clientOn(c.fetch, { gate: { acquire: async (k) => (taken.push(k), { at: 0, giveBack: () => {} }) } });
     const minted = await client.tokens.mint({ ttlSeconds: 60, slotTaken: true });
     expect(taken).toEqual(['create']); // the resend only
     await client.tokens.remove(minted.token.id);

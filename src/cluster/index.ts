@@ -19,6 +19,7 @@ export {
   createLocalSlotSource,
   CREATE_HORIZON_MS,
   DELETE_HORIZON_MS,
+  SLOT_LATE_MS,
   UNGOVERNED,
   type GovernorSchedule,
   type SlotGrant,

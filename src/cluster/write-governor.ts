@@ -58,9 +58,13 @@ export interface WriteGate {
 
 /** A slot taken but not used (the enrollment was refused before its create) goes back to the pool. */
 export interface WriteSlot {
+  /** The send time (ms) this slot was granted for. */
+  readonly at: number;
   giveBack(): void;
 }
-const NO_SLOT: WriteSlot = { giveBack: () => {} };
+const NO_SLOT: WriteSlot = { at: -Infinity, giveBack: () => {} };
+/** A slot used this much after its time would bunch writes into a later second: take a fresh one. */
+export const SLOT_LATE_MS = 250;
 
 export class ClusterBusyError extends AppError {
   constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
@@ -169,6 +173,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
       if (wait > 0) await deps.sleep(wait);
       const slotAt = at;
       return {
+        at: slotAt,
         giveBack() {
           const p = pool[kind];
           if (slotAt < deps.now() - SLOT_STALE_MS) return;

@@ -22,7 +22,7 @@ function setup(options: { gate?: WriteGate; mintGate?: Promise<void> } = {}) {
   const clock = { t: T0 + 1000 };
   let hold = options.mintGate ?? null;
   const deps = {
-    gate: options.gate ?? { acquire: async () => ({ giveBack: () => {} }) },
+    gate: options.gate ?? { acquire: async () => ({ at: Number.POSITIVE_INFINITY, giveBack: () => {} }) },
     now: () => clock.t,
     tokens: {
       async mint() {
@@ -115,5 +115,16 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     expect(s.pendingDeletes).toHaveLength(1); // owed a delete by name: if it lands later, the alarm removes it
     expect(s.pendingDeletes[0]).toMatchObject({ uid: '' });
     expect((await enrollInCell(t.cell, t.input('k1'), t.deps)).minted.token.id).toMatch(/^[a-z0-9]{6}$/); // the code still works
+  });
+
+  it('a slot gone stale while the reservation became durable is exchanged for a fresh one; no fresh one → cluster_busy, nothing burned', async () => {
+    let calls = 0;
+    const late: WriteGate = { acquire: async () => (++calls === 1 ? { at: T0 - 10_000, giveBack: () => {} } : Promise.reject(new ClusterBusyError(2))) };
+    const t = setup({ gate: late });
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'cluster_busy' });
+    expect(calls).toBe(2);
+    expect(t.minted).toEqual([]);
+    expect(t.state()!.reservation).toBeNull();
+    expect(t.state()!.codeUsedAt).toBeNull();
   });
 });

@@ -3,7 +3,7 @@
 // costs a single round trip to the machine's object. Every outcome becomes an audit record in the
 // cell's outbox, saved with the state it describes; the owner flushes the outbox later (the
 // Durable Object's alarm), so an answer whose process dies right after still leaves its audit.
-import { possiblyLandedTokenIds, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, SLOT_LATE_MS, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import type { AuditEvent, MachineView } from '../store/ports.ts';
 import { MACHINE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, METHOD_LABEL } from './enroll.ts';
@@ -35,6 +35,8 @@ export interface AtomicCell {
   save(state: StateWithKey | null): void;
   /** Saved in the same storage as the state (a Durable Object's storage: one atomic write). */
   outbox(record: OutboxRecord): void;
+  /** Resolves once saved writes are durable (a Durable Object holds outbound calls until then). */
+  flush?(): Promise<void>;
   view(state: StateWithKey): MachineView;
 }
 
@@ -89,6 +91,17 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
   } catch (err) {
     slot.giveBack();
     return fail(err);
+  }
+  // The reservation must be durable before the create leaves; if that took us well past the slot's
+  // time, sending now would bunch writes into a later second: take a fresh slot (or give up cleanly).
+  await cell.flush?.();
+  if (deps.now() - slot.at > SLOT_LATE_MS) {
+    try {
+      await deps.gate.acquire('create');
+    } catch (err) {
+      cell.save(releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null);
+      return fail(err);
+    }
   }
   // 4. Mint (the slot covers the first create); nothing landed on failure, so the proof stays usable.
   let minted: MintedToken;

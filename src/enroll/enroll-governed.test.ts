@@ -41,7 +41,7 @@ function setup(gate: WriteGate) {
 describe('enrollment under the write governor', () => {
   it('a 503 cluster_busy burns nothing: no reservation, no attempt counted, code unused, then the same code enrolls', async () => {
     let busy = true;
-    const gate: WriteGate = { acquire: async () => (busy ? Promise.reject(new ClusterBusyError(4)) : { giveBack: () => {} }) };
+    const gate: WriteGate = { acquire: async () => (busy ? Promise.reject(new ClusterBusyError(4)) : { at: 0, giveBack: () => {} }) };
     const { machines, audit, minted, deps } = setup(gate);
     await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
     const before = machines.states.get('m-1');

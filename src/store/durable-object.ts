@@ -97,6 +97,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       load: () => kv.get<StateWithKey>(STATE_KEY) ?? null,
       save: (st) => (st === null ? kv.delete(STATE_KEY) : kv.put(STATE_KEY, st)),
       outbox: (r) => kv.put(`${OUTBOX_PREFIX}${r.id}`, r),
+      flush: () => this.ctx.storage.sync(),
       view: (st) => toView(st),
     };
     try {
