@@ -9,8 +9,11 @@ export type WriteKind = 'create' | 'delete';
 
 /** Default cap for one k3s server: see docs/operator-guide.md "Boot storms". */
 export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
-/** A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy. */
-export const CREATE_HORIZON_MS = 2_000;
+/**
+ * A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy.
+ * Short, so a request's wait stays well under a second and the crowd is spread by Retry-After.
+ */
+export const CREATE_HORIZON_MS = 800;
 /** How long an acquirer waits for a slot to reach the pool before giving up. */
 export const GATE_WAIT_MAX_MS = 10_000;
 /** Deletes may book this far ahead (they are retried by the alarm/sweeper when refused). */
