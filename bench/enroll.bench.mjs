@@ -85,6 +85,8 @@ const mf = new Miniflare({
     CLUSTER_SA_TOKEN: info.serviceAccountToken,
     CLUSTER_CA_PEM: caPem,
     ADMIN_TOKEN: 'bench-admin-token-0123456789',
+    // This suite measures the hot path, not the write governor's pace (the storm suite does that).
+    CLUSTER_MAX_WRITES_PER_SECOND: process.env.BENCH_CAP ?? '10000',
     JWT_ISSUERS: JSON.stringify([{ issuer, jwks: { keys: [jwk] }, audience: 'k3s-enroll', machineIdClaim: 'machine_id', algorithms: ['ES256'] }]),
   },
   durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true } },
