@@ -11,6 +11,9 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 
 const ROOT = resolve(import.meta.dirname, '..');
+// `npm run bench -- storm` runs only the named suites (bundle, token, tpm, enroll, storm); none = all.
+const only = process.argv.slice(2);
+const wanted = (name) => only.length === 0 || only.includes(name);
 const env = { ...process.env, WRANGLER_SEND_METRICS: 'false' };
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
 
@@ -32,26 +35,33 @@ async function baselineSize() {
 
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
-console.log('# Worker bundle (wrangler deploy --dry-run --minify)');
-const size = bundleSize();
-const base = await baselineSize();
-console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(size.gzip).padStart(9)}`);
-console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
-console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
-// Our own budget (the dashboard included): a cold start on a phone in the field stays small.
-const BUNDLE_BUDGET_GZIP_BYTES = 150 * 1024;
-const within = size.gzip <= BUNDLE_BUDGET_GZIP_BYTES;
-console.log(`budget           gzip ${kib(size.gzip)} of ${kib(BUNDLE_BUDGET_GZIP_BYTES)}: ${within ? 'ok' : 'OVER BUDGET'}`);
-if (!within) process.exitCode = 1;
+if (wanted('bundle')) {
+  console.log('# Worker bundle (wrangler deploy --dry-run --minify)');
+  const size = bundleSize();
+  const base = await baselineSize();
+  console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(size.gzip).padStart(9)}`);
+  console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
+  console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
+  // Our own budget (the dashboard included): a cold start on a phone in the field stays small.
+  const BUNDLE_BUDGET_GZIP_BYTES = 150 * 1024;
+  const within = size.gzip <= BUNDLE_BUDGET_GZIP_BYTES;
+  console.log(`budget           gzip ${kib(size.gzip)} of ${kib(BUNDLE_BUDGET_GZIP_BYTES)}: ${within ? 'ok' : 'OVER BUDGET'}`);
+  if (!within) process.exitCode = 1;
+}
 
-for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts', 'bench/join-watch.bench.ts']) {
+for (const suite of ['bench/token.bench.ts', 'bench/tpm.bench.ts', 'bench/join-watch.bench.ts'].filter((s) => wanted(s.split('/')[1].split('.')[0]))) {
   const outfile = join(ROOT, 'node_modules/.cache/k3s-enroll-bench/suite.mjs'); // beside node_modules so packages resolve
   await build({ entryPoints: [join(ROOT, suite)], bundle: true, format: 'esm', platform: 'node', outfile, absWorkingDir: ROOT, packages: 'external', logLevel: 'error' });
   const r = spawnSync(process.execPath, [outfile], { cwd: ROOT, env, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
 }
-for (const suite of ['bench/enroll.bench.mjs']) {
+for (const suite of ['bench/enroll.bench.mjs', 'bench/storm.bench.mjs'].filter((s) => wanted(s.split('/')[1].split('.')[0]))) {
   const r = spawnSync(process.execPath, [join(ROOT, suite)], { cwd: ROOT, env, stdio: 'inherit' });
   if (r.status !== 0) process.exitCode = 1;
+}
+if (wanted('storm')) {
+  // The same storm against the Deno entry (in-process governor); skipped with a reason if Deno cannot start.
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench/storm.bench.mjs')], { cwd: ROOT, env: { ...env, STORM_RUNTIME: 'deno', STORM_SCENARIOS: 'distinct' }, stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) console.log(`\n# boot storm on Deno: skipped (${(r.stderr.match(/Error: .*/) ?? ['deno did not start'])[0]})`);
 }
 rmSync(tmp, { recursive: true, force: true });

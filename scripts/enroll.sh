@@ -15,7 +15,12 @@
 # ENROLL_URL, default: system trust), WORK_DIR (default: a fresh `mktemp -d` dir; no fallback),
 # ENROLL_CONNECT_TIMEOUT (seconds, default 10), ENROLL_MAX_TIME (seconds per request, default 60),
 # ENROLL_ALLOW_HTTP=1 (allow an http:// ENROLL_URL that is not loopback: the enrollment secret and
-# the returned token would cross the network in clear text; only for an isolated lab network).
+# the returned token would cross the network in clear text; only for an isolated lab network),
+# ENROLL_MAX_WAIT (seconds spent waiting between retries before giving up, default 900: a busy
+# service (429/503 + Retry-After) or an unreachable one is retried after Retry-After plus jitter,
+# else 2, 4, … 60 s).
+# Every POST of one run carries the same Idempotency-Key, so a retry after a lost answer gets a
+# working token (see docs/operator-guide.md "Boot storms").
 # Exit codes: 0 ok, 2 usage/config, 3 TPM, 4 service unavailable or unreachable, 5 enrollment
 # refused, 6 cluster CA hash mismatch, 7 cluster TLS verification failed, 8 writing the config failed.
 set -eu
@@ -130,16 +135,41 @@ json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 # json_str FIELD FILE: the string value of a top-level field (the service's JSON has no escapes there).
 json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
 
-# post PATH BODYFILE OUTFILE: POST JSON; maps HTTP failures to exit codes with the service's detail.
+ENROLL_MAX_WAIT=${ENROLL_MAX_WAIT:-900}
+case "$ENROLL_MAX_WAIT" in ''|*[!0-9]*) die 2 "ENROLL_MAX_WAIT must be a number of seconds" ;; esac
+# One key per attempt series (this run): the service recognises our retries of the same proof.
+IDEMPOTENCY_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+[ ${#IDEMPOTENCY_KEY} -eq 32 ] || die 2 "cannot read /dev/urandom"
+# rand N: a uniform-ish integer in [0, N].
+rand() { r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' '); echo $(( r % ($1 + 1) )); }
+
+# post PATH BODYFILE OUTFILE: POST JSON; waits out 429/502/503/504 and unreachable service within
+# ENROLL_MAX_WAIT (Retry-After + jitter); maps other failures to exit codes with the service's detail.
 post() {
-  # shellcheck disable=SC2086
-  status=$(ccurl -sS $CURL_CA -o "$3" -w '%{http_code}' -X POST -H 'content-type: application/json' --data-binary "@$2" "$ENROLL_URL$1") \
-    || die 4 "cannot reach $ENROLL_URL"
-  case "$status" in
-    2??) return 0 ;;
-    429|5??) die 4 "service unavailable ($status): $(json_str detail "$3") $(json_str code "$3")" ;;
-    *) die 5 "enrollment refused ($status): $(json_str code "$3"): $(json_str detail "$3")" ;;
-  esac
+  waited=0
+  attempt=0
+  while :; do
+    attempt=$((attempt + 1))
+    : > "$WORK_DIR/headers"
+    # shellcheck disable=SC2086
+    status=$(ccurl -sS $CURL_CA -D "$WORK_DIR/headers" -o "$3" -w '%{http_code}' -X POST \
+      -H 'content-type: application/json' -H "idempotency-key: $IDEMPOTENCY_KEY" --data-binary "@$2" "$ENROLL_URL$1") || status=000
+    case "$status" in
+      2??) return 0 ;;
+      000) why="cannot reach $ENROLL_URL" ;;
+      429|502|503|504) why="service busy ($status $(json_str code "$3"))" ;;
+      5??) die 4 "service unavailable ($status): $(json_str detail "$3") $(json_str code "$3")" ;;
+      *) die 5 "enrollment refused ($status): $(json_str code "$3"): $(json_str detail "$3")" ;;
+    esac
+    ra=$(tr -d '\r' < "$WORK_DIR/headers" | sed -n 's/^[Rr][Ee][Tt][Rr][Yy]-[Aa][Ff][Tt][Ee][Rr]:[[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' | tail -n 1)
+    if [ -z "$ra" ]; then ra=$((attempt < 6 ? 1 << attempt : 60)); fi
+    [ "$ra" -le 3600 ] || ra=3600
+    wait=$((ra + $(rand $(( (ra + 1) / 2 )))))
+    [ $((waited + wait)) -le "$ENROLL_MAX_WAIT" ] || die 4 "$why; gave up after waiting ${waited}s in $attempt attempts (ENROLL_MAX_WAIT=$ENROLL_MAX_WAIT)"
+    info "$why; retrying $1 in ${wait}s (attempt $((attempt + 1)), waited ${waited}s of ${ENROLL_MAX_WAIT}s)"
+    sleep "$wait"
+    waited=$((waited + wait))
+  done
 }
 
 tpm() { "$@" >"$WORK_DIR/tpm.log" 2>&1 || { cat "$WORK_DIR/tpm.log" >&2; die 3 "TPM command failed: $1"; }; }

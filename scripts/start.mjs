@@ -7,13 +7,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { configVariables } from './config-vars.mjs';
 import { startDevCluster } from './dev-cluster/index.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const DEV = resolve(process.env.K3S_ENROLL_DEV_DIR ?? join(ROOT, '.dev'));
 const PORT = Number(process.env.PORT ?? 8787);
 const HOST = process.env.HOST ?? '127.0.0.1';
-const CONFIG_VARS = ['K3S_SERVER_URL', 'CLUSTER_API_URL', 'CLUSTER_SA_TOKEN', 'CLUSTER_CA_PEM', 'CLUSTER_CA_HASH', 'CA_HASH_MODE', 'CLUSTER_ACCESS_CLIENT_ID', 'CLUSTER_ACCESS_CLIENT_SECRET', 'TOKEN_TTL', 'TOKEN_GROUPS', 'ADMIN_TOKEN', 'ACCESS_TEAM_DOMAIN', 'ACCESS_AUD', 'FLEET_WEBHOOK_SECRET', 'TPM_EK_ROOTS_PEM', 'TPM_PCR_POLICY', 'DEVICE_CA_PEM', 'JWT_ISSUERS', 'EVENTS_WEBHOOK_URL', 'EVENTS_WEBHOOK_SECRET', 'TPM_ALLOW_UNREGISTERED', 'QUARANTINE_UNATTESTED', 'NODE_WATCH_TIMEOUT_SECONDS'];
+const CONFIG_VARS = configVariables(ROOT); // every variable src/config.ts reads
 
 mkdirSync(DEV, { recursive: true, mode: 0o700 });
 const statePath = join(DEV, 'state.json');

@@ -7,6 +7,7 @@ import type { EvidenceVerifier } from './attest/evidence.ts';
 import type { ParsedCertificate } from './pki/index.ts';
 import type { ClusterClient } from './cluster/index.ts';
 import type { Config } from './config.ts';
+import type { EnrollDeps } from './enroll/enroll.ts';
 import { AppError } from './errors.ts';
 import type { Logger } from './http/logger.ts';
 import { toProblemResponse } from './http/problem.ts';
@@ -33,6 +34,8 @@ export interface Services {
   /** Per client IP, on enrollment endpoints. */
   readonly ipLimiter: RateLimiter;
   readonly cluster: ClusterClient;
+  /** Enrollment in one call to the machine's store (Workers: its Durable Object); else step by step. */
+  readonly atomicEnroll?: EnrollDeps['atomic'];
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
   /** TPM EK manufacturer roots (TPM_EK_ROOTS_PEM), parsed once. */
   readonly ekTrust: { roots: ParsedCertificate[]; intermediates: ParsedCertificate[] };

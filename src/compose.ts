@@ -1,6 +1,6 @@
 // Composition helpers shared by the runtime entries (Workers, Deno, the machine Durable Object):
 // parse config once and log it once, and build the cluster client from a config. No runtime APIs.
-import { createClusterClient, type ClusterClient } from './cluster/index.ts';
+import { createClusterClient, type ClusterClient, type WriteGate } from './cluster/index.ts';
 import { parseConfig, type Config, type ConfigVars } from './config.ts';
 import { ConfigError } from './errors.ts';
 import type { Logger } from './http/logger.ts';
@@ -21,8 +21,9 @@ export function createConfigLoader(vars: ConfigVars, logger: Logger): () => Conf
   };
 }
 
-export function clusterClientFor(cfg: Config, fetchImpl: typeof fetch): ClusterClient {
+export function clusterClientFor(cfg: Config, fetchImpl: typeof fetch, gate?: WriteGate): ClusterClient {
   return createClusterClient({
+    ...(gate ? { gate } : {}),
     baseUrl: cfg.clusterApiUrl,
     bearer: cfg.clusterSaToken,
     fetch: fetchImpl,

@@ -4,6 +4,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfigError } from './errors.ts';
 import { parseDuration, validateTokenGroups, DEFAULT_TOKEN_GROUPS, TokenError } from './token/index.ts';
+import { CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT } from './cluster/write-governor.ts';
 
 export type CaHashMode = 'pem' | 'der-root';
 
@@ -43,6 +44,8 @@ export interface Config {
   readonly eventsWebhookUrl: string | null;
   /** Signs outbound events; never the inbound fleet secret (a receiver could forge registrations). */
   readonly eventsWebhookSecret: string | null;
+  /** The cluster write governor's cap on Secret creates + deletes per second, service-wide. */
+  readonly clusterMaxWritesPerSecond: number;
 }
 
 export type ConfigVars = Readonly<Record<string, unknown>>;
@@ -175,6 +178,9 @@ export function parseConfig(vars: ConfigVars): Config {
     }
   }
   const jwtIssuers = parseJwtIssuers(str('JWT_ISSUERS'), bad);
+  const capRaw = str('CLUSTER_MAX_WRITES_PER_SECOND');
+  const clusterMaxWritesPerSecond = capRaw === null ? CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT : Number(capRaw);
+  if (!Number.isInteger(clusterMaxWritesPerSecond) || clusterMaxWritesPerSecond < 1 || clusterMaxWritesPerSecond > 10_000) bad('CLUSTER_MAX_WRITES_PER_SECOND', 'must be a whole number from 1 to 10000');
 
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
@@ -199,6 +205,7 @@ export function parseConfig(vars: ConfigVars): Config {
     jwtIssuers,
     eventsWebhookUrl,
     eventsWebhookSecret,
+    clusterMaxWritesPerSecond,
   });
 }
 

@@ -9,6 +9,7 @@ import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
 import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
+import { createBatchedWriteGate, createLocalSlotSource, type WriteGate } from './cluster/index.ts';
 import { deleteTokens } from './enroll/enroll.ts';
 import { dueForDeletion } from './enroll/machine-state.ts';
 import { expireJoin, type JoinDeps } from './enroll/join.ts';
@@ -26,6 +27,9 @@ const index = createKvMachineIndex(kv);
 const machines = createKvMachineStore(kv, (view) => index.upsert(view));
 const challenges = createKvChallengeStore(kv);
 let services: Services | null = null;
+// The cluster write governor, in process: one Deno process is one schedule (no round trip).
+let gate: WriteGate | null = null;
+const gateFor = (cfg: Config): WriteGate => (gate ??= createBatchedWriteGate(createLocalSlotSource(cfg.clusterMaxWritesPerSecond), { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() }));
 const loadConfig = createConfigLoader(env, logger);
 // The fleet's one Node watcher (join watch), in this process.
 const joinDeps = (): JoinDeps | null => {
@@ -46,7 +50,7 @@ const servicesFor = (cfg: Config): Services =>
     audit: cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
-    cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
+    cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), gateFor(cfg)),
     verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
     deviceTrust: parseEkRoots(cfg.deviceCaPem),

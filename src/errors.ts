@@ -18,6 +18,7 @@ export type ErrorCode =
   | 'machine_revoked'
   | 'code_used'
   | 'rate_limited'
+  | 'cluster_busy'
   | 'upstream_unavailable'
   | 'upstream_error'
   | 'internal';

@@ -10,14 +10,17 @@ import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
-import { createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, type StoreEnv } from './store/durable-object.ts';
-
+import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, type StoreEnv } from './store/durable-object.ts';
+import { bindingRateLimiter } from './store/failure-limiter.ts';
+import { workersWriteGate, WriteGovernorObject } from './store/write-governor-object.ts';
 import { reconcileNodes } from './enroll/join-reconcile.ts';
 import { createDurableJoinWatch, NodeWatchObject, type NodeWatchEnv } from './store/node-watch-object.ts';
 
-export { MachineObject, RateLimitObject, NodeWatchObject };
+export { MachineObject, RateLimitObject, NodeWatchObject, WriteGovernorObject };
 
-type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
+/** ENROLL_FAILURES: the rate-limiting binding (wrangler.toml [[ratelimits]]); without it, a Durable Object counts. */
+type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit };
+const ENROLL_FAILURES_PERIOD_SECONDS = 60;
 
 const ENROLL_IP_LIMIT_PER_MINUTE = 60;
 
@@ -34,12 +37,13 @@ function appFor(env: Env) {
       const challenges = createD1ChallengeStore(env.DB);
       return (services = {
         machines: createDurableMachineStore(env.MACHINES),
+        atomicEnroll: createDurableAtomicEnroll(env.MACHINES),
         index: createD1MachineIndex(env.DB),
         challenges,
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
-        ipLimiter: createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
-        cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)),
+        ipLimiter: env.ENROLL_FAILURES ? bindingRateLimiter(env.ENROLL_FAILURES, ENROLL_FAILURES_PERIOD_SECONDS) : createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
+        cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), workersWriteGate(env.GOVERNOR, cfg.clusterMaxWritesPerSecond)),
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
         deviceTrust: parseEkRoots(cfg.deviceCaPem),

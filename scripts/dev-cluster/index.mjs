@@ -22,6 +22,7 @@ import { badRequest, buildStatus, goQuote, notFound, reasonForCode, UNAUTHORIZED
 import { openStore } from './store.mjs';
 import { rotateToken } from './supervisor.mjs';
 import { ensureTls } from './tls.mjs';
+import { createWriteMeter } from './write-meter.mjs';
 
 /** @typedef {{ method?: string, pathPrefix?: string, mode: 'status' | 'hang' | 'drop' | 'conflict' | 'status-after-write', status?: number, times?: number }} Fault */
 const FAULT_MODES = ['status', 'hang', 'drop', 'conflict', 'status-after-write'];
@@ -60,6 +61,7 @@ export async function startDevCluster({ host = '127.0.0.1', port = 0, stateDir, 
     },
   });
   const joinRoutes = createJoinRoutes({ store, secrets, nodes, tls, nodePasswordSecret, serverUrl: () => url });
+  const writes = createWriteMeter();
   const caHash = createHash('sha256').update(tls.caPem).digest('hex');
   /** @type {Fault[]} */
   let faults = [];
@@ -134,7 +136,11 @@ users:
     const method = req.method ?? 'GET';
     /** @type {Buffer[]} */
     const chunks = [];
-    for await (const chunk of req) chunks.push(chunk);
+    try {
+      for await (const chunk of req) chunks.push(chunk);
+    } catch {
+      return; // the client went away mid-body (ECONNRESET): nothing to answer, and no crash
+    }
     const rawBytes = Buffer.concat(chunks);
     const raw = rawBytes.toString('utf8');
     /** @param {number} status @param {unknown} body @param {string} [type] */
@@ -168,9 +174,11 @@ users:
           hub.compact();
           return send(200, { floor: hub.floor });
         }
+        if (url.pathname === '/__dev/writes') return send(200, method === 'DELETE' ? (writes.reset(), writes.snapshot()) : writes.snapshot());
         return send(404, notFound({ group: '', resource: '' }, url.pathname));
       }
 
+      writes.record(method, url.pathname);
       const fault = faults.find((f) => (f.method ?? method) === method && url.pathname.startsWith(f.pathPrefix ?? '/') && (f.times ?? 1) > 0);
       if (fault) {
         fault.times = (fault.times ?? 1) - 1;

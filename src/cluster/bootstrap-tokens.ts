@@ -12,7 +12,8 @@ import {
   type BootstrapToken,
   type SecretObject,
 } from '../token/index.ts';
-import { KubeApiError, type KubeHttp } from './kube-http.ts';
+import { KubeApiError, KubeNetworkError, type KubeHttp } from './kube-http.ts';
+import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 const SECRETS_PATH = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
 
@@ -31,6 +32,8 @@ export class AmbiguousCreateError extends UpstreamError {
 }
 /** Fresh ids tried after AlreadyExists before giving up (36^6 ids: a second clash is a bug). */
 export const CREATE_ID_ATTEMPTS = 3;
+/** Creates sent again after a connection error whose read-back showed nothing landed. */
+export const CREATE_RESENDS = 2;
 
 export interface MintRequest {
   /** Seconds until expiry on the API server's clock; null = never expires. */
@@ -41,6 +44,8 @@ export interface MintRequest {
   readonly labels?: Readonly<Record<string, string>>;
   /** A caller-chosen token (`k3s token create <token>`): a clash is then a conflict, not a retry. */
   readonly token?: BootstrapToken;
+  /** The caller already took a write slot for the first create (enrollment takes it before reserving). */
+  readonly slotTaken?: boolean;
 }
 
 export interface MintedToken {
@@ -69,18 +74,26 @@ interface StoredSecret {
   data?: Record<string, string>;
 }
 
-export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Date; generate?: () => BootstrapToken }) {
+export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Date; generate?: () => BootstrapToken; gate?: WriteGate }) {
   const generate = deps.generate ?? (() => generateBootstrapToken());
+  const gate = deps.gate ?? UNGOVERNED;
+  let clockProbe: Promise<void> | null = null;
 
   async function serverNow(): Promise<Date> {
     const known = http.serverNow();
     if (known) return known;
-    // No Date header seen yet: ask the API server for one with a cheap, harmless read.
-    try {
-      await http.request('GET', `${SECRETS_PATH}?limit=1&fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`, 'list secrets');
-    } catch (err) {
-      if (!(err instanceof KubeApiError) || err.status >= 500 || err.status === 401) throw err;
-    }
+    // No Date header seen yet: ask the API server for one with a cheap, harmless read — one probe
+    // in flight at a time, however many enrollments start before the clock is known.
+    clockProbe ??= http
+      .request('GET', `${SECRETS_PATH}?limit=1&fieldSelector=${encodeURIComponent(`type=${BOOTSTRAP_TOKEN_SECRET_TYPE}`)}`, 'list secrets')
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (!(err instanceof KubeApiError) || err.status >= 500 || err.status === 401) throw err;
+        },
+      )
+      .finally(() => (clockProbe = null));
+    await clockProbe;
     return http.serverNow() ?? deps.now();
   }
 
@@ -94,8 +107,22 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
   }
 
   async function mint(req: MintRequest): Promise<MintedToken> {
-    for (let attempt = 0; attempt < (req.token ? 1 : CREATE_ID_ATTEMPTS); attempt++) {
-      const token = req.token ?? generate();
+    let token = req.token ?? generate();
+    let clashes = 0;
+    let resends = 0;
+    // Ids whose create was sent without a definite answer: on failure they may still land (a
+    // timed-out create the API server commits later), so the caller must owe them a delete.
+    const unsettled = new Set<string>();
+    const failWith = (err: unknown): never => {
+      if (unsettled.size === 0 || typeof err !== 'object' || err === null) throw err;
+      // A create whose fate is unknown: the caller owes its id(s) a delete-if-exists.
+      const ids = [...unsettled];
+      const e = err instanceof UpstreamError && !(err instanceof AmbiguousCreateError) ? new AmbiguousCreateError(err, ids[ids.length - 1] as string) : err;
+      possiblyLanded.set(e, ids);
+      throw e;
+    };
+    for (let send = 0; ; send++) {
+      if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
       const now = await serverNow();
       const expiresAt = req.ttlSeconds === null ? null : new Date(Math.floor(now.getTime() / 1000) * 1000 + req.ttlSeconds * 1000);
       const secret = buildBootstrapTokenSecret({
@@ -108,26 +135,41 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
         ...(req.labels ? { labels: req.labels } : {}),
       });
       try {
+        unsettled.add(token.id);
         const res = await http.request<StoredSecret>('POST', SECRETS_PATH, 'create secrets', { body: JSON.stringify(secret), contentType: 'application/json' });
         return minted(token, expiresAt, res.body);
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) {
-          if (req.token) throw new AppError('conflict', `a token with id "${token.id}" already exists`);
+          if (resends === 0) unsettled.delete(token.id); // someone else's Secret: never ours to delete
+          // After a resend the clash may be our own earlier create landing late: same id, same secret.
+          if (resends > 0) {
+            const landed = await confirm(token, secret).catch(() => null);
+            if (landed) return minted(token, expiresAt, landed);
+          }
+          if (req.token) return failWith(new AppError('conflict', `a token with id "${token.id}" already exists`));
+          if (++clashes >= CREATE_ID_ATTEMPTS) break;
+          token = generate();
           continue;
         }
         if (err instanceof UpstreamError && err.retryable) {
           // The create may have landed before the failure: only a Secret we can read back counts.
-          const landed = await confirm(token, secret).catch(() => null);
+          const landed = await confirm(token, secret).catch(() => undefined);
           if (landed) return minted(token, expiresAt, landed);
-          // Not confirmed: it may still exist (or land later). The caller owes it a delete.
-          throw new AmbiguousCreateError(err, token.id);
+          // Provably not landed (read-back 404) after a connection failure, not a timeout: send again.
+          if (landed === null && err instanceof KubeNetworkError && !err.timedOut && resends < CREATE_RESENDS) {
+            resends++;
+            continue;
+          }
         }
-        throw err;
+        // A definite refusal (4xx other than 409) means nothing landed.
+        if (err instanceof KubeApiError && err.status < 500 && err.status !== 429) unsettled.delete(token.id);
+        return failWith(err);
       }
     }
-    throw new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` });
+    return failWith(new UpstreamError('the cluster API kept reporting token id collisions', { retryable: true, reason: `create secrets: ${CREATE_ID_ATTEMPTS} AlreadyExists in a row` }));
   }
 
+  /** The Secret as stored if it is ours (same token secret); null when absent or not ours; throws when unknown. */
   async function confirm(token: BootstrapToken, sent: SecretObject): Promise<StoredSecret | null> {
     const stored = await get(token.id);
     if (!stored || stored.type !== BOOTSTRAP_TOKEN_SECRET_TYPE || !stored.data) return null;
@@ -144,6 +186,7 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
   /** Deletes `bootstrap-token-<id>`; false when it was already gone (the cleaner may have won). */
   async function remove(id: string, options: { uid?: string } = {}): Promise<boolean> {
     const body = options.uid ? JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: options.uid } }) : undefined;
+    await gate.acquire('delete');
     try {
       await http.request('DELETE', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'delete secrets', body ? { body, contentType: 'application/json' } : {});
       return true;
@@ -165,6 +208,13 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
 }
 
 export type BootstrapTokenStore = ReturnType<typeof createBootstrapTokenStore>;
+
+const possiblyLanded = new WeakMap<object, string[]>();
+
+/** Token ids a failed mint sent without a definite answer: they may land later and are owed a delete. */
+export function possiblyLandedTokenIds(err: unknown): string[] {
+  return typeof err === 'object' && err !== null ? (possiblyLanded.get(err) ?? []) : [];
+}
 
 function minted(token: BootstrapToken, expiresAt: Date | null, stored: StoredSecret): MintedToken {
   const created = stored.metadata?.creationTimestamp ? new Date(stored.metadata.creationTimestamp) : null;

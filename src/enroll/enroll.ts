@@ -6,8 +6,10 @@ import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import { AmbiguousCreateError, type BootstrapTokenStore } from '../cluster/index.ts';
+import { AmbiguousCreateError, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
+import type { AtomicEnrollInput } from './atomic-enroll.ts';
+import type { BootstrapToken } from '../token/index.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'k3s-enroll';
@@ -19,6 +21,8 @@ export interface EnrollDeps {
   readonly index: MachineIndex;
   readonly audit: AuditLog;
   readonly tokens: Pick<BootstrapTokenStore, 'mint' | 'remove'>;
+  /** The cluster write governor: a create slot is taken before the proof is reserved. */
+  readonly gate?: WriteGate;
   readonly caHash: () => Promise<string>;
   readonly verifiers: Readonly<Record<string, EvidenceVerifier>>;
   readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[]; readonly serverUrl: string };
@@ -29,6 +33,11 @@ export interface EnrollDeps {
    * password and tell the watcher to look for this machine's Node. Never fails the enrollment.
    */
   readonly onEnrolled?: (machineId: string, token: { id: string; mintedAt: number; expiresAt: number | null }, requestId: string) => Promise<void>;
+  /**
+   * The machine's store does would-hold → slot → reserve → mint → commit in one call and audits
+   * every outcome itself (Workers: the machine's Durable Object). Without it, the steps run here.
+   */
+  readonly atomic?: (input: AtomicEnrollInput) => Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>;
   /** Work that may finish after the response (Workers waitUntil); awaited inline by default. */
   readonly defer?: (p: Promise<unknown>) => void;
 }
@@ -36,6 +45,8 @@ export interface EnrollDeps {
 export interface EnrollContext {
   readonly requestId: string;
   readonly clientIp: string | null;
+  /** SHA-256 (hex) of the request's Idempotency-Key, if any (honoured on the atomic path). */
+  readonly idempotencyKeySha256?: string | null;
 }
 
 export interface EnrollResult {
@@ -66,26 +77,70 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
       .catch(() => undefined);
 
   let evidence: VerifiedEvidence | null = null;
+  let auditedByStore = false;
   try {
     // Own keys only: `{"method":"toString"}` must not reach Object.prototype.
     const verifier = Object.hasOwn(deps.verifiers, method) ? deps.verifiers[method] : undefined;
     if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
     evidence = await verifier.verify(body, deps.now());
+    if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps, ctx);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
     return result;
   } catch (err) {
-    if (err instanceof AppError) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
+    if (err instanceof AppError && !auditedByStore) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
     throw err;
   }
+}
+
+/** One round trip to the machine's store; it audits the outcome (outbox), so nothing is awaited here after it. */
+async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: EnrollContext, deps: EnrollDeps, atomic: NonNullable<EnrollDeps['atomic']>, audited: () => void): Promise<EnrollResult> {
+  const caHash = await deps.caHash();
+  let r;
+  try {
+    r = await atomic({
+      machineId: evidence.machineId,
+      method,
+      proof: evidence.proof,
+      usedJwt: evidence.usedJwt,
+      reservationId: deps.newId(),
+      idempotencyKeySha256: ctx.idempotencyKeySha256 ?? null,
+      defaults: { tokenTtlSeconds: deps.defaults.tokenTtlSeconds, tokenGroups: deps.defaults.tokenGroups },
+      requestId: ctx.requestId,
+      clientIp: ctx.clientIp,
+    });
+  } catch (err) {
+    // An AppError came back from the store, which audited it; anything else is the call itself failing.
+    if (err instanceof AppError) {
+      audited();
+      throw err;
+    }
+    throw new UpstreamError('the machine store failed', { retryable: true, reason: `enroll call: ${err instanceof Error ? err.message : String(err)}`, cause: err });
+  }
+  if (deps.onEnrolled) await deps.onEnrolled(evidence.machineId, { id: r.token.id, mintedAt: r.mintedAt, expiresAt: r.expiresAt }, ctx.requestId).catch(() => undefined);
+  return {
+    token: formatJoinTokenWithHash(caHash, r.token.token),
+    server: deps.defaults.serverUrl,
+    machineId: evidence.machineId,
+    tokenId: r.token.id,
+    expiresAt: r.expiresAt !== null ? formatExpiration(new Date(r.expiresAt)) : null,
+  };
 }
 
 async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollDeps, ctx: EnrollContext): Promise<EnrollResult> {
   const { machineId } = evidence;
   // The CA hash first: if it cannot be had, nothing is reserved or minted.
   const caHash = await deps.caHash();
+  // Then a write slot: a busy cluster answers cluster_busy here, before anything is reserved or burned.
+  const slot = await (deps.gate ?? UNGOVERNED).acquire('create');
   const reservationId = deps.newId();
-  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  let policy;
+  try {
+    policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  } catch (err) {
+    slot.giveBack(); // refused before its create: another enrollment may use the slot
+    throw err;
+  }
 
   let minted;
   try {
@@ -95,6 +150,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
       groups: policy.groups ?? deps.defaults.tokenGroups,
       description: `k3s-enroll: machine ${machineId} via ${method}`,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
+      slotTaken: true,
     });
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown

@@ -19,6 +19,7 @@ export const PROBLEMS: Readonly<Record<ErrorCode, { status: number; title: strin
   machine_revoked: { status: 403, title: 'Machine revoked' },
   code_used: { status: 409, title: 'Enrollment code already used' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  cluster_busy: { status: 503, title: 'The cluster is busy' },
   misconfigured: { status: 500, title: 'The service is misconfigured' },
   internal: { status: 500, title: 'Internal error' },
   upstream_error: { status: 502, title: 'The cluster API failed' },

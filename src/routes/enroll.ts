@@ -3,10 +3,14 @@ import { Hono, type Context } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { issueTpmChallenge } from '../attest/tpm/index.ts';
 import { issueX509Challenge } from '../attest/x509.ts';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
 import { enroll } from '../enroll/enroll.ts';
 import { resetNodePassword } from '../enroll/join.ts';
+import { parseIdempotencyKey } from '../enroll/idempotency.ts';
 import { AppError } from '../errors.ts';
 import { readJsonObject } from '../http/json-body.ts';
+import { failureLimiterFor } from '../store/failure-limiter.ts';
 
 export function createEnrollRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -15,13 +19,29 @@ export function createEnrollRoutes(): Hono<AppEnv> {
     const s = servicesOf(c);
     const now = deps.now ?? (() => new Date());
     const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
-    const limit = await s.ipLimiter.hit(`ip:${clientIp ?? 'unknown'}`, now().getTime());
-    if (!limit.allowed) throw new AppError('rate_limited', 'too many enrollment requests from this address', { reason: `ip rate limit: ${clientIp}`, retryAfterSeconds: limit.retryAfterSeconds });
-    return { deps, s, now, clientIp };
+    // Only rejections an attacker causes count (src/store/failure-limiter.ts); successes cost nothing.
+    const key = `ip:${clientIp ?? 'unknown'}`;
+    const limiter = failureLimiterFor(s.ipLimiter);
+    const tooMany = (retryAfterSeconds: number) => new AppError('rate_limited', 'too many failed enrollment requests from this address', { reason: `ip rate limit: ${clientIp}`, retryAfterSeconds });
+    const blocked = limiter.blocked(key, now().getTime());
+    if (blocked !== null) throw tooMany(blocked);
+    const counted = async <T>(work: () => Promise<T>): Promise<T> => {
+      try {
+        return await work();
+      } catch (err) {
+        if (!(err instanceof AppError)) throw err;
+        const r = await limiter.fail(key, err.code, now().getTime());
+        throw r.limited ? tooMany(r.retryAfterSeconds) : err;
+      }
+    };
+    return { deps, s, now, clientIp, counted };
   };
 
   app.post('/v1/enroll/challenge', async (c) => {
-    const { deps, s, now, clientIp } = await limited(c);
+    const { counted, ...rest } = await limited(c);
+    return counted(() => challenge(c, rest));
+  });
+  const challenge = async (c: Context<AppEnv>, { deps, s, now, clientIp }: Omit<Awaited<ReturnType<typeof limited>>, 'counted'>) => {
     const config = c.get('config');
     const body = await readJsonObject(c);
     const audit = (outcome: 'success' | 'failure', machineId: string | null, code: string | null, reason: string | null) =>
@@ -48,10 +68,13 @@ export function createEnrollRoutes(): Hono<AppEnv> {
       if (err instanceof AppError) await audit('failure', null, err.code, err.reason);
       throw err;
     }
-  });
+  };
 
   app.post('/v1/enroll', async (c) => {
-    const { deps, s, now, clientIp } = await limited(c);
+    const { counted, ...rest } = await limited(c);
+    return counted(() => enrollRoute(c, rest));
+  });
+  const enrollRoute = async (c: Context<AppEnv>, { deps, s, now, clientIp }: Omit<Awaited<ReturnType<typeof limited>>, 'counted'>) => {
     const config = c.get('config');
     const body = await readJsonObject(c);
     let waitUntil: ((p: Promise<unknown>) => void) | undefined;
@@ -61,11 +84,15 @@ export function createEnrollRoutes(): Hono<AppEnv> {
     } catch {
       waitUntil = undefined; // not on Workers: settle inline
     }
-    const result = await enroll(body, { requestId: c.get('requestId'), clientIp }, {
+    const key = parseIdempotencyKey(c.req.header('idempotency-key'));
+    const idempotencyKeySha256 = key === null ? null : bytesToHex(sha256(new TextEncoder().encode(key)));
+    const result = await enroll(body, { requestId: c.get('requestId'), clientIp, idempotencyKeySha256 }, {
+      ...(s.atomicEnroll ? { atomic: s.atomicEnroll } : {}),
       machines: s.machines,
       index: s.index,
       audit: s.audit,
       tokens: s.cluster.tokens,
+      gate: s.cluster.gate,
       caHash: () => s.cluster.ca.caHash(),
       verifiers: s.verifiers,
       defaults: { tokenTtlSeconds: config.tokenTtlSeconds, tokenGroups: config.tokenGroups, serverUrl: config.k3sServerUrl },
@@ -80,6 +107,6 @@ export function createEnrollRoutes(): Hono<AppEnv> {
       },
     });
     return c.json(result, 201);
-  });
+  };
   return app;
 }

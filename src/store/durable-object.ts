@@ -1,6 +1,7 @@
 // Workers adapters over Durable Objects: MachineObject (one per machine id, SQLite-backed) holds
 // that machine's state document and its alarm; RateLimitObject counts hits per key. The
-// MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens.
+// MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens
+// and flushes the machine's audit outbox to D1. `enroll` is the whole enrollment in one call.
 import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
@@ -11,15 +12,25 @@ import { auditJoinExpired } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
 import { createQueuedAuditLog, type OutboundEvent } from './queue-events.ts';
 import { AppError } from '../errors.ts';
-import { machineCellOps } from './machine-cell.ts';
+import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from '../enroll/atomic-enroll.ts';
+import type { StateWithKey } from '../enroll/idempotency.ts';
+import type { ClusterClient } from '../cluster/index.ts';
+import type { BootstrapToken } from '../token/index.ts';
+import { writeOutbox } from './d1-outbox.ts';
+import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
+import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
 
 const STATE_KEY = 'state';
+const OUTBOX_PREFIX = 'outbox:';
 export const ALARM_RETRY_MS = 30_000;
+/** How soon after an enrollment its audit record and owed deletes are flushed by the alarm. */
+export const OUTBOX_FLUSH_MS = 250;
 
 export interface StoreEnv {
   MACHINES: DurableObjectNamespace<MachineObject>;
   RATE_LIMITS: DurableObjectNamespace<RateLimitObject>;
+  GOVERNOR: DurableObjectNamespace<WriteGovernorObject>;
   [k: string]: unknown;
 }
 
@@ -40,6 +51,8 @@ async function unwrapRpc<T>(p: Promise<RpcResult<T>> | RpcResult<T>): Promise<T>
   throw new AppError(e.code, e.message, { reason: e.reason, ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}) });
 }
 
+const clusterClients = new Map<string, ClusterClient>();
+
 export class MachineObject extends DurableObject<Record<string, unknown>> {
   private ops() {
     const storage = this.ctx.storage;
@@ -53,9 +66,52 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   }
 
   private async schedule(): Promise<void> {
-    const at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
+    let at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
+    if (this.outbox().length > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
+  }
+
+  private outbox(): Array<[string, OutboxRecord]> {
+    return [...this.ctx.storage.kv.list<OutboxRecord>({ prefix: OUTBOX_PREFIX })];
+  }
+
+  /** One cluster client per isolate (not per machine): one parsed config, one known cluster clock. */
+  private cluster(): ClusterClient {
+    const e = this.env as Record<string, unknown>;
+    const key = `${String(e.CLUSTER_API_URL)}|${String(e.CLUSTER_SA_TOKEN)}|${String(e.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(e.CLUSTER_CA_PEM ?? e.CLUSTER_CA_HASH)}`;
+    let c = clusterClients.get(key);
+    if (!c) {
+      const config = parseConfig(this.env);
+      c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+      clusterClients.set(key, c);
+    }
+    return c;
+  }
+
+  /**
+   * The whole enrollment in one call: would the proof hold → a write slot → reserve → mint →
+   * commit, the outcome's audit record saved in this object's outbox with the state (flushed by
+   * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
+   */
+  async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>> {
+    const kv = this.ctx.storage.kv;
+    const cell: AtomicCell = {
+      load: () => kv.get<StateWithKey>(STATE_KEY) ?? null,
+      save: (st) => (st === null ? kv.delete(STATE_KEY) : kv.put(STATE_KEY, st)),
+      outbox: (r) => kv.put(`${OUTBOX_PREFIX}${r.id}`, r),
+      flush: () => this.ctx.storage.sync(),
+      view: (st) => toView(st),
+    };
+    try {
+      const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: this.cluster().tokens, gate: this.cluster().gate, now: () => Date.now() });
+      return { ok: true, value: { token: minted.token, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt } };
+    } catch (err) {
+      if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
+      throw err;
+    } finally {
+      await this.schedule();
+    }
   }
 
   async register(reg: MachineRegistration, now: number) {
@@ -116,12 +172,19 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     }
     const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
     const due = dueForDeletion(state, Date.now());
-    if (due.length > 0) {
-      const config = parseConfig(this.env);
-      const cluster = clusterClientFor(config, (input, init) => fetch(input, init));
-      this.ops().confirmDeleted(await deleteTokens(cluster.tokens, due));
-    }
+    if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
+    await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();
+  }
+
+  /** Audit records (and the listing view) to D1; a record leaves the outbox only once written. */
+  private async flushOutbox(): Promise<void> {
+    const pending = this.outbox();
+    if (pending.length === 0) return;
+    const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
+    const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
+    await writeOutbox(env.DB, pending.map(([, r]) => r), eventsOn && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
+    for (const [k] of pending) this.ctx.storage.kv.delete(k);
   }
 }
 
@@ -145,6 +208,11 @@ export class RateLimitObject extends DurableObject<Record<string, unknown>> {
     kv.put('w', { start: w.start, count });
     return count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) };
   }
+}
+
+/** The single-round-trip enrollment (EnrollDeps.atomic) over the machine's object. */
+export function createDurableAtomicEnroll(ns: DurableObjectNamespace<MachineObject>) {
+  return (input: AtomicEnrollInput) => unwrapRpc(ns.get(ns.idFromName(input.machineId)).enroll(input) as never) as Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>;
 }
 
 export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObject>): MachineStore {

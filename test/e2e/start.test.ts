@@ -141,8 +141,10 @@ describe('scripts/enroll.sh (code method) against npm start', () => {
     const refused = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, MACHINE_ID: 'sh-1', ENROLL_CODE: 'q"uote\\back-0123456789', K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
     expect(refused.code).toBe(5);
     expect(refused.stderr).toContain('code_used');
-    const down = await enrollSh({ ENROLL_URL: 'http://127.0.0.1:1', MACHINE_ID: 'sh-1', ENROLL_CODE: 'whatever-0123456789', K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
+    // An unreachable service is waited for within ENROLL_MAX_WAIT; with none left, exit 4 at once.
+    const down = await enrollSh({ ENROLL_URL: 'http://127.0.0.1:1', MACHINE_ID: 'sh-1', ENROLL_CODE: 'whatever-0123456789', K3S_CONFIG: join(devDir, 'k3s', 'other.yaml'), ENROLL_MAX_WAIT: '0' });
     expect(down.code).toBe(4);
+    expect(down.stderr).toContain('cannot reach http://127.0.0.1:1; gave up after waiting 0s');
     const usage = await enrollSh({ ENROLL_URL: `http://127.0.0.1:${port}`, K3S_CONFIG: join(devDir, 'k3s', 'other.yaml') });
     expect(usage.code).toBe(2);
   });

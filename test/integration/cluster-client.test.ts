@@ -77,7 +77,7 @@ describe('cluster client against the dev cluster', () => {
 
   it.each([
     ['500', { mode: 'status' as const, status: 500 }],
-    ['a dropped connection', { mode: 'drop' as const }],
+    ['a dropped connection, every time', { mode: 'drop' as const, times: 3 }],
     ['a hang (timeout)', { mode: 'hang' as const }],
   ])('create answered by %s → retryable error, and no Secret left behind', async (_n, f) => {
     const before = (await bootstrapSecrets()).length;
@@ -85,6 +85,12 @@ describe('cluster client against the dev cluster', () => {
     const err = await client().tokens.mint({ ttlSeconds: 60 }).catch((e) => e);
     expect(err).toMatchObject({ code: 'upstream_unavailable', retryable: true });
     expect((await bootstrapSecrets()).length).toBe(before);
+  });
+
+  it('a create dropped before it landed (read-back 404) is sent again in the same call', async () => {
+    await fault({ method: 'POST', pathPrefix: SECRETS, mode: 'drop', times: 1 });
+    const minted = await client().tokens.mint({ ttlSeconds: 60 });
+    expect((await whoAmI(minted.token.token)).status).toBe(201);
   });
 
   it('a create that landed but answered 500 is confirmed by reading it back', async () => {

@@ -86,7 +86,8 @@ describe('enrollment with a one-time code', () => {
     const results = await Promise.all(Array.from({ length: 50 }, () => enroll({ method: 'code', machineId: 'race-code', code: code(2) })));
     const statuses = results.map((r) => r.status);
     expect(statuses.filter((s) => s === 201)).toHaveLength(1);
-    expect(statuses.every((s) => s === 201 || s === 409 || s === 429)).toBe(true);
+    // 503 cluster_busy: more concurrent creates than the write governor schedules within its horizon.
+    expect(results.every((r) => r.status === 201 || r.status === 409 || r.status === 429 || (r.status === 503 && r.headers.get('retry-after') !== null))).toBe(true);
     await Promise.all(results.map((r) => r.body?.cancel()));
     expect(await secretsOf('race-code')).toHaveLength(1);
   });
@@ -117,8 +118,12 @@ describe('enrollment with a one-time code', () => {
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
     expect(JSON.stringify(answers)).not.toMatch(/mismatch|revoked|registered/);
-    const audit = await SELF.fetch('https://enroll.test/v1/audit?limit=50', { headers: ADMIN });
-    const items = ((await audit.json()) as { items: Array<Record<string, unknown>> }).items;
+    // Refusals decided in the machine's object reach the audit log from its outbox, just after the answer.
+    let items: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 50 && items.filter((e) => ['wrong-code', 'revoked-code', 'never-registered'].includes(e.machineId as string) && e.outcome === 'failure').length < 3; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      items = ((await (await SELF.fetch('https://enroll.test/v1/audit?limit=50', { headers: ADMIN })).json()) as { items: Array<Record<string, unknown>> }).items;
+    }
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'wrong-code', outcome: 'failure', code: 'attestation_rejected', reason: 'enrollment code mismatch' }));
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'revoked-code', outcome: 'failure', code: 'attestation_rejected', reason: 'machine revoked' }));
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'never-registered', outcome: 'failure', code: 'attestation_rejected', reason: 'no registration for this machine' }));
@@ -211,7 +216,7 @@ describe('enrollment with an identity token (JWT)', () => {
     const jwt = await jwtFor('race-jwt');
     const results = await Promise.all(Array.from({ length: 50 }, () => enroll({ method: 'jwt', jwt })));
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
-    expect(results.every((r) => r.status < 500)).toBe(true);
+    expect(results.every((r) => r.status < 500 || (r.status === 503 && r.headers.get('retry-after') !== null))).toBe(true);
     await Promise.all(results.map((r) => r.body?.cancel()));
     expect(await secretsOf('race-jwt')).toHaveLength(1);
   });
@@ -279,7 +284,12 @@ describe('malformed, forged and hostile input: 4xx only, nothing minted', () => 
 
   it('too many requests from one address → 429 rate_limited with Retry-After', async () => {
     const ip = '203.0.113.77';
-    const results = await Promise.all(Array.from({ length: 70 }, () => enroll({ method: 'code', machineId: 'never-registered', code: code(1) }, ip)));
+    // In waves of 10: each failure counts (the write governor's slots are given back, none is short).
+    const results: Response[] = [];
+    // The counter is a fixed window: if it rolls over mid-test, keep going (at most two windows' worth).
+    for (let wave = 0; wave < 14 && results.filter((r) => r.status === 429).length < 10; wave++) {
+      results.push(...(await Promise.all(Array.from({ length: 10 }, () => enroll({ method: 'code', machineId: 'never-registered', code: code(1) }, ip)))));
+    }
     const limited = results.filter((r) => r.status === 429);
     expect(limited.length).toBeGreaterThanOrEqual(10);
     expect(Number(limited[0]!.headers.get('retry-after'))).toBeGreaterThan(0);

@@ -1,0 +1,126 @@
+// The cluster write governor: the cap holds in every one-second window under a burst from many
+// isolates, deletes are not starved by a flood of creates, refused creates get a jittered
+// Retry-After, and a burst costs one slot-source round trip per batch, not per write.
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../errors.ts';
+import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, CREATE_HORIZON_MS, DELETE_HORIZON_MS, type SlotSource, type WriteKind } from './write-governor.ts';
+
+/** Largest number of send times inside any half-open one-second window. */
+function maxPerSecond(times: number[]): number {
+  const t = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < t.length; i++) {
+    while (t[i]! - t[j]! >= 1000) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+describe('allocateSlots', () => {
+  it('paces slots 1000/cap ms apart from now, deletes first, creates only within the horizon', () => {
+    const { schedule, grant } = allocateSlots(null, { creates: 200, deletes: 2 }, 10_000, 50);
+    expect(grant.deletes).toEqual([10_000, 10_020]);
+    expect(grant.creates[0]).toBe(10_040);
+    expect(grant.creates.at(-1)! - 10_000).toBeLessThanOrEqual(CREATE_HORIZON_MS);
+    expect(grant.creates.length).toBe(Math.floor(CREATE_HORIZON_MS / 20) - 1);
+    expect(schedule.nextFreeMs).toBeGreaterThan(10_000 + CREATE_HORIZON_MS);
+    expect(grant.busyForMs).toBeGreaterThan(0);
+  });
+
+  it('an idle schedule does not bank credit: a burst after a quiet minute is still paced', () => {
+    const first = allocateSlots(null, { creates: 1, deletes: 0 }, 0, 10);
+    const later = allocateSlots(first.schedule, { creates: 30, deletes: 0 }, 60_000, 10);
+    expect(maxPerSecond(later.grant.creates)).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('batched write gate', () => {
+  /** A shared schedule (the Durable Object on Workers) that records every send time it grants. */
+  const recording = (cap: number) => {
+    const inner = createLocalSlotSource(cap);
+    const sends: Array<{ kind: WriteKind; at: number }> = [];
+    let calls = 0;
+    const source: SlotSource = {
+      async allocate(req, now) {
+        calls++;
+        const g = await inner.allocate(req, now);
+        for (const at of g.creates) sends.push({ kind: 'create', at });
+        for (const at of g.deletes) sends.push({ kind: 'delete', at });
+        return g;
+      },
+    };
+    return { source, sends, calls: () => calls };
+  };
+  const gateOn = (source: SlotSource, clock: { t: number }, random = 0.5) => createBatchedWriteGate(source, { now: () => clock.t, sleep: async () => {}, random: () => random });
+
+  it('the cap holds in every one-second window under a burst from several isolates sharing one schedule', async () => {
+    const cap = 50;
+    const r = recording(cap);
+    const clock = { t: 1_000_000 };
+    const isolates = Array.from({ length: 4 }, () => gateOn(r.source, clock));
+    let granted = 0;
+    let busy = 0;
+    // Ten waves of 300 concurrent creates (plus a few deletes), one second apart: far over the cap.
+    for (let wave = 0; wave < 10; wave++) {
+      const results = await Promise.allSettled(Array.from({ length: 300 }, (_, i) => isolates[i % 4]!.acquire(i % 50 === 0 ? 'delete' : 'create')));
+      results.forEach((x, i) => {
+        if (i % 50 === 0) expect(x.status).toBe('fulfilled'); // every delete gets its slot
+        if (x.status === 'fulfilled') granted++;
+        else {
+          expect(x.reason).toBeInstanceOf(ClusterBusyError);
+          expect((x.reason as AppError).code).toBe('cluster_busy');
+          busy++;
+        }
+      });
+      clock.t += 1000;
+    }
+    expect(busy).toBeGreaterThan(0);
+    expect(granted).toBeLessThanOrEqual(r.sends.length); // a slot granted but not taken is wasted, never extra
+    expect(maxPerSecond(r.sends.map((s) => s.at))).toBeLessThanOrEqual(cap);
+  });
+
+  it('a delete is not starved: with creates filling the horizon it still gets a slot within it', async () => {
+    const r = recording(10);
+    const clock = { t: 0 };
+    const gate = gateOn(r.source, clock);
+    await Promise.allSettled(Array.from({ length: 100 }, () => gate.acquire('create')));
+    expect(r.sends.at(-1)!.at).toBeGreaterThan(CREATE_HORIZON_MS - 200); // the create horizon is full
+    const more = Promise.allSettled(Array.from({ length: 100 }, () => gate.acquire('create')));
+    await gate.acquire('delete');
+    await more;
+    const del = r.sends.find((s) => s.kind === 'delete')!;
+    expect(del.at).toBeLessThanOrEqual(CREATE_HORIZON_MS + 100);
+  });
+
+  it('deletes are only refused past DELETE_HORIZON_MS, and then with cluster_busy', async () => {
+    const gate = gateOn(createLocalSlotSource(1), { t: 0 });
+    const results = await Promise.allSettled(Array.from({ length: DELETE_HORIZON_MS / 1000 + 10 }, () => gate.acquire('delete')));
+    const refused = results.filter((x) => x.status === 'rejected');
+    expect(results.length - refused.length).toBe(DELETE_HORIZON_MS / 1000 + 1);
+    expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(ClusterBusyError);
+  });
+
+  it('a burst costs one slot-source call per batch, not one per write', async () => {
+    const r = recording(1000);
+    const gate = gateOn(r.source, { t: 0 });
+    await Promise.all(Array.from({ length: 200 }, () => gate.acquire('create')));
+    expect(r.calls()).toBeLessThanOrEqual(2);
+  });
+
+  it('refused creates carry a Retry-After of at least the expected wait, spread by jitter', async () => {
+    const refusal = async (random: number) => {
+      const gate = gateOn(createLocalSlotSource(1), { t: 0 }, random);
+      const rs = await Promise.allSettled(Array.from({ length: 10 }, () => gate.acquire('create')));
+      return (rs.find((x) => x.status === 'rejected') as PromiseRejectedResult).reason as ClusterBusyError;
+    };
+    const low = await refusal(0);
+    const high = await refusal(0.99);
+    expect(low.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    expect(high.retryAfterSeconds).toBeGreaterThan(low.retryAfterSeconds!);
+  });
+
+  it('an unreachable governor refuses with cluster_busy instead of writing unpaced', async () => {
+    const gate = gateOn({ allocate: async () => Promise.reject(new Error('no route')) }, { t: 0 });
+    await expect(gate.acquire('create')).rejects.toMatchObject({ code: 'cluster_busy' });
+  });
+});

@@ -1,0 +1,192 @@
+// The cluster write governor: every Secret create and delete the service sends takes a send time
+// ("slot") from one schedule paced at 1000/cap ms, so no one-second window holds more than `cap`
+// writes. A create that cannot be scheduled within CREATE_HORIZON_MS is refused (cluster_busy)
+// before anything is reserved; a delete may book further ahead, so creates never starve it.
+// Pure schedule + an isolate-side gate that fetches slots in batches; timers and clock injected.
+import { AppError } from '../errors.ts';
+
+export type WriteKind = 'create' | 'delete';
+
+/** Default cap for one k3s server: see docs/operator-guide.md "Boot storms". */
+export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
+/**
+ * A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy.
+ * Short, so a request's wait stays well under a second and the crowd is spread by Retry-After.
+ */
+export const CREATE_HORIZON_MS = 800;
+/** How long an acquirer waits for a slot to reach the pool before giving up. */
+export const GATE_WAIT_MAX_MS = 10_000;
+/** Deletes may book this far ahead (they are retried by the alarm/sweeper when refused). */
+export const DELETE_HORIZON_MS = 60_000;
+
+export interface GovernorSchedule {
+  /** The earliest time (ms, fractional) the next slot may be handed out. */
+  readonly nextFreeMs: number;
+}
+
+export interface SlotRequest {
+  readonly creates: number;
+  readonly deletes: number;
+}
+
+export interface SlotGrant {
+  /** Send times (ms) for the granted creates, earliest first; fewer than asked = busy. */
+  readonly creates: number[];
+  readonly deletes: number[];
+  /** When a refused create could next expect a slot (ms from now), for Retry-After. */
+  readonly busyForMs: number;
+}
+
+/** Books slots: deletes first (they are never refused within DELETE_HORIZON_MS), then creates. */
+export function allocateSlots(schedule: GovernorSchedule | null, req: SlotRequest, now: number, cap: number): { schedule: GovernorSchedule; grant: SlotGrant } {
+  if (!(cap > 0)) throw new TypeError('cap must be positive');
+  const interval = 1000 / cap;
+  let next = Math.max(schedule?.nextFreeMs ?? now, now);
+  const deletes: number[] = [];
+  const creates: number[] = [];
+  for (let i = 0; i < req.deletes && next - now <= DELETE_HORIZON_MS; i++, next += interval) deletes.push(Math.ceil(next));
+  for (let i = 0; i < req.creates && next - now <= CREATE_HORIZON_MS; i++, next += interval) creates.push(Math.ceil(next));
+  return { schedule: { nextFreeMs: next }, grant: { creates, deletes, busyForMs: Math.max(0, next - now - CREATE_HORIZON_MS) + interval } };
+}
+
+/** Where the gate gets its slots: a Durable Object on Workers, an in-process schedule on Deno. */
+export interface SlotSource {
+  allocate(req: SlotRequest, now: number): Promise<SlotGrant>;
+}
+
+/** A write slot for `kind`: resolves at its send time; a create with no slot soon throws cluster_busy. */
+export interface WriteGate {
+  acquire(kind: WriteKind): Promise<WriteSlot>;
+}
+
+/** A slot taken but not used (the enrollment was refused before its create) goes back to the pool. */
+export interface WriteSlot {
+  /** The send time (ms) this slot was granted for. */
+  readonly at: number;
+  giveBack(): void;
+}
+const NO_SLOT: WriteSlot = { at: -Infinity, giveBack: () => {} };
+/** A slot used this much after its time would bunch writes into a later second: take a fresh one. */
+export const SLOT_LATE_MS = 250;
+
+export class ClusterBusyError extends AppError {
+  constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
+    super('cluster_busy', 'the cluster is taking as many new tokens as it safely can; retry after the given time', { reason, retryAfterSeconds });
+    this.name = 'ClusterBusyError';
+  }
+}
+
+/** Retry-After for a refused create: the expected wait plus up to 100 % jitter, so a refused crowd spreads out. */
+export function busyRetryAfterSeconds(busyForMs: number, random: () => number): number {
+  const base = Math.max(1, Math.ceil(busyForMs / 1000));
+  return base + Math.floor(random() * (base + 1));
+}
+
+/** A gate with a local in-process schedule (Deno, tests): no round trip at all. */
+export function createLocalSlotSource(cap: number): SlotSource {
+  let schedule: GovernorSchedule | null = null;
+  return {
+    async allocate(req, now) {
+      const r = allocateSlots(schedule, req, now, cap);
+      schedule = r.schedule;
+      return r.grant;
+    },
+  };
+}
+
+/** An allocate call not answered in this time is given up (its request may have been cancelled). */
+export const REFILL_TIMEOUT_MS = 2_000;
+/** How often a request waiting for another request's allocate call looks at the pool again. */
+export const GATE_POLL_MS = 10;
+/** A pooled slot this late is dropped rather than sent (sending it would bunch writes). */
+const SLOT_STALE_MS = 100;
+
+/**
+ * Isolate-side gate. Slots come from the source in batches into a local pool; a request takes one
+ * from the pool, or — if none is there — makes the allocate call itself for everyone waiting, or
+ * looks again in GATE_POLL_MS. No request ever awaits a promise another request settles: on
+ * Workers the continuation would run in the other request's I/O context (and a request with
+ * nothing of its own pending is cancelled as hung).
+ */
+export function createBatchedWriteGate(source: SlotSource, deps: { now: () => number; sleep: (ms: number) => Promise<void>; random: () => number }): WriteGate {
+  const pool: Record<WriteKind, number[]> = { create: [], delete: [] };
+  const waiting: Record<WriteKind, number> = { create: 0, delete: 0 };
+  /** Until when the current allocate call counts as in flight: a call whose request was cancelled never settles. */
+  let inFlightUntil = -Infinity;
+  /** Set when a batch came back short: who was waiting for that kind before it is refused. */
+  const shortAt: Record<WriteKind, number> = { create: -Infinity, delete: -Infinity };
+  let shortRetryMs = 0;
+
+  const take = (kind: WriteKind, now: number): number | null => {
+    const p = pool[kind];
+    while (p.length > 0 && p[0]! < now - SLOT_STALE_MS) p.shift();
+    return p.shift() ?? null;
+  };
+
+  async function refill(): Promise<void> {
+    const until = deps.now() + REFILL_TIMEOUT_MS;
+    inFlightUntil = until;
+    try {
+      const want = { creates: Math.max(0, waiting.create - pool.create.length), deletes: Math.max(0, waiting.delete - pool.delete.length) };
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const call = source.allocate(want, deps.now());
+      call.catch(() => undefined); // if the timeout wins, a late failure is not an unhandled rejection
+      const grant = await Promise.race([
+        call,
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${REFILL_TIMEOUT_MS} ms`)), REFILL_TIMEOUT_MS))),
+      ]).finally(() => timer !== undefined && clearTimeout(timer));
+      pool.create.push(...grant.creates);
+      pool.delete.push(...grant.deletes);
+      if (grant.creates.length < want.creates) {
+        shortAt.create = deps.now();
+        shortRetryMs = grant.busyForMs;
+      }
+      if (grant.deletes.length < want.deletes) shortAt.delete = deps.now();
+    } finally {
+      if (inFlightUntil === until) inFlightUntil = -Infinity;
+    }
+  }
+
+  return {
+    async acquire(kind) {
+      const started = deps.now();
+      waiting[kind]++;
+      let at: number | null = null;
+      try {
+        for (let polls = 0; ; polls++) {
+          at = take(kind, deps.now());
+          if (at !== null) break;
+          if (shortAt[kind] >= started) throw new ClusterBusyError(busyRetryAfterSeconds(kind === 'create' ? shortRetryMs : DELETE_HORIZON_MS, deps.random));
+          if (polls * GATE_POLL_MS > GATE_WAIT_MAX_MS) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: no answer in time');
+          if (deps.now() >= inFlightUntil) {
+            try {
+              await refill();
+            } catch (err) {
+              // The governor itself is unreachable: refuse (nothing is reserved yet) rather than write unpaced.
+              throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), `write governor unreachable: ${err instanceof Error ? err.message : String(err)}`);
+            }
+          } else {
+            await deps.sleep(GATE_POLL_MS);
+          }
+        }
+      } finally {
+        waiting[kind]--;
+      }
+      const wait = at - deps.now();
+      if (wait > 0) await deps.sleep(wait);
+      const slotAt = at;
+      return {
+        at: slotAt,
+        giveBack() {
+          const p = pool[kind];
+          if (slotAt < deps.now() - SLOT_STALE_MS) return;
+          const i = p.findIndex((t) => t > slotAt);
+          p.splice(i === -1 ? p.length : i, 0, slotAt);
+        },
+      };
+    },
+  };
+}
+
+/** No governor (tests, tools): every write may go at once. */
+export const UNGOVERNED: WriteGate = { acquire: async () => NO_SLOT };

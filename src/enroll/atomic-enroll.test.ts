@@ -1,0 +1,130 @@
+// The single-call enrollment and Idempotency-Key over an in-memory cell: a lost answer retried
+// with the same proof and key gets a fresh token (the earlier one owed a delete), another key is
+// a replay, the window closes, a retry during the first attempt's mint takes it over without
+// leaving an orphan, a busy governor burns nothing, and every outcome lands in the outbox.
+import { describe, expect, it } from 'vitest';
+import { hashEnrollmentCode } from '../attest/code.ts';
+import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
+import { toView } from '../store/machine-cell.ts';
+import { generateBootstrapToken } from '../token/index.ts';
+import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
+import { IDEMPOTENCY_WINDOW_MS, type StateWithKey } from './idempotency.ts';
+import { applyRegistration } from './machine-state.ts';
+
+const CODE = 'first-boot-code-0123456789';
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+
+function setup(options: { gate?: WriteGate; mintGate?: Promise<void> } = {}) {
+  let state: StateWithKey | null = applyRegistration(null, { id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, T0).state;
+  const outbox: OutboxRecord[] = [];
+  const minted: string[] = [];
+  const cell: AtomicCell = { load: () => state, save: (s) => void (state = s), outbox: (r) => void outbox.push(r), view: (s) => toView(s) };
+  const clock = { t: T0 + 1000 };
+  let hold = options.mintGate ?? null;
+  const deps = {
+    gate: options.gate ?? { acquire: async () => ({ at: Number.POSITIVE_INFINITY, giveBack: () => {} }) },
+    now: () => clock.t,
+    tokens: {
+      async mint() {
+        const token = generateBootstrapToken();
+        minted.push(token.id);
+        if (hold) {
+          const h = hold;
+          hold = null;
+          await h;
+        }
+        return { token, expiresAt: null, uid: `uid-${token.id}`, createdAt: null };
+      },
+    },
+  };
+  let n = 0;
+  const input = (key: string | null): AtomicEnrollInput => ({ machineId: 'm-1', method: 'code', proof: { method: 'code', codeSha256: hashEnrollmentCode(CODE) }, usedJwt: null, reservationId: `r-${++n}`, idempotencyKeySha256: key, defaults: { tokenTtlSeconds: 600, tokenGroups: [] }, requestId: `req-${n}`, clientIp: null });
+  return { cell, deps, input, outbox, minted, clock, state: () => state };
+}
+
+describe('enrollment in one call, with Idempotency-Key', () => {
+  it('same proof + same key after a lost answer → a fresh token; the earlier one is owed a delete', async () => {
+    const t = setup();
+    const first = await enrollInCell(t.cell, t.input('k1'), t.deps);
+    const again = await enrollInCell(t.cell, t.input('k1'), t.deps);
+    expect(again.minted.token.id).not.toBe(first.minted.token.id);
+    expect(t.state()!.liveToken!.id).toBe(again.minted.token.id);
+    expect(again.owed.map((x) => x.id)).toContain(first.minted.token.id);
+    expect(t.state()!.pendingDeletes.map((x) => x.id)).toContain(first.minted.token.id);
+  });
+
+  it('same proof under another key, or none, is still a replay; so is the same key after the window', async () => {
+    const t = setup();
+    await enrollInCell(t.cell, t.input('k1'), t.deps);
+    await expect(enrollInCell(t.cell, t.input('k2'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    await expect(enrollInCell(t.cell, t.input(null), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    t.clock.t += IDEMPOTENCY_WINDOW_MS + 1;
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    expect(t.minted).toHaveLength(1);
+  });
+
+  it('a retry while the first attempt is still minting takes it over: one live token, the other owed a delete', async () => {
+    let release = () => {};
+    const t = setup({ mintGate: new Promise<void>((r) => (release = r)) });
+    const first = enrollInCell(t.cell, t.input('k1'), t.deps).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 0)); // the first attempt is reserved and minting
+    const retry = await enrollInCell(t.cell, t.input('k1'), t.deps);
+    release();
+    expect(await first).toMatchObject({ code: 'conflict' }); // superseded: its client is gone anyway
+    const s = t.state()!;
+    expect(s.liveToken!.id).toBe(retry.minted.token.id);
+    const orphan = t.minted.find((id) => id !== retry.minted.token.id)!;
+    expect(s.pendingDeletes.map((x) => x.id)).toContain(orphan); // no Secret left that no machine holds
+  });
+
+  it('a busy governor → cluster_busy, nothing reserved or burned, the refusal is in the outbox', async () => {
+    const t = setup({ gate: { acquire: async () => Promise.reject(new ClusterBusyError(3)) } });
+    const before = t.state();
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'cluster_busy', retryAfterSeconds: 3 });
+    expect(t.state()).toEqual(before);
+    expect(t.minted).toEqual([]);
+    expect(t.outbox.at(-1)!.audit).toMatchObject({ outcome: 'failure', code: 'cluster_busy', machineId: 'm-1' });
+  });
+
+  it('every outcome is recorded in the outbox with the listing view (flushed later by the owner)', async () => {
+    const t = setup();
+    const ok = await enrollInCell(t.cell, t.input('k1'), t.deps);
+    await expect(enrollInCell(t.cell, t.input('k9'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    expect(t.outbox.map((r) => [r.id, r.audit.outcome, r.audit.tokenId])).toEqual([
+      ['req-1:enroll', 'success', ok.minted.token.id],
+      ['req-2:enroll', 'failure', null],
+    ]);
+    expect(t.outbox[0]!.view).toMatchObject({ id: 'm-1', liveToken: { id: ok.minted.token.id } });
+  });
+
+  it('a mint that failed after sending a create (e.g. timed out) owes that id a delete; the code stays usable', async () => {
+    const t = setup();
+    const { createBootstrapTokenStore } = await import('../cluster/bootstrap-tokens.ts');
+    const { createKubeHttp } = await import('../cluster/kube-http.ts');
+    // The clock probe answers; the create and its read-back time out: the create's fate is unknown.
+    const flaky = ((url: string, init: RequestInit) =>
+      init.method === 'GET' && url.includes('?')
+        ? Promise.resolve(new Response('{"items":[]}', { headers: { date: 'Thu, 01 Jan 2026 00:00:00 GMT' } }))
+        : new Promise((_r, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason)))) as unknown as typeof fetch;
+    const http = createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch: flaky, now: () => new Date(), timeoutMs: 20, retries: 0, sleep: async () => {} });
+    const store = createBootstrapTokenStore(http, { now: () => new Date('2026-01-01T00:00:00Z') });
+    await expect(enrollInCell(t.cell, t.input('k1'), { ...t.deps, tokens: store })).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    const s = t.state()!;
+    expect(s.reservation).toBeNull();
+    expect(s.codeUsedAt).toBeNull();
+    expect(s.pendingDeletes).toHaveLength(1); // owed a delete by name: if it lands later, the alarm removes it
+    expect(s.pendingDeletes[0]).toMatchObject({ uid: '' });
+    expect((await enrollInCell(t.cell, t.input('k1'), t.deps)).minted.token.id).toMatch(/^[a-z0-9]{6}$/); // the code still works
+  });
+
+  it('a slot gone stale while the reservation became durable is exchanged for a fresh one; no fresh one → cluster_busy, nothing burned', async () => {
+    let calls = 0;
+    const late: WriteGate = { acquire: async () => (++calls === 1 ? { at: T0 - 10_000, giveBack: () => {} } : Promise.reject(new ClusterBusyError(2))) };
+    const t = setup({ gate: late });
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'cluster_busy' });
+    expect(calls).toBe(2);
+    expect(t.minted).toEqual([]);
+    expect(t.state()!.reservation).toBeNull();
+    expect(t.state()!.codeUsedAt).toBeNull();
+  });
+});

@@ -1,0 +1,62 @@
+// Enrollment under the cluster write governor: a busy governor answers cluster_busy before the
+// proof is reserved, so nothing is reserved, minted, counted or burned and the same code enrolls
+// once a slot is free.
+import { describe, expect, it } from 'vitest';
+import { createCodeVerifier, hashEnrollmentCode } from '../attest/code.ts';
+import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
+import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore } from '../store/memory.ts';
+import { generateBootstrapToken } from '../token/index.ts';
+import { enroll, type EnrollDeps } from './enroll.ts';
+
+const CODE = 'first-boot-code-0123456789';
+
+function setup(gate: WriteGate) {
+  const machines = createMemoryMachineStore();
+  const audit = createMemoryAuditLog();
+  const minted: string[] = [];
+  const deps: EnrollDeps = {
+    machines,
+    index: createMemoryMachineIndex(),
+    audit,
+    gate,
+    tokens: {
+      async mint(req) {
+        const token = generateBootstrapToken();
+        minted.push(`${token.id}:${req.slotTaken ? 'slot-taken' : 'no-slot'}`);
+        return { token, expiresAt: null, uid: `uid-${token.id}`, createdAt: null };
+      },
+      async remove() {
+        return true;
+      },
+    },
+    caHash: async () => 'a'.repeat(64),
+    verifiers: { code: createCodeVerifier() },
+    defaults: { tokenTtlSeconds: 600, tokenGroups: ['system:bootstrappers:k3s:default-node-token'], serverUrl: 'https://k3s.test:6443' },
+    now: () => new Date('2026-01-01T00:00:00Z'),
+    newId: () => crypto.randomUUID(),
+  };
+  return { machines, audit, minted, deps };
+}
+
+describe('enrollment under the write governor', () => {
+  it('a 503 cluster_busy burns nothing: no reservation, no attempt counted, code unused, then the same code enrolls', async () => {
+    let busy = true;
+    const gate: WriteGate = { acquire: async () => (busy ? Promise.reject(new ClusterBusyError(4)) : { at: 0, giveBack: () => {} }) };
+    const { machines, audit, minted, deps } = setup(gate);
+    await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
+    const before = machines.states.get('m-1');
+
+    const err = await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r1', clientIp: null }, deps).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'cluster_busy', retryAfterSeconds: 4 });
+    expect(minted).toEqual([]);
+    expect(machines.states.get('m-1')).toEqual(before); // not reserved, not counted, not burned
+    expect(audit.events.at(-1)).toMatchObject({ outcome: 'failure', code: 'cluster_busy', machineId: 'm-1' });
+
+    busy = false;
+    const ok = await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r2', clientIp: null }, deps);
+    expect(ok.machineId).toBe('m-1');
+    expect(minted).toHaveLength(1);
+    expect(minted[0]).toMatch(/:slot-taken$/); // the slot was taken before the reservation, not again by mint
+    expect(machines.states.get('m-1')!.codeUsedAt).not.toBeNull();
+  });
+});

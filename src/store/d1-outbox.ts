@@ -1,0 +1,24 @@
+// Writes a machine's outbox (audit records + its listing view) to D1 in one batch, each audit
+// record at most once (its record_id is unique), and publishes the enrollment events to the queue
+// when EVENTS_WEBHOOK_URL is set. Called from the machine's Durable Object alarm, off the response path.
+import type { OutboxRecord } from '../enroll/atomic-enroll.ts';
+import { PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
+import { createD1MachineIndex } from './d1.ts';
+
+export async function writeOutbox(db: D1Database, records: readonly OutboxRecord[], queue: Queue<OutboundEvent> | null, newId: () => string): Promise<void> {
+  if (records.length === 0) return;
+  const audit = db.prepare('INSERT INTO audit (at, event, outcome, machine_id, method, code, reason, token_id, request_id, actor, client_ip, record_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING');
+  const stmts: D1PreparedStatement[] = [];
+  for (const r of records) {
+    const e = r.audit;
+    stmts.push(audit.bind(e.at, e.event, e.outcome, e.machineId, e.method, e.code, e.reason?.slice(0, 1000) ?? null, e.tokenId, e.requestId, e.actor, e.clientIp, r.id));
+  }
+  await db.batch(stmts);
+  // The newest view of the machine is enough for the listing.
+  const latest = [...records].reverse().find((r) => r.view !== null)?.view ?? null;
+  if (latest) await createD1MachineIndex(db).upsert(latest);
+  if (queue) {
+    const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, newId()), contentType: 'json' as const }));
+    if (events.length > 0) await queue.sendBatch(events);
+  }
+}

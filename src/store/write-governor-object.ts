@@ -1,0 +1,39 @@
+// Workers side of the cluster write governor: one Durable Object ("cluster") owns the schedule
+// of write slots for the whole service; each isolate asks it for slots in batches through
+// createBatchedWriteGate, so a burst costs about one round trip per batch, not per write.
+import { DurableObject } from 'cloudflare:workers';
+import { allocateSlots, createBatchedWriteGate, type GovernorSchedule, type SlotGrant, type SlotRequest, type WriteGate } from '../cluster/index.ts';
+
+const SCHEDULE_KEY = 'schedule';
+
+export class WriteGovernorObject extends DurableObject<Record<string, unknown>> {
+  private schedule: GovernorSchedule | null = null;
+
+  /** Books slots for one batch; the schedule is kept in storage so an eviction cannot reset the pace. */
+  allocate(req: SlotRequest, cap: number): SlotGrant {
+    const kv = this.ctx.storage.kv;
+    this.schedule ??= kv.get<GovernorSchedule>(SCHEDULE_KEY) ?? null;
+    const r = allocateSlots(this.schedule, { creates: Math.max(0, Math.floor(req.creates)), deletes: Math.max(0, Math.floor(req.deletes)) }, Date.now(), cap);
+    this.schedule = r.schedule;
+    kv.put(SCHEDULE_KEY, r.schedule);
+    return r.grant;
+  }
+}
+
+const gates = new WeakMap<object, Map<number, WriteGate>>();
+
+/** The isolate's gate for this namespace and cap (one batching queue per isolate). */
+export function workersWriteGate(ns: DurableObjectNamespace<WriteGovernorObject>, cap: number): WriteGate {
+  let byCap = gates.get(ns);
+  if (!byCap) gates.set(ns, (byCap = new Map()));
+  let gate = byCap.get(cap);
+  if (!gate) {
+    const stub = () => ns.get(ns.idFromName('cluster'));
+    gate = createBatchedWriteGate(
+      { allocate: async (req) => (await stub().allocate(req, cap)) as SlotGrant },
+      { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() },
+    );
+    byCap.set(cap, gate);
+  }
+  return gate;
+}

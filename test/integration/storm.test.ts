@@ -1,0 +1,108 @@
+// Boot storm behaviour in workerd against the dev cluster: more enrollments at once than the
+// cluster write governor schedules → 503 cluster_busy with Retry-After that burns nothing (the
+// same codes enroll on retry), and a fleet behind one address is not slowed by its successes.
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { bootstrapSecrets, whoAmI } from '../support/workers/dev-cluster.ts';
+
+const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
+const code = (m: string) => `storm-code-${m}-0123456789abcdef`;
+
+async function register(id: string) {
+  const res = await SELF.fetch(`https://enroll.test/v1/machines/${id}`, { method: 'PUT', headers: ADMIN, body: JSON.stringify({ enrollmentCode: code(id) }) });
+  expect(res.status).toBeLessThan(300);
+  await res.body?.cancel();
+}
+const enroll = (id: string, ip: string, headers: Record<string, string> = {}) =>
+  SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, ...headers }, body: JSON.stringify({ method: 'code', machineId: id, code: code(id) }) });
+const machine = async (id: string) => (await (await SELF.fetch(`https://enroll.test/v1/machines/${id}`, { headers: ADMIN })).json()) as { enrollmentCodeUsed: boolean; liveToken: { id: string } | null };
+
+describe('boot storm', () => {
+  it('a burst beyond the write governor → 503 cluster_busy + Retry-After, nothing burned, and each enrolls on retry', async () => {
+    const ids = Array.from({ length: 80 }, (_, i) => `storm-burst-${i}`);
+    await Promise.all(ids.map(register));
+    const first = await Promise.all(ids.map((id, i) => enroll(id, `192.0.2.${i}`)));
+    const busy = ids.filter((_, i) => first[i]!.status === 503);
+    expect(busy.length).toBeGreaterThan(0); // default cap 20/s, 0.8 s horizon: 80 at once cannot all fit
+    for (const [i, res] of first.entries()) {
+      if (res.status === 201) {
+        await res.body?.cancel();
+        continue;
+      }
+      expect(res.status).toBe(503);
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await res.json()).toMatchObject({ code: 'cluster_busy' });
+      const m = await machine(ids[i]!);
+      expect(m).toMatchObject({ enrollmentCodeUsed: false, liveToken: null });
+      expect(await bootstrapSecrets(`k3s-enroll.io/machine=${ids[i]}`)).toHaveLength(0);
+    }
+    // Polite clients come back after Retry-After: every refused machine enrolls with the same code.
+    let pending = busy;
+    for (let round = 0; round < 10 && pending.length > 0; round++) {
+      await new Promise((r) => setTimeout(r, 2_000));
+      const again = await Promise.all(pending.map((id) => enroll(id, '192.0.2.200')));
+      for (const r of again) await r.body?.cancel();
+      pending = pending.filter((_, i) => again[i]!.status !== 201);
+    }
+    expect(pending).toEqual([]);
+    for (const id of busy) expect((await bootstrapSecrets(`k3s-enroll.io/machine=${id}`)).length).toBe(1);
+  }, 60_000);
+
+  it('one NAT address for a whole fleet: successful enrollments do not count against the per-address limit', async () => {
+    const ids = Array.from({ length: 70 }, (_, i) => `storm-nat-${i}`);
+    await Promise.all(ids.map(register));
+    const statuses: number[] = [];
+    for (let i = 0; i < ids.length; i += 10) {
+      const wave = await Promise.all(ids.slice(i, i + 10).map((id) => enroll(id, '203.0.113.250')));
+      for (const r of wave) {
+        statuses.push(r.status);
+        await r.body?.cancel();
+      }
+    }
+    expect(statuses.filter((s) => s === 201)).toHaveLength(70); // more than the 60/min that failures get
+  }, 60_000);
+});
+
+describe('Idempotency-Key and the audit outbox', () => {
+  it('a lost answer: the same code + key enrolls again, the earlier token stops working; another key is a replay', async () => {
+    await register('storm-idem-1');
+    const a = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'key-storm-idem-1' });
+    expect(a.status).toBe(201);
+    const first = (await a.json()) as { token: string; tokenId: string };
+    const b = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'key-storm-idem-1' });
+    expect(b.status).toBe(201);
+    const second = (await b.json()) as { token: string; tokenId: string };
+    expect(second.tokenId).not.toBe(first.tokenId);
+    const other = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'another-key' });
+    expect(other.status).toBe(409);
+    expect(await other.json()).toMatchObject({ code: 'code_used' });
+    // The earlier token is owed a delete; the object's alarm (due in a moment) deletes it.
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-idem-1'));
+    await runDurableObjectAlarm(stub);
+    expect((await whoAmI(first.token.split('::')[1]!)).status).toBe(401);
+    expect((await whoAmI(second.token.split('::')[1]!)).status).toBe(201);
+    expect((await bootstrapSecrets('k3s-enroll.io/machine=storm-idem-1')).map((x) => x.metadata.name)).toEqual([`bootstrap-token-${second.tokenId}`]);
+  });
+
+  it('a crash between the answer and the audit write loses nothing: the record waits in the object\'s outbox and its alarm writes it once', async () => {
+    await register('storm-outbox-1');
+    const res = await enroll('storm-outbox-1', '192.0.2.78');
+    expect(res.status).toBe(201);
+    const { tokenId } = (await res.json()) as { tokenId: string };
+    const rid = res.headers.get('x-request-id')!;
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-outbox-1'));
+    // The answer went out with the audit record saved beside the state it describes (nothing else
+    // ran for it: no waitUntil, no D1 write on the response path). Then the alarm flushes it —
+    // twice here, as after a crash between the D1 write and the outbox delete: stored once.
+    const pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list<{ audit: { requestId: string; tokenId: string } }>({ prefix: 'outbox:' })].map(([, r]) => r.audit));
+    const inD1 = async () => (await env.DB.prepare('SELECT token_id FROM audit WHERE request_id = ?').bind(rid).all<{ token_id: string }>()).results;
+    if (pending.length > 0) expect(pending).toContainEqual(expect.objectContaining({ requestId: rid, tokenId }));
+    else expect(await inD1()).toEqual([{ token_id: tokenId }]); // the alarm already ran (a slow machine)
+    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    await runDurableObjectAlarm(stub);
+    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    await runDurableObjectAlarm(stub);
+    expect(await inD1()).toEqual([{ token_id: tokenId }]);
+    expect(await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)).toBe(0);
+  });
+});
