@@ -25,7 +25,9 @@ export default {
   // needs rewriting: name a file that does not exist and the step is skipped.
   tsconfigFile: 'tsconfig.stryker-skip.json',
   concurrency: 2,
-  timeoutMS: 10_000,
+  // A mutant that loops forever (a `<` turned `<=` in a read loop) counts as detected once it
+  // outlasts its tests' dry-run time by this much; every such mutant costs the wait.
+  timeoutMS: 4_000,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   incrementalFile: 'reports/mutation/stryker-incremental.json',

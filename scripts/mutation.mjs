@@ -22,7 +22,9 @@ if (!existsSync(node22)) {
 }
 
 const started = Date.now();
-const run = spawnSync(node22, [stryker, 'run', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+// Property tests rerun for every mutant they reach: fewer runs each here (FC_RUNS overrides).
+const env = { ...process.env, FC_RUNS: process.env.FC_RUNS ?? '50' };
+const run = spawnSync(node22, [stryker, 'run', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit', env });
 const seconds = Math.round((Date.now() - started) / 1000);
 if (run.status !== 0 || !existsSync(report)) {
   process.stdout.write(`mutation: stryker exited ${run.status ?? run.signal}\n`);
