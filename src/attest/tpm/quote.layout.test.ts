@@ -56,7 +56,7 @@ let other: Ak;
 
 /** A TpmPublic for a stored test key (test/vectors/tpm-quote-keys.json), through the real TPM2B_PUBLIC parser (restricted signing AK). */
 async function rsaAk(which: 'rsa' | 'other' | 'rsaE3'): Promise<Ak> {
-  const privateKey = createPrivateKey({ key: keys[which] as JsonWebKey & { kty: string }, format: 'jwk' });
+  const privateKey = createPrivateKey({ key: keys[which] as unknown as import('node:crypto').JsonWebKey, format: 'jwk' });
   const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
   const publicExponent = Buffer.from(jwk.e!, 'base64url').readUIntBE(0, Buffer.from(jwk.e!, 'base64url').length);
   const attrs = TPMA_OBJECT.fixedTPM | TPMA_OBJECT.fixedParent | TPMA_OBJECT.sensitiveDataOrigin | TPMA_OBJECT.userWithAuth | TPMA_OBJECT.restricted | TPMA_OBJECT.sign;
