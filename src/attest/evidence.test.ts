@@ -33,7 +33,7 @@ describe('challenge ids', () => {
   });
 
   it('refuses anything else as a malformed challengeId', () => {
-    for (const id of ['A'.repeat(15), 'A'.repeat(65), `${'A'.repeat(16)}=`, `=${'A'.repeat(16)}`, `${'A'.repeat(8)}.${'A'.repeat(8)}`, `${'A'.repeat(16)}\n`, 16, null]) {
+    for (const id of ['A'.repeat(15), 'A'.repeat(65), `${'A'.repeat(16)}=`, `=${'A'.repeat(16)}`, `${'A'.repeat(8)}.${'A'.repeat(8)}`, `${'A'.repeat(16)}\n`, 16, 1234567890123456, null]) {
       expect(refusal(() => parseChallengeId(id))).toEqual({ code: 'invalid_request', message: 'challengeId is malformed' });
     }
   });

@@ -128,7 +128,8 @@ describe('machine state rules', () => {
     });
 
     it('of an unknown machine is machine_unknown', () => {
-      expect(caught(() => applyRevocation(null, 1)).code).toBe('machine_unknown');
+      const e = caught(() => applyRevocation(null, 1));
+      expect([e.code, e.message]).toEqual(['machine_unknown', 'no such machine']);
     });
 
     it('a revoked machine is refused every proof, with the reason in the audit', () => {
@@ -272,7 +273,8 @@ describe('machine state rules', () => {
     });
 
     it('a challenge answered is remembered until it expires; challenges already expired are forgotten', () => {
-      let s: MachineState = { ...fresh(), usedChallenges: { old: 1_999, kept: 9_999 } };
+      // A challenge whose expiry is now has expired (reserve refuses it): forgotten.
+      let s: MachineState = { ...fresh(), usedChallenges: { old: 2_000, kept: 9_999 } };
       s = reserveEnrollment(s, tpm(), 'r1', 2_000).state;
       const { state } = commitEnrollment(s, 'r1', live('aaaaaa'), null, 2_000);
       expect(state.usedChallenges).toEqual({ kept: 9_999, c1: 1_000 + CHALLENGE_TTL_MS });
@@ -321,7 +323,7 @@ describe('machine state rules', () => {
       } catch (e) {
         err = e as RejectionWithState;
       }
-      expect([err!.error.code, err!.error.reason]).toEqual(['attestation_rejected', 'machine revoked while minting']);
+      expect([err!.error.code, err!.error.message, err!.error.reason]).toEqual(['attestation_rejected', 'attestation rejected', 'machine revoked while minting']);
       expect(err!.state!.liveToken).toBeNull();
       expect(err!.state!.pendingDeletes).toEqual([ref('cccccc')]);
       expect(err!.tokensToDelete).toEqual([ref('cccccc')]);
@@ -340,6 +342,9 @@ describe('machine state rules', () => {
       expect(owed.reservation).toBeNull();
       expect(owed.pendingDeletes).toEqual([ref('qqqqqq')]);
       expect(releaseEnrollment(owed, 'r1', ref('qqqqqq'))!.pendingDeletes).toEqual([ref('qqqqqq')]);
+      // Owed beside the tokens already owed.
+      const more = releaseEnrollment({ ...s, pendingDeletes: [ref('pppppp')] }, 'r1', ref('qqqqqq'))!;
+      expect(more.pendingDeletes).toEqual([ref('pppppp'), ref('qqqqqq')]);
       // Owed even when the reservation was already gone.
       expect(releaseEnrollment(fresh(), 'r1', ref('qqqqqq'))!.pendingDeletes).toEqual([ref('qqqqqq')]);
       expect(releaseEnrollment(null, 'r1', ref('qqqqqq'))).toBeNull();
@@ -379,10 +384,24 @@ describe('machine state rules', () => {
       const tomb = applyFleetEvent(null, 'edge-9', revoked(5_000), 6_000);
       expect(tomb.applied).toBe(true);
       expect(tomb.tokensToDelete).toEqual([]);
-      expect(tomb.state).toMatchObject({ revokedAt: 6_000, createdAt: 6_000, lastFleetEventAt: 5_000, lastFleetEventType: 'machine.revoked', liveToken: null, pendingDeletes: [] });
+      expect(tomb.state).toMatchObject({ revokedAt: 6_000, createdAt: 6_000, lastFleetEventAt: 5_000, lastFleetEventType: 'machine.revoked', liveToken: null, pendingDeletes: [], attempts: [], usedJwts: {} });
       expect(tomb.state!.registration).toEqual({ id: 'edge-9', enrollmentCodeSha256: null, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null });
       const late = applyFleetEvent(tomb.state, 'edge-9', registered(4_000, { id: 'edge-9' }), 7_000);
       expect(late).toEqual({ state: tomb.state, applied: false, tokensToDelete: [] });
+    });
+
+    it('a registration at the same occurrence as a revocation is refused and owes nothing; a repeated revocation applies', () => {
+      const { state } = applyFleetEvent(null, 'edge-1', revoked(5_000), 6_000);
+      expect(applyFleetEvent(state, 'edge-1', registered(5_000), 6_001)).toEqual({ state, applied: false, tokensToDelete: [] });
+      const again = applyFleetEvent({ ...state!, pendingDeletes: [ref('zzzzzz')] }, 'edge-1', revoked(5_000), 6_002);
+      expect(again.applied).toBe(true);
+      expect(again.tokensToDelete).toEqual([ref('zzzzzz')]);
+    });
+
+    it('with no event applied before, an event of any occurrence time applies (1969 included)', () => {
+      expect(applyFleetEvent(null, 'edge-1', registered(-1_000), 6_000).applied).toBe(true);
+      const { state } = applyRegistration(null, reg(), 0);
+      expect(applyFleetEvent(state, 'edge-1', revoked(-1_000), 6_000).applied).toBe(true);
     });
 
     it('a revocation event deletes the live token', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
+import { SIGNATURE_HEADER, signWebhook, verifyWebhookSignature } from './webhook-signature.ts';
 
 const secret = 'whsec-0123456789abcdef';
 const now = new Date('2026-11-28T12:00:00Z');
@@ -101,6 +101,10 @@ describe('webhook signature rules', () => {
     expect(refusal(`${tPart},${firstFlipped}`).reason).toBe('signature mismatch');
     // A good signature listed first still verifies when a bad one follows.
     expect(verifyWebhookSignature(secret, `${good},v1=${'0'.repeat(64)}`, 'x', now)).toBe(t);
+  });
+
+  it('the header is X-Enroll-Signature (lowercase, as Headers gives it)', () => {
+    expect(SIGNATURE_HEADER).toBe('x-enroll-signature');
   });
 
   it('the timestamp is part of what is signed', () => {
