@@ -34,8 +34,9 @@ const loadConfig = createConfigLoader(env, logger);
 // The fleet's one Node watcher (join watch), in this process.
 const joinDeps = (): JoinDeps | null => {
   try {
-    const s = servicesFor(loadConfig());
-    return { machines: s.machines, index: s.index, audit: s.audit, cluster: s.cluster, now: () => new Date() };
+    const cfg = loadConfig();
+    const s = servicesFor(cfg);
+    return { machines: s.machines, index: s.index, audit: s.audit, cluster: s.cluster, now: () => new Date(), quarantine: cfg.quarantineUnattested };
   } catch {
     return null; // misconfigured: requests say so
   }
