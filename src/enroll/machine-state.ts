@@ -71,6 +71,8 @@ export interface JoinRecord {
   /** The Node uid the attested labels were last applied to, and the label set applied. */
   readonly labelledUid: string | null;
   readonly labelsApplied: Readonly<Record<string, string>> | null;
+  /** A Node of this name that predated the awaited token and is not this machine's (audited once). */
+  readonly conflict?: { readonly uid: string; readonly tokenId: string; readonly at: number } | null;
   readonly updatedAt: number;
 }
 
