@@ -234,7 +234,7 @@ describe('machine state rules', () => {
       let s = fresh();
       for (let i = 0; i < MACHINE_RATE_MAX_ATTEMPTS; i++) {
         s = reserveEnrollment(s, jwt(`j${i}`), `r${i}`, 10_000 + i * 1_000).state;
-        s = releaseEnrollment(s, `r${i}`)!;
+        s = commitEnrollment(s, `r${i}`, live(`tok00${i}`), null, 10_000 + i * 1_000).state;
       }
       expect(s.attempts).toHaveLength(MACHINE_RATE_MAX_ATTEMPTS);
       const e = caught(() => reserveEnrollment(s, jwt('jx'), 'rx', 20_500));
@@ -348,6 +348,21 @@ describe('machine state rules', () => {
       // Owed even when the reservation was already gone.
       expect(releaseEnrollment(fresh(), 'r1', ref('qqqqqq'))!.pendingDeletes).toEqual([ref('qqqqqq')]);
       expect(releaseEnrollment(null, 'r1', ref('qqqqqq'))).toBeNull();
+    });
+
+    it('a release takes back the attempt its reservation counted, unless a token may have been minted', () => {
+      let s = reserveEnrollment(fresh(), jwt('j1'), 'r1', 2_000).state;
+      s = commitEnrollment(s, 'r1', live('aaaaaa'), null, 2_000).state;
+      s = reserveEnrollment(s, jwt('j2'), 'r2', 3_000).state;
+      s = reserveEnrollment(releaseEnrollment(s, 'r2')!, jwt('j3'), 'r3', 3_000).state;
+      expect(s.attempts).toEqual([2_000, 3_000]);
+      // Only the one attempt of that time goes, and only for its own reservation.
+      expect(releaseEnrollment(s, 'r3')!.attempts).toEqual([2_000]);
+      expect(releaseEnrollment(s, 'other')!.attempts).toEqual([2_000, 3_000]);
+      // An ambiguous create stays counted.
+      expect(releaseEnrollment(s, 'r3', ref('qqqqqq'))!.attempts).toEqual([2_000, 3_000]);
+      // An attempt already out of the window is not there to take back.
+      expect(releaseEnrollment({ ...s, attempts: [2_000] }, 'r3')!.attempts).toEqual([2_000]);
     });
 
     it('confirmed deletes leave the books, the live token included', () => {
