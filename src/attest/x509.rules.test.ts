@@ -82,8 +82,16 @@ describe.skipIf(!hasOpenssl)('device certificate rules', () => {
       // Four are accepted, and the intermediate the device sends completes its chain.
       const ok = await verifyDeviceCertificate({ certificate: b64('leaf'), chain: [b64('ica'), b64('ica'), b64('ica'), b64('ica')] }, rootOnly, NOW);
       expect(ok.sha256).toBe(sha(der('leaf')));
+      // Intermediates configured beside DEVICE_CA_PEM complete it too.
+      const withIca = parseEkRoots(`${readFileSync(join(dir, 'ca.pem'), 'utf8')}${readFileSync(join(dir, 'ica.pem'), 'utf8')}`);
+      expect((await verifyDeviceCertificate({ certificate: b64('leaf') }, withIca, NOW)).sha256).toBe(sha(der('leaf')));
       // Without it the leaf does not chain.
       expect(await failure(verifyDeviceCertificate({ certificate: b64('leaf') }, rootOnly, NOW))).toMatchObject({ code: 'attestation_rejected', reason: 'x509: certificate does not chain to DEVICE_CA_PEM for clientAuth at this time' });
+    });
+
+    it('a certificate or chain entry of exactly 8192 characters is read (and judged on what it holds)', async () => {
+      expect((await failure(verifyDeviceCertificate({ certificate: 'A'.repeat(8192) }, trust, NOW))).code).toBe('attestation_rejected');
+      expect((await failure(verifyDeviceCertificate({ certificate: b64('device'), chain: ['A'.repeat(8192)] }, trust, NOW))).code).toBe('attestation_rejected');
     });
 
     it('refusals an attacker could provoke are attestation_rejected, each with its reason', async () => {
@@ -131,6 +139,8 @@ describe.skipIf(!hasOpenssl)('device certificate rules', () => {
         expect(await failure(w.verifier.verify({ challengeId: ID, certificate: b64('device'), signature }, NOW))).toMatchObject({ code: 'invalid_request', message: 'signature must be base64' });
       }
       const bad = 'x509: signature over the challenge does not verify with the certificate key';
+      // A signature of exactly 1024 characters is read, and does not verify.
+      expect(await failure(w.verifier.verify({ challengeId: ID, certificate: b64('device'), signature: 'A'.repeat(1024) }, NOW))).toMatchObject({ code: 'attestation_rejected', reason: bad });
       expect(await failure(w.verifier.verify({ challengeId: ID, certificate: b64('device'), signature: signNonce('server', ch.nonce) }, NOW))).toMatchObject({ code: 'attestation_rejected', reason: bad });
       expect(await failure(w.verifier.verify({ challengeId: ID, certificate: b64('device'), signature: signNonce('device', x509NonceHex('B'.repeat(20))) }, NOW))).toMatchObject({ reason: bad });
       const other = 'B'.repeat(20);
