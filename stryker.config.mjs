@@ -22,6 +22,21 @@
 //     one step past the end XORs NaN/undefined with itself, adding 0 to the difference.
 //   src/http/webhook-signature.ts:23, :24 `v !== undefined` → `true`: the regex then tests the
 //     string "undefined", which matches neither `\d{1,12}` nor 64 hex characters.
+//   src/token/bootstrap-secret.ts:74 `/\.\d{3}Z$/` → `/\.\d{3}Z/`: toISOString has one `.mmmZ`, at the end.
+//   src/token/bootstrap-secret.ts:106, :107 `slash >= 0` → `slash > 0`: a key starting with "/"
+//     is refused either way (empty prefix, or a name containing "/").
+//   src/token/bootstrap-secret.ts:106 `''` → "Stryker was here!": the prefix of a key without "/"
+//     is never read (`slash < 0 ||` short-circuits).
+//   src/token/ca-hash.ts:47-48 the `catch` around TextDecoder.decode: a non-fatal decoder never throws.
+//   src/token/ca-hash.ts:23, :32 `certs.length === 1` → `false`: findRoot over no other certificate
+//     finds no chain, and the fallback is the same bytes / the same first certificate.
+//   src/token/ca-hash.ts:56 `err instanceof CertificateParseError` → `true`: parseCertificate
+//     throws nothing else.
+//   src/token/join-token.ts:66 `credentials === ''` → `false`: formatJoinTokenWithHash gives "" too.
+//   src/token/duration.ts:32 the regex without `^`: every part is optional, so it matches at 0.
+//   src/token/duration.ts:40 `'0'` → `""`: Number(".5") and Number("1.") equal Number("0.5"), Number("1.0").
+//   src/token/duration.ts:49 `ms === 0` → `false`, :50 `ms < 0` → `ms <= 0`: 0 still formats "0s".
+//   src/token/human-duration.ts:6 `seconds < 0` → `seconds <= 0`: 0 s formats "0s" in the next branch.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {

@@ -105,3 +105,25 @@ it('TokenError is invalid_token', () => {
   const e = new TokenError('x');
   expect([e.code, e.name, e.message]).toEqual(['invalid_token', 'TokenError', 'x']);
 });
+
+describe('more bounds', () => {
+  it('a bootstrap token Secret is a v1 Secret', async () => {
+    const { buildBootstrapTokenSecret } = await import('./index.ts');
+    const s = buildBootstrapTokenSecret({ id: 'abcdef', secret: '0123456789abcdef', expiresAt: null });
+    expect([s.apiVersion, s.kind]).toEqual(['v1', 'Secret']);
+  });
+  it('isBootstrapTokenId wants a string, not a number that prints as one', async () => {
+    const { isBootstrapTokenId } = await import('./index.ts');
+    expect(isBootstrapTokenId(123456)).toBe(false);
+    expect(isBootstrapTokenId('123456')).toBe(true);
+  });
+  it('the largest Go duration (2^63-1 ns) parses; one more second does not', () => {
+    expect(parseDuration('9223372036854775807ns')).toBeCloseTo(9_223_372_036_854.775, 3);
+    expect(() => parseDuration('9223372036855s')).toThrow(TokenError);
+  });
+  it('parseRfc3339 reads strings only (not an array that prints as a time)', async () => {
+    const { parseRfc3339 } = await import('./index.ts');
+    expect(parseRfc3339(['2024-03-10T03:22:11Z'])).toBeNull();
+    expect(parseRfc3339('2024-03-10T03:22:11Z')).toBe(Date.UTC(2024, 2, 10, 3, 22, 11));
+  });
+});
