@@ -22,6 +22,9 @@
 //     one step past the end XORs NaN/undefined with itself, adding 0 to the difference.
 //   src/http/webhook-signature.ts:23, :24 `v !== undefined` → `true`: the regex then tests the
 //     string "undefined", which matches neither `\d{1,12}` nor 64 hex characters.
+//   src/attest/tpm/ek.ts:19 `pem ?? ''` → "Stryker was here!": neither holds a PEM block.
+//   src/attest/tpm/ek.ts:34 `err instanceof CertificateParseError` → `true`: parseCertificate
+//     throws nothing else.
 //   src/token/bootstrap-secret.ts:74 `/\.\d{3}Z$/` → `/\.\d{3}Z/`: toISOString has one `.mmmZ`, at the end.
 //   src/token/bootstrap-secret.ts:106, :107 `slash >= 0` → `slash > 0`: a key starting with "/"
 //     is refused either way (empty prefix, or a name containing "/").

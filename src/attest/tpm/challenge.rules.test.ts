@@ -58,6 +58,7 @@ describe('issueTpmChallenge', () => {
       [body({ akPublic: '' }), 'akPublic must be base64 of at most 1536 bytes'],
       [body({ akPublic: 'A'.repeat(2052) }), 'akPublic must be base64 of at most 1536 bytes'],
       [body({ akPublic: 42 }), 'akPublic must be base64 of at most 1536 bytes'],
+      [body({ akPublic: [vectors.akPublicBase64] }), 'akPublic must be base64 of at most 1536 bytes'],
       [body({ ekCert: '!!!!' }), 'ekCert must be base64 of at most 6144 bytes'],
       [body({ ekCert: undefined }), 'exactly one of ekCert, ekPub is required'],
       [body({ ekPub: ekPem(w.ek.spki) }), 'exactly one of ekCert, ekPub is required'],
@@ -65,6 +66,8 @@ describe('issueTpmChallenge', () => {
       [body({ ekCert: undefined, ekPub: ' '.repeat(4097) }), 'ekPub must be a PEM public key'],
     ];
     for (const [b, message] of cases) expect(await failure(issueTpmChallenge(b, w.deps))).toMatchObject({ code: 'invalid_request', message });
+    // An akPublic of exactly 2048 characters is read (and then refused for what it holds).
+    expect((await failure(issueTpmChallenge(body({ akPublic: 'A'.repeat(2048) }), w.deps))).code).toBe('attestation_rejected');
     // An ekPub of exactly 4096 characters is read.
     const padded = `${ekPem(w.ek.spki)}${' '.repeat(4096 - ekPem(w.ek.spki).length)}`;
     expect((await issueTpmChallenge(body({ ekCert: undefined, ekPub: padded }), w.deps)).machineId).toBe('edge-1');
@@ -90,14 +93,25 @@ describe('issueTpmChallenge', () => {
     expect(await failure(issueTpmChallenge(body(), { ...w.deps, index: idx }))).toMatchObject({ code: 'attestation_rejected', reason: 'ek: index points at edge-2, which is not registered with this EK' });
   });
 
+  it('the AK must be a restricted signing key: a decrypt key gets no challenge', async () => {
+    const w = await world();
+    const ak = b64(vectors.akPublicBase64);
+    ak[7] = ak[7]! | 0x02; // TPMA_OBJECT.decrypt (bit 17) of objectAttributes, at bytes 6-9
+    expect(await failure(issueTpmChallenge(body({ akPublic: Buffer.from(ak).toString('base64') }), w.deps))).toMatchObject({ code: 'attestation_rejected', reason: 'AK is not acceptable: decrypt is set' });
+    expect(await w.challenges.get(ID)).toBeNull();
+  });
+
   it('an auto-registered TPM keeps its machine: a second challenge reuses it', async () => {
     const w = await world({ allowUnregistered: true }, false);
     const first = await issueTpmChallenge(body(), w.deps);
     expect(first.machineId).toBe(`tpm-${w.ek.sha256.slice(0, 20)}`);
     expect((await w.machines.get(first.machineId))!.ekPublicKeySha256).toBe(w.ek.sha256);
-    // Even when the index has not caught up, the existing machine is kept as it is.
+    // Even when the index has not caught up, the existing machine is kept as it is (labels an
+    // operator gave it since included).
+    await w.machines.register(reg({ id: first.machineId, ekPublicKeySha256: w.ek.sha256, labels: { site: 'north' } }), 1);
     const second = await issueTpmChallenge(body(), { ...w.deps, index: createMemoryMachineIndex() });
     expect(second.machineId).toBe(first.machineId);
+    expect((await w.machines.get(first.machineId))!.labels).toEqual({ site: 'north' });
   });
 });
 
