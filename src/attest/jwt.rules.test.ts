@@ -43,6 +43,7 @@ const failure = async (p: Promise<unknown>) => {
 describe('jwt verifier limits', () => {
   it('the token is 1..16 KiB; the refusal says so', async () => {
     const v = createJwtVerifier([cfg(A)]);
+    expect(v.method).toBe('jwt');
     const e = await failure(v.verify({ jwt: 'x'.repeat(JWT_MAX_LENGTH + 1) }, NOW));
     expect([e.code, e.message]).toEqual(['invalid_request', 'jwt must be a compact JWS of at most 16384 characters']);
     // At the bound it is read, and refused for what it is.

@@ -68,14 +68,14 @@ describe.skipIf(!hasOpenssl)('device certificate rules', () => {
     });
 
     it('refuses a missing, oversized or undecodable certificate with invalid_request', async () => {
-      for (const certificate of [undefined, 42, '', '!!!!', 'A'.repeat(8193)]) {
+      for (const certificate of [undefined, 42, '', '!!!!', 'A'.repeat(8193), [b64('device')]]) {
         expect(await failure(verifyDeviceCertificate({ certificate }, trust, NOW))).toMatchObject({ code: 'invalid_request', message: 'certificate must be the base64 DER of the device certificate' });
       }
     });
 
     it('a chain is a list of up to 4 base64 DER certificates', async () => {
       const message = 'chain must be a list of at most 4 base64 DER certificates';
-      for (const chain of ['x', [b64('ica'), b64('ica'), b64('ica'), b64('ica'), b64('ica')], [42], ['A'.repeat(8193)], {}]) {
+      for (const chain of ['x', [b64('ica'), b64('ica'), b64('ica'), b64('ica'), b64('ica')], [42], ['A'.repeat(8193)], [[b64('ica')]], {}]) {
         expect(await failure(verifyDeviceCertificate({ certificate: b64('leaf'), chain }, rootOnly, NOW))).toMatchObject({ code: 'invalid_request', message });
       }
       expect(await failure(verifyDeviceCertificate({ certificate: b64('leaf'), chain: ['!!!!'] }, rootOnly, NOW))).toMatchObject({ code: 'invalid_request', message: 'chain entries must be base64 DER' });
@@ -135,7 +135,7 @@ describe.skipIf(!hasOpenssl)('device certificate rules', () => {
     it('refuses a malformed signature, a signature by another key or over another nonce, and an unknown challenge', async () => {
       const w = await world();
       const ch = await w.open({});
-      for (const signature of [undefined, 42, '', '!!!!', 'A'.repeat(1025)]) {
+      for (const signature of [undefined, 42, '', '!!!!', 'A'.repeat(1025), [signNonce('device', ch.nonce)]]) {
         expect(await failure(w.verifier.verify({ challengeId: ID, certificate: b64('device'), signature }, NOW))).toMatchObject({ code: 'invalid_request', message: 'signature must be base64' });
       }
       const bad = 'x509: signature over the challenge does not verify with the certificate key';
