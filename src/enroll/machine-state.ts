@@ -58,6 +58,23 @@ export interface MachineState {
   readonly challengesNotBefore?: number | null;
   /** What the join watch learnt (src/enroll/join-state.ts owns its transitions). */
   readonly join?: JoinRecord | null;
+  /**
+   * The Idempotency-Key of the last enrollment (idempotency.ts owns it). Registration, revocation
+   * and the join end it: a retry window never outlives the enrollment it was for.
+   */
+  readonly idempotency?: IdempotencyRecord | null;
+}
+
+export interface IdempotencyRecord {
+  readonly keySha256: string;
+  /** What the proof was: the code hash, the JWT id hash, or challenge id + secret hash. */
+  readonly proofDigest: string;
+  /** Retries with this key and proof are accepted until then; fixed at the first answer. */
+  readonly until: number;
+  /** The reservation this key holds right now (an attempt still minting), or null. */
+  readonly reservationId: string | null;
+  /** True once an attempt under this key was answered: later retries never extend `until`. */
+  readonly answered?: boolean;
 }
 
 /** The machine's Node and the outcome of its latest token (join-state.ts). */
@@ -128,6 +145,7 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
       // (its commit, if it ever comes, fails and its token is owed a delete).
       reservation: null,
       challengesNotBefore: newIdentity ? now : (state.challengesNotBefore ?? null),
+      idempotency: null,
     },
   };
 }
@@ -174,7 +192,7 @@ export function applyRevocation(state: MachineState | null, now: number): { stat
   const tokensToDelete = [...state.pendingDeletes, ...(state.liveToken ? [ref(state.liveToken)] : [])];
   return {
     tokensToDelete,
-    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete, challengesNotBefore: now },
+    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete, challengesNotBefore: now, idempotency: null },
   };
 }
 
