@@ -92,10 +92,20 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     const ok = await enrollInCell(t.cell, t.input('k1'), t.deps);
     await expect(enrollInCell(t.cell, t.input('k9'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
     expect(t.outbox.map((r) => [r.id, r.audit.outcome, r.audit.tokenId])).toEqual([
-      ['req-1:enroll', 'success', ok.minted.token.id],
-      ['req-2:enroll', 'failure', null],
+      ['r-1:enroll', 'success', ok.minted.token.id],
+      ['r-2:enroll', 'failure', null],
     ]);
     expect(t.outbox[0]!.view).toMatchObject({ id: 'm-1', liveToken: { id: ok.minted.token.id } });
+  });
+
+  it('a caller-chosen request id cannot make one audit record replace another (review #3)', async () => {
+    const t = setup();
+    const same = (key: string) => ({ ...t.input(key), requestId: 'attacker-chosen-id' });
+    await enrollInCell(t.cell, same('k1'), t.deps);
+    await expect(enrollInCell(t.cell, same('k9'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    const ids = t.outbox.map((r) => r.id);
+    expect(new Set(ids).size).toBe(2);
+    expect(t.outbox.map((r) => r.audit.requestId)).toEqual(['attacker-chosen-id', 'attacker-chosen-id']);
   });
 
   it('a mint that failed after sending a create (e.g. timed out) owes that id a delete; the code stays usable', async () => {

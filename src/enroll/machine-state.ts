@@ -307,8 +307,11 @@ export function commitEnrollment(
 }
 
 /** Frees the reservation; `owed` is a token whose create was ambiguous: owed a delete-if-exists. */
-export function releaseEnrollment(state: MachineState | null, reservationId: string, owed?: TokenRef | null): MachineState | null {
-  const s = state && owed && !state.pendingDeletes.some((t) => t.id === owed.id) ? { ...state, pendingDeletes: [...state.pendingDeletes, owed] } : state;
+export function releaseEnrollment(state: MachineState | null, reservationId: string, owedIn?: TokenRef | readonly TokenRef[] | null): MachineState | null {
+  const owedList: readonly TokenRef[] = owedIn == null ? [] : 'id' in owedIn ? [owedIn as TokenRef] : (owedIn as readonly TokenRef[]);
+  const fresh = owedList.filter((o, i) => !state?.pendingDeletes.some((t) => t.id === o.id) && owedList.findIndex((x) => x.id === o.id) === i);
+  const owed = owedList.length > 0 ? owedList : null;
+  const s = state && fresh.length > 0 ? { ...state, pendingDeletes: [...state.pendingDeletes, ...fresh] } : state;
   if (s === null || s.reservation?.id !== reservationId) return s;
   // Nothing was minted: the attempt this reservation counted is taken back, so a machine that
   // waits out cluster_busy or an outage with its valid proof is never rate-limited for it. An
