@@ -6,7 +6,7 @@ import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import { AmbiguousCreateError, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
 import type { AtomicEnrollInput } from './atomic-enroll.ts';
 import type { BootstrapToken } from '../token/index.ts';
@@ -156,7 +156,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown
     // (its read-back failed too) leaves its token id owed a delete-if-exists (uid unknown: '').
-    const owed = err instanceof AmbiguousCreateError ? { id: err.attemptedTokenId, uid: '' } : null;
+    const owed = possiblyLandedTokenIds(err).map((id) => ({ id, uid: '' }));
     await deps.machines.release(machineId, reservationId, owed).catch(() => undefined);
     throw err;
   }

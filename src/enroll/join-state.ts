@@ -160,6 +160,9 @@ export function applyNodeObserved(state: MachineState | null, node: ObservedNode
   const next: MachineState = {
     ...state,
     join,
+    // Joined: a retry of the enrollment under its key would only mint a token for a machine that
+    // already holds its Node (and reset that Node's password).
+    idempotency: null,
     liveToken: null,
     pendingDeletes: [...state.pendingDeletes.filter((t) => t.id !== consumed.id), consumed],
     updatedAt: now,
