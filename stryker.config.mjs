@@ -6,19 +6,19 @@
 // named below as equivalent (file, mutant, why no test can tell it apart).
 //
 // Equivalent mutants (file:line, mutant → why no test can tell it apart):
-//   src/enroll/machine-state.ts:148 `last !== null` → `true`: with last null, `event.at === null`
+//   src/enroll/machine-state.ts:166 `last !== null` → `true`: with last null, `event.at === null`
 //     is already false (at is a number).
-//   src/enroll/machine-state.ts:148 `state?.lastFleetEventType` → `state.lastFleetEventType`: last
+//   src/enroll/machine-state.ts:166 `state?.lastFleetEventType` → `state.lastFleetEventType`: last
 //     is non-null only when state is.
-//   src/enroll/machine-state.ts:219 `used !== undefined && used > now` → `true && used > now`:
+//   src/enroll/machine-state.ts:237 `used !== undefined && used > now` → `true && used > now`:
 //     `undefined > now` is false.
-//   src/enroll/machine-state.ts:231 `challengesNotBefore != null` → `true`: `issuedAt < null` or
+//   src/enroll/machine-state.ts:249 `challengesNotBefore != null` → `true`: `issuedAt < null` or
 //     `< undefined` is false for every issuedAt the service writes (its clock, >= 0).
-//   src/enroll/machine-state.ts:251 `challengeExpiresAt !== undefined ? {…} : {}` → `true`: adds
+//   src/enroll/machine-state.ts:269 `challengeExpiresAt !== undefined ? {…} : {}` → `true`: adds
 //     `challengeExpiresAt: undefined`, which the JSON-persisted document drops.
-//   src/enroll/machine-state.ts:342 `r !== null && …` → `true && …`: commitEnrollment has already
+//   src/enroll/machine-state.ts:363 `r !== null && …` → `true && …`: commitEnrollment has already
 //     refused a state without this reservation.
-//   src/enroll/machine-state.ts:354 and src/http/webhook-signature.ts:33 `i < length` → `i <= length`:
+//   src/enroll/machine-state.ts:375 and src/http/webhook-signature.ts:33 `i < length` → `i <= length`:
 //     one step past the end XORs NaN/undefined with itself, adding 0 to the difference.
 //   src/http/webhook-signature.ts:23, :24 `v !== undefined` → `true`: the regex then tests the
 //     string "undefined", which matches neither `\d{1,12}` nor 64 hex characters.

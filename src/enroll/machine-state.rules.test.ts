@@ -95,6 +95,12 @@ describe('machine state rules', () => {
       expect(applyRegistration(used, reg({ enrollmentCodeSha256: 'b'.repeat(64) }), 3_000).state.codeUsedAt).toBeNull();
     });
 
+    it('a registration or a revocation ends the Idempotency-Key window of the last enrollment', () => {
+      const withKey: MachineState = { ...fresh(), idempotency: { keySha256: 'k', proofDigest: 'p', until: 9e9, reservationId: null } };
+      expect(applyRegistration(withKey, reg(), 1).state.idempotency).toBeNull();
+      expect(applyRevocation(withKey, 1).state.idempotency).toBeNull();
+    });
+
     it('a change of EK or of certificate cuts off older challenges; keeping both keeps the cut-off', () => {
       const s = fresh();
       expect(applyRegistration(s, reg(), 500).state.challengesNotBefore).toBeNull();
@@ -345,6 +351,11 @@ describe('machine state rules', () => {
       // Owed beside the tokens already owed.
       const more = releaseEnrollment({ ...s, pendingDeletes: [ref('pppppp')] }, 'r1', ref('qqqqqq'))!;
       expect(more.pendingDeletes).toEqual([ref('pppppp'), ref('qqqqqq')]);
+      // Several owed at once (every id a resent create may have landed): each once.
+      const many = releaseEnrollment({ ...s, pendingDeletes: [ref('pppppp')] }, 'r1', [ref('pppppp'), ref('qqqqqq'), ref('qqqqqq'), ref('rrrrrr')])!;
+      expect(many.pendingDeletes).toEqual([ref('pppppp'), ref('qqqqqq'), ref('rrrrrr')]);
+      expect(many.attempts).toEqual(s.attempts);
+      expect(releaseEnrollment(s, 'r1', [])!.attempts).toEqual([]);
       // Owed even when the reservation was already gone.
       expect(releaseEnrollment(fresh(), 'r1', ref('qqqqqq'))!.pendingDeletes).toEqual([ref('qqqqqq')]);
       expect(releaseEnrollment(null, 'r1', ref('qqqqqq'))).toBeNull();
