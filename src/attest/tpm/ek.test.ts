@@ -44,3 +44,12 @@ describe('parseEkPublicPem', () => {
     expect(parseEkPublicPem(pem)).toEqual({ spki: new Uint8Array(spki), sha256: createHash('sha256').update(spki).digest('hex'), certified: false });
   });
 });
+
+describe('TpmRejectedError', () => {
+  it('is attestation_rejected to the caller, with its own name and the reason and cause kept', async () => {
+    const { TpmRejectedError } = await import('./index.ts');
+    const cause = new Error('inner');
+    const e = new TpmRejectedError('quote: truncated', cause);
+    expect([e.name, e.code, e.message, e.reason, e.cause]).toEqual(['TpmRejectedError', 'attestation_rejected', 'attestation rejected', 'quote: truncated', cause]);
+  });
+});
