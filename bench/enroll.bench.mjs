@@ -15,6 +15,9 @@ const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
+// BENCH_PROFILE=<file.cpuprofile>: a V8 CPU profile of the Worker's isolate (the Worker and its
+// Durable Objects) during the timed enrollments, and the top functions by self time printed.
+const PROFILE = process.env.BENCH_PROFILE ?? '';
 const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 function cpuMsOf(pid) {
@@ -47,6 +50,47 @@ function descendsFromUs(pid) {
   return false;
 }
 const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+
+/** Connects to the isolate's inspector (Miniflare inspectorPort) and starts V8's sampling profiler. */
+async function startProfile(mf) {
+  const { WebSocket } = await import('ws');
+  const base = await mf.getInspectorURL();
+  const targets = await (await fetch(new URL('/json', base.href.replace(/^ws/, 'http')))).json();
+  const target = targets.find((t) => /k3s-enroll|core:user/.test(t.id ?? t.title ?? '')) ?? targets[0];
+  const ws = new WebSocket(target.webSocketDebuggerUrl);
+  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+  let id = 0;
+  const pending = new Map();
+  ws.on('message', (m) => {
+    const msg = JSON.parse(String(m));
+    if (msg.id && pending.has(msg.id)) pending.get(msg.id)(msg);
+  });
+  const call = (method, params = {}) => new Promise((r) => (pending.set(++id, r), ws.send(JSON.stringify({ id, method, params }))));
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 200 });
+  await call('Profiler.start');
+  return {
+    async stop(file, n) {
+      const { result } = await call('Profiler.stop');
+      ws.close();
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(file, JSON.stringify(result.profile));
+      const p = result.profile;
+      const dt = new Map();
+      for (let i = 0; i < p.samples.length; i++) dt.set(p.samples[i], (dt.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
+      const self = new Map();
+      for (const node of p.nodes) {
+        const f = node.callFrame;
+        const k = `${f.functionName || '(anonymous)'} ${f.url.split('/').pop()}:${f.lineNumber + 1}`;
+        self.set(k, (self.get(k) ?? 0) + (dt.get(node.id) ?? 0));
+      }
+      self.delete([...self.keys()].find((k) => k.startsWith('(idle)')));
+      const total = [...self.values()].reduce((a, b) => a + b, 0);
+      console.log(`\n# CPU profile of the Worker isolate (${file}): ${(total / 1000 / n).toFixed(2)} ms sampled per enrollment; top self time`);
+      for (const [k, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${(us / 1000 / n).toFixed(3).padStart(8)} ms  ${k}`);
+    },
+  };
+}
 
 // 1. Dev cluster in its own process.
 const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -89,12 +133,13 @@ const mf = new Miniflare({
     CLUSTER_MAX_WRITES_PER_SECOND: process.env.BENCH_CAP ?? '10000',
     JWT_ISSUERS: JSON.stringify([{ issuer, jwks: { keys: [jwk] }, audience: 'k3s-enroll', machineIdClaim: 'machine_id', algorithms: ['ES256'] }]),
   },
-  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true } },
+  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true }, NODE_WATCH: { className: 'NodeWatchObject', useSQLite: true } },
   ratelimits: { ENROLL_FAILURES: { simple: { limit: 60, period: 60 } } },
   d1Databases: ['DB'],
   outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
   defaultPersistRoot: join(tmp, 'mf'),
   cf: false,
+  ...(PROFILE ? { inspectorPort: 0 } : {}),
 });
 await mf.ready;
 const workerd = childrenNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
@@ -117,6 +162,7 @@ for (let i = 0; i < 5; i++) {
   await (await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.9.9.9' }, body: JSON.stringify({ method: 'jwt', jwt: await sign(w) }) })).text();
 }
 
+const profiler = PROFILE ? await startProfile(mf) : null;
 const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
 const latencies = [];
 let next = 0;
@@ -134,6 +180,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
 }));
 const wall = performance.now() - t0;
 const serverCpuPerEnroll = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / N;
+if (profiler) await profiler.stop(PROFILE, N);
 
 // Baseline in Node: JWT verify + the hashes + one Secret create round trip, same cluster.
 const jwks = createLocalJWKSet({ keys: [jwk] });

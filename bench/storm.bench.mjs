@@ -138,7 +138,7 @@ mf = new Miniflare({
     FLEET_WEBHOOK_SECRET: FLEET_SECRET,
     CLUSTER_MAX_WRITES_PER_SECOND: String(CAP),
   },
-  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true } },
+  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true }, NODE_WATCH: { className: 'NodeWatchObject', useSQLite: true } },
   ratelimits: { ENROLL_FAILURES: { simple: { limit: 60, period: 60 } } },
   d1Databases: ['DB'],
   outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },

@@ -3,6 +3,7 @@
 // precondition, and the k3s node-password Secret (get, delete). It decides nothing about joins.
 import { UpstreamError } from '../errors.ts';
 import { KubeApiError, type KubeHttp } from './kube-http.ts';
+import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 const NODES_PATH = '/api/v1/nodes';
 const KUBE_SYSTEM_SECRETS = '/api/v1/namespaces/kube-system/secrets';
@@ -45,7 +46,8 @@ export function nodePasswordSecretName(node: string): string {
   return `${node.toLowerCase()}.node-password.k3s`;
 }
 
-export function createNodeClient(http: KubeHttp) {
+export function createNodeClient(http: KubeHttp, options: { gate?: WriteGate } = {}) {
+  const gate = options.gate ?? UNGOVERNED;
   async function get(name: string): Promise<NodeObject | null> {
     try {
       return (await http.request<NodeObject>('GET', `${NODES_PATH}/${encodeURIComponent(name)}`, 'get nodes')).body;
@@ -125,8 +127,9 @@ export function createNodeClient(http: KubeHttp) {
     }
   }
 
-  /** Deletes `<node>.node-password.k3s`; false when there was none. */
+  /** Deletes `<node>.node-password.k3s` (a Secret write: it takes a slot from the write governor); false when there was none. */
   async function deleteNodePassword(name: string): Promise<boolean> {
+    await gate.acquire('delete');
     try {
       await http.request('DELETE', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'delete secrets');
       return true;

@@ -8,7 +8,7 @@ import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
 import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof, type TokenRef } from '../enroll/machine-state.ts';
 import type { JoinEvent } from '../enroll/join-state.ts';
-import { auditJoinExpired } from '../enroll/join.ts';
+import { auditJoinExpired, resetNodePassword } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
 import { createQueuedAuditLog, type OutboundEvent } from './queue-events.ts';
 import { AppError } from '../errors.ts';
@@ -20,6 +20,7 @@ import { writeOutbox } from './d1-outbox.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
 import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
+import type { NodeWatchObject } from './node-watch-object.ts';
 
 const STATE_KEY = 'state';
 const OUTBOX_PREFIX = 'outbox:';
@@ -53,6 +54,21 @@ async function unwrapRpc<T>(p: Promise<RpcResult<T>> | RpcResult<T>): Promise<T>
 
 const clusterClients = new Map<string, ClusterClient>();
 
+/**
+ * The isolate's cluster client for this environment (one per isolate, not per object or request:
+ * one parsed config, one known cluster clock), every Secret write paced by the write governor.
+ */
+export function workersClusterClient(env: Record<string, unknown>): ClusterClient {
+  const key = `${String(env.CLUSTER_API_URL)}|${String(env.CLUSTER_SA_TOKEN)}|${String(env.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(env.CLUSTER_CA_PEM ?? env.CLUSTER_CA_HASH)}`;
+  let c = clusterClients.get(key);
+  if (!c) {
+    const config = parseConfig(env);
+    c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+    clusterClients.set(key, c);
+  }
+  return c;
+}
+
 export class MachineObject extends DurableObject<Record<string, unknown>> {
   private ops() {
     const storage = this.ctx.storage;
@@ -76,17 +92,34 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return [...this.ctx.storage.kv.list<OutboxRecord>({ prefix: OUTBOX_PREFIX })];
   }
 
-  /** One cluster client per isolate (not per machine): one parsed config, one known cluster clock. */
   private cluster(): ClusterClient {
-    const e = this.env as Record<string, unknown>;
-    const key = `${String(e.CLUSTER_API_URL)}|${String(e.CLUSTER_SA_TOKEN)}|${String(e.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(e.CLUSTER_CA_PEM ?? e.CLUSTER_CA_HASH)}`;
-    let c = clusterClients.get(key);
-    if (!c) {
-      const config = parseConfig(this.env);
-      c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
-      clusterClients.set(key, c);
-    }
-    return c;
+    return workersClusterClient(this.env);
+  }
+
+  /**
+   * The join watch's part of an enrollment, started with the create and done before the answer,
+   * from this object (no second round trip from the worker): the fleet watcher learns the name
+   * before the token exists (DO→DO, hidden behind the create), and the node-password Secret is
+   * looked up alongside; after the commit it is deleted (paced) only if there is one.
+   */
+  private joinWatchAlongside(input: AtomicEnrollInput, cluster: ClusterClient) {
+    return (ttlSeconds: number | null) => {
+      const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
+      const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
+      const watch = watchNs ? watchNs.get(watchNs.idFromName('fleet')).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
+      const lookup = cluster.nodes.getNodePassword(input.machineId);
+      lookup.catch(() => undefined); // awaited below; a failure is audited there
+      return async (committed: boolean) => {
+        await watch;
+        if (!committed) {
+          await lookup.catch(() => undefined);
+          return;
+        }
+        const kv = this.ctx.storage.kv;
+        const audit: AuditLog = { append: async (e) => kv.put(`${OUTBOX_PREFIX}${input.requestId}:${e.event}`, { id: `${input.requestId}:${e.event}`, audit: e, view: null } satisfies OutboxRecord), list: async () => [] };
+        await resetNodePassword(input.machineId, { cluster, audit, now: () => new Date() }, input.requestId, lookup);
+      };
+    };
   }
 
   /**
@@ -104,7 +137,8 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       view: (st) => toView(st),
     };
     try {
-      const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: this.cluster().tokens, gate: this.cluster().gate, now: () => Date.now() });
+      const cluster = this.cluster();
+      const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: cluster.tokens, gate: cluster.gate, now: () => Date.now(), alongside: this.joinWatchAlongside(input, cluster) });
       return { ok: true, value: { token: minted.token, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt } };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
