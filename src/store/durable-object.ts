@@ -6,7 +6,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
-import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof, type TokenRef } from '../enroll/machine-state.ts';
+import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type Proof, type TokenRef } from '../enroll/machine-state.ts';
 import type { JoinEvent } from '../enroll/join-state.ts';
 import { auditJoinExpired, resetNodePassword } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
@@ -69,23 +69,56 @@ export function workersClusterClient(env: Record<string, unknown>): ClusterClien
   return c;
 }
 
+const fleetIds = new WeakMap<object, DurableObjectId>();
+/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
+function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
+  let id = fleetIds.get(ns);
+  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
+  return id;
+}
+
 export class MachineObject extends DurableObject<Record<string, unknown>> {
+  /**
+   * The state document as last loaded or saved. This object is its only writer, so the copy in
+   * memory stays right for the object's life; it saves a storage read and a deserialization per
+   * step (an enrollment loads its state six times). Saved values are never mutated (the state
+   * functions copy), so the cached one is what storage holds.
+   */
+  private cached: { state: StateWithKey | null } | null = null;
+  /** Outbox records added since the last flush (null: unknown, list storage). */
+  private outboxSize: number | null = null;
+
+  private loadState(): StateWithKey | null {
+    this.cached ??= { state: this.ctx.storage.kv.get<StateWithKey>(STATE_KEY) ?? null };
+    return this.cached.state;
+  }
+
+  private saveState(s: StateWithKey | null): void {
+    this.cached = null; // if the write throws, the next load reads storage
+    if (s === null) this.ctx.storage.kv.delete(STATE_KEY);
+    else this.ctx.storage.kv.put(STATE_KEY, s);
+    this.cached = { state: s };
+  }
+
+  private addToOutbox(r: OutboxRecord): void {
+    this.ctx.storage.kv.put(`${OUTBOX_PREFIX}${r.id}`, r);
+    this.outboxSize = (this.outboxSize ?? 0) + 1; // only "any pending?" is asked of it
+  }
+
   private ops() {
-    const storage = this.ctx.storage;
-    return machineCellOps({
-      load: () => (storage.kv.get<MachineState>(STATE_KEY) ?? null),
-      save: (s) => {
-        if (s === null) storage.kv.delete(STATE_KEY);
-        else storage.kv.put(STATE_KEY, s);
-      },
-    });
+    return machineCellOps({ load: () => this.loadState(), save: (s) => this.saveState(s) });
   }
 
   private async schedule(): Promise<void> {
-    let at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
-    if (this.outbox().length > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
+    let at = nextAlarmAt(this.loadState(), Date.now(), ALARM_RETRY_MS);
+    if (this.pendingOutbox() > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
+  }
+
+  private pendingOutbox(): number {
+    this.outboxSize ??= this.outbox().length;
+    return this.outboxSize;
   }
 
   private outbox(): Array<[string, OutboxRecord]> {
@@ -106,7 +139,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return (ttlSeconds: number | null) => {
       const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
       const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
-      const watch = watchNs ? watchNs.get(watchNs.idFromName('fleet')).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
+      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
       const lookup = cluster.nodes.getNodePassword(input.machineId);
       lookup.catch(() => undefined); // awaited below; a failure is audited there
       return async (committed: boolean) => {
@@ -115,8 +148,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
           await lookup.catch(() => undefined);
           return;
         }
-        const kv = this.ctx.storage.kv;
-        const audit: AuditLog = { append: async (e) => kv.put(`${OUTBOX_PREFIX}${input.requestId}:${e.event}`, { id: `${input.requestId}:${e.event}`, audit: e, view: null } satisfies OutboxRecord), list: async () => [] };
+        const audit: AuditLog = { append: async (e) => this.addToOutbox({ id: `${input.requestId}:${e.event}`, audit: e, view: null }), list: async () => [] };
         await resetNodePassword(input.machineId, { cluster, audit, now: () => new Date() }, input.requestId, lookup);
       };
     };
@@ -128,11 +160,10 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
    */
   async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>> {
-    const kv = this.ctx.storage.kv;
     const cell: AtomicCell = {
-      load: () => kv.get<StateWithKey>(STATE_KEY) ?? null,
-      save: (st) => (st === null ? kv.delete(STATE_KEY) : kv.put(STATE_KEY, st)),
-      outbox: (r) => kv.put(`${OUTBOX_PREFIX}${r.id}`, r),
+      load: () => this.loadState(),
+      save: (st) => this.saveState(st),
+      outbox: (r) => this.addToOutbox(r),
       flush: () => this.ctx.storage.sync(),
       view: (st) => toView(st),
     };
@@ -204,8 +235,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await auditJoinExpired({ audit, now: () => new Date() }, expiry.machine.id, expiry.tokenId);
       await createD1MachineIndex(this.env.DB as D1Database).upsert(expiry.machine).catch(() => undefined);
     }
-    const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
-    const due = dueForDeletion(state, Date.now());
+    const due = dueForDeletion(this.loadState(), Date.now());
     if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
     await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();
@@ -219,6 +249,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
     await writeOutbox(env.DB, pending.map(([, r]) => r), eventsOn && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
+    this.outboxSize = null;
   }
 }
 

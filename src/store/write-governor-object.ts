@@ -28,7 +28,8 @@ export function workersWriteGate(ns: DurableObjectNamespace<WriteGovernorObject>
   if (!byCap) gates.set(ns, (byCap = new Map()));
   let gate = byCap.get(cap);
   if (!gate) {
-    const stub = () => ns.get(ns.idFromName('cluster'));
+    let id: DurableObjectId | null = null;
+    const stub = () => ns.get((id ??= ns.idFromName('cluster')));
     gate = createBatchedWriteGate(
       { allocate: async (req) => (await stub().allocate(req, cap)) as SlotGrant },
       { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() },
