@@ -10,6 +10,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
+import { startProfile } from './profile.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MACHINES = Number(process.env.STORM_MACHINES ?? 1000);
@@ -144,6 +145,7 @@ mf = new Miniflare({
   outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
   defaultPersistRoot: join(tmp, 'mf'),
   cf: false,
+  ...(process.env.BENCH_PROFILE ? { inspectorPort: 0 } : {}),
 });
 await mf.ready;
 serviceProcs = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
@@ -245,11 +247,13 @@ async function storm(name, n, ipOf, abortMs = () => null) {
   await sleep(1100);
   await resetWrites();
   const stats = { latencies: [], enrolled: new Map(), failed: new Map(), statuses: new Map(), retries: 0, aborted: 0 };
+  const profiler = process.env.BENCH_PROFILE && mf ? await startProfile(mf) : null;
   const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
   const t0 = performance.now();
   await pool(IN_FLIGHT, ids, (id, i) => enrollMachine(id, codes.get(id), ipOf(i), stats, abortMs(i)));
   const wall = (performance.now() - t0) / 1000;
   const cpu = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / Math.max(1, stats.enrolled.size);
+  if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${name}`, Math.max(1, stats.enrolled.size));
   const writes = await writesSnapshot();
   const secrets = await settledSecrets(ids);
   // Every machine's answer holds the one Secret it has; a Secret no machine holds is an orphan.

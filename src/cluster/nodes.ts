@@ -117,14 +117,11 @@ export function createNodeClient(http: KubeHttp, options: { gate?: WriteGate } =
   }
 
   async function getNodePassword(name: string): Promise<{ uid: string; createdAt: number | null } | null> {
-    try {
-      const s = (await http.request<{ metadata?: { uid?: string; creationTimestamp?: string } }>('GET', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'get secrets')).body;
-      const t = s.metadata?.creationTimestamp ? Date.parse(s.metadata.creationTimestamp) : Number.NaN;
-      return { uid: s.metadata?.uid ?? '', createdAt: Number.isNaN(t) ? null : t };
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return null;
-      throw err;
-    }
+    // Usually absent (a first enrollment): asked for as an answer, not an error.
+    const s = (await http.request<{ metadata?: { uid?: string; creationTimestamp?: string } } | null>('GET', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'get secrets', { absentOk: true })).body;
+    if (s === null) return null;
+    const t = s.metadata?.creationTimestamp ? Date.parse(s.metadata.creationTimestamp) : Number.NaN;
+    return { uid: s.metadata?.uid ?? '', createdAt: Number.isNaN(t) ? null : t };
   }
 
   /** Deletes `<node>.node-password.k3s` (a Secret write: it takes a slot from the write governor); false when there was none. */
