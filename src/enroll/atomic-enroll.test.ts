@@ -7,7 +7,7 @@ import { hashEnrollmentCode } from '../attest/code.ts';
 import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
 import { toView } from '../store/machine-cell.ts';
 import { generateBootstrapToken } from '../token/index.ts';
-import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
+import { enrollInCell, isRefusedBeforeCreate, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
 import { IDEMPOTENCY_WINDOW_MS, type StateWithKey } from './idempotency.ts';
 import { applyRegistration } from './machine-state.ts';
 
@@ -126,5 +126,38 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     expect(t.minted).toEqual([]);
     expect(t.state()!.reservation).toBeNull();
     expect(t.state()!.codeUsedAt).toBeNull();
+  });
+
+  it('join-watch work runs alongside the create and is finished before the answer: committed → true; a failed mint → false', async () => {
+    const t = setup();
+    const log: string[] = [];
+    const alongside = (ttl: number | null) => {
+      log.push(`start ttl=${ttl} minted=${t.minted.length}`);
+      return async (committed: boolean) => void log.push(`finish ${committed} live=${t.state()?.liveToken?.id ?? null}`);
+    };
+    const ok = await enrollInCell(t.cell, t.input('k1'), { ...t.deps, alongside });
+    expect(log).toEqual(['start ttl=600 minted=0', `finish true live=${ok.minted.token.id}`]); // started before the create, finished after the commit
+    log.length = 0;
+    const failing = { ...t.deps, alongside, tokens: { mint: async () => Promise.reject(new Error('connection reset')) } };
+    await expect(enrollInCell(t.cell, t.input('k1'), failing)).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    expect(log).toEqual(['start ttl=600 minted=1', `finish false live=${ok.minted.token.id}`]);
+    // A refusal before the reservation never starts it.
+    log.length = 0;
+    await expect(enrollInCell(t.cell, t.input('k2'), { ...t.deps, alongside })).rejects.toMatchObject({ code: 'code_used' });
+    expect(log).toEqual([]);
+  });
+
+  it('a slot the caller already took is used (no second one asked for); a refusal before the create is marked so the caller gives the slot back', async () => {
+    let asked = 0;
+    const t = setup({ gate: { acquire: async () => (asked++, { at: T0, giveBack: () => {} }) } });
+    const input = { ...t.input('k1'), slotAt: t.clock.t };
+    await enrollInCell(t.cell, input, t.deps);
+    expect(asked).toBe(0);
+    const replay = await enrollInCell(t.cell, { ...t.input('k2'), slotAt: t.clock.t }, t.deps).catch((e: unknown) => e);
+    expect(replay).toMatchObject({ code: 'code_used' });
+    expect(isRefusedBeforeCreate(replay)).toBe(true);
+    const failing = { ...t.deps, tokens: { mint: async () => Promise.reject(new Error('connection reset')) } };
+    const sent = await enrollInCell(t.cell, { ...t.input('k1'), slotAt: t.clock.t }, failing).catch((e: unknown) => e);
+    expect(isRefusedBeforeCreate(sent)).toBe(false); // the create was attempted: its slot is spent
   });
 });
