@@ -79,14 +79,20 @@ function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObj
 
 export class MachineObject extends DurableObject<Record<string, unknown>> {
   /**
-   * The state document as last loaded or saved. This object is its only writer, so the copy in
-   * memory stays right for the object's life; it saves a storage read and a deserialization per
-   * step (an enrollment loads its state six times). Saved values are never mutated (the state
-   * functions copy), so the cached one is what storage holds.
+   * The state document as last loaded or saved within the current call: an enrollment loads its
+   * state six times, and each load is a storage read plus a deserialization. Every call starts
+   * from storage (fresh()), so a write made beside this object's methods is never missed; saved
+   * values are never mutated (the state functions copy), so the cached one is what storage holds.
    */
   private cached: { state: StateWithKey | null } | null = null;
   /** Outbox records added since the last flush (null: unknown, list storage). */
   private outboxSize: number | null = null;
+
+  /** Forget what is cached: the start of every call and alarm. */
+  private fresh(): void {
+    this.cached = null;
+    this.outboxSize = null;
+  }
 
   private loadState(): StateWithKey | null {
     this.cached ??= { state: this.ctx.storage.kv.get<StateWithKey>(STATE_KEY) ?? null };
@@ -160,6 +166,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
    */
   async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }> & { beforeCreate?: boolean }> {
+    this.fresh();
     const cell: AtomicCell = {
       load: () => this.loadState(),
       save: (st) => this.saveState(st),
@@ -180,22 +187,27 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   }
 
   async register(reg: MachineRegistration, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().register(reg, now));
     await this.schedule();
     return r;
   }
   get() {
+    this.fresh();
     return wrapRpc(() => this.ops().get());
   }
   async revoke(now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().revoke(now));
     await this.schedule();
     return r;
   }
   reserve(proof: Proof, reservationId: string, now: number) {
+    this.fresh();
     return wrapRpc(() => this.ops().reserve(proof, reservationId, now));
   }
   async commit(reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number) {
+    this.fresh();
     try {
       return wrapRpc(() => this.ops().commit(reservationId, minted, usedJwt, now));
     } finally {
@@ -203,23 +215,27 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     }
   }
   async release(reservationId: string, owed: TokenRef | null = null) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().release(reservationId, owed));
     if (owed) await this.schedule();
     return r;
   }
   async confirmDeleted(ids: string[]) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().confirmDeleted(ids));
     await this.schedule();
     return r;
   }
 
   async fleetEvent(id: string, event: FleetEvent, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().fleetEvent(id, event, now));
     await this.schedule();
     return r;
   }
 
   async join(event: JoinEvent, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().join(event, now));
     await this.schedule();
     return r;
@@ -227,6 +243,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
 
   /** Deletes every token that expired or is owed a delete; failures retry in ALARM_RETRY_MS. */
   override async alarm(): Promise<void> {
+    this.fresh();
     // A token that expires unjoined makes the machine join_expired (before the delete below
     // clears it: the outcome is about that token).
     const expiry = this.ops().join({ type: 'expire' }, Date.now());
