@@ -290,7 +290,12 @@ export function commitEnrollment(
 export function releaseEnrollment(state: MachineState | null, reservationId: string, owed?: TokenRef | null): MachineState | null {
   const s = state && owed && !state.pendingDeletes.some((t) => t.id === owed.id) ? { ...state, pendingDeletes: [...state.pendingDeletes, owed] } : state;
   if (s === null || s.reservation?.id !== reservationId) return s;
-  return { ...s, reservation: null };
+  // Nothing was minted: the attempt this reservation counted is taken back, so a machine that
+  // waits out cluster_busy or an outage with its valid proof is never rate-limited for it. An
+  // ambiguous create (owed) may have landed a Secret: that attempt stays counted.
+  const reservedAt = s.reservation.until - RESERVATION_MS;
+  const i = owed ? -1 : s.attempts.lastIndexOf(reservedAt);
+  return { ...s, reservation: null, attempts: i < 0 ? s.attempts : [...s.attempts.slice(0, i), ...s.attempts.slice(i + 1)] };
 }
 
 /** Tokens the cluster has confirmed gone (or never had) leave the books. */
