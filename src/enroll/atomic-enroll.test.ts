@@ -7,7 +7,7 @@ import { hashEnrollmentCode } from '../attest/code.ts';
 import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
 import { toView } from '../store/machine-cell.ts';
 import { generateBootstrapToken } from '../token/index.ts';
-import { enrollInCell, isRefusedBeforeCreate, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
+import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
 import { IDEMPOTENCY_WINDOW_MS, type StateWithKey } from './idempotency.ts';
 import { applyRegistration } from './machine-state.ts';
 
@@ -145,19 +145,5 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     log.length = 0;
     await expect(enrollInCell(t.cell, t.input('k2'), { ...t.deps, alongside })).rejects.toMatchObject({ code: 'code_used' });
     expect(log).toEqual([]);
-  });
-
-  it('a slot the caller already took is used (no second one asked for); a refusal before the create is marked so the caller gives the slot back', async () => {
-    let asked = 0;
-    const t = setup({ gate: { acquire: async () => (asked++, { at: T0, giveBack: () => {} }) } });
-    const input = { ...t.input('k1'), slotAt: t.clock.t };
-    await enrollInCell(t.cell, input, t.deps);
-    expect(asked).toBe(0);
-    const replay = await enrollInCell(t.cell, { ...t.input('k2'), slotAt: t.clock.t }, t.deps).catch((e: unknown) => e);
-    expect(replay).toMatchObject({ code: 'code_used' });
-    expect(isRefusedBeforeCreate(replay)).toBe(true);
-    const failing = { ...t.deps, tokens: { mint: async () => Promise.reject(new Error('connection reset')) } };
-    const sent = await enrollInCell(t.cell, { ...t.input('k1'), slotAt: t.clock.t }, failing).catch((e: unknown) => e);
-    expect(isRefusedBeforeCreate(sent)).toBe(false); // the create was attempted: its slot is spent
   });
 });

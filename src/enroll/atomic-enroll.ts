@@ -3,7 +3,7 @@
 // costs a single round trip to the machine's object. Every outcome becomes an audit record in the
 // cell's outbox, saved with the state it describes; the owner flushes the outbox later (the
 // Durable Object's alarm), so an answer whose process dies right after still leaves its audit.
-import { possiblyLandedTokenIds, SLOT_LATE_MS, type BootstrapTokenStore, type MintedToken, type WriteGate, type WriteSlot } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, SLOT_LATE_MS, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import type { AuditEvent, MachineView } from '../store/ports.ts';
 import { MACHINE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, METHOD_LABEL } from './enroll.ts';
@@ -20,11 +20,6 @@ export interface AtomicEnrollInput {
   readonly defaults: { readonly tokenTtlSeconds: number; readonly tokenGroups: readonly string[] };
   readonly requestId: string;
   readonly clientIp: string | null;
-  /**
-   * The send time of a create slot the caller already took (the worker, batching slots for all
-   * its requests); null: this cell takes one itself. A refusal here is the caller's to give back.
-   */
-  readonly slotAt?: number | null;
 }
 
 /** An audit record waiting to be written, with the machine's listing view at that moment. */
@@ -66,17 +61,6 @@ export interface AtomicEnrollResult {
   readonly mintedAt: number;
 }
 
-const refusedBeforeCreate = new WeakSet<object>();
-/** Was this enrollment refused before any create was sent? (Then a slot the caller took is unused.) */
-export function isRefusedBeforeCreate(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && refusedBeforeCreate.has(err);
-}
-/** Marks an error (rebuilt after crossing RPC) as refused before any create. */
-export function markRefusedBeforeCreate<E extends object>(err: E): E {
-  refusedBeforeCreate.add(err);
-  return err;
-}
-
 export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, deps: AtomicEnrollDeps): Promise<AtomicEnrollResult> {
   const record = (outcome: 'success' | 'failure', fields: { code?: string; reason?: string; tokenId?: string }) => {
     const s = cell.load();
@@ -86,11 +70,10 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
       audit: { at: deps.now(), event: 'enroll', outcome, machineId: input.machineId, method: input.method, code: fields.code ?? null, reason: fields.reason ?? null, tokenId: fields.tokenId ?? null, requestId: input.requestId, actor: null, clientIp: input.clientIp },
     });
   };
-  const fail = (err: unknown, beforeCreate = false): never => {
+  const fail = (err: unknown): never => {
     const e = err instanceof RejectionWithState ? err.error : err;
     if (err instanceof RejectionWithState) cell.save(err.state);
     if (e instanceof AppError) record('failure', { code: e.code, reason: e.reason });
-    if (beforeCreate && typeof e === 'object' && e !== null) refusedBeforeCreate.add(e);
     throw e;
   };
   const key = input.idempotencyKeySha256;
@@ -99,21 +82,14 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
   try {
     reserveWithKey(cell.load(), input.proof, input.reservationId, deps.now(), key);
   } catch (err) {
-    return fail(err, true);
+    return fail(err);
   }
-  // 2. A write slot before anything is reserved: cluster_busy burns nothing. The caller's slot
-  // (if any) is waited for here too, so the create never leaves before its time.
-  let slot: WriteSlot;
-  if (typeof input.slotAt === 'number' && Number.isFinite(input.slotAt)) {
-    slot = { at: input.slotAt, giveBack: () => {} };
-    const wait = input.slotAt - deps.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  } else {
-    try {
-      slot = await deps.gate.acquire('create');
-    } catch (err) {
-      return fail(err, true);
-    }
+  // 2. A write slot before anything is reserved: cluster_busy burns nothing.
+  let slot;
+  try {
+    slot = await deps.gate.acquire('create');
+  } catch (err) {
+    return fail(err);
   }
   // 3. Reserve for real, on the state as it is after the wait.
   let policy;
@@ -123,7 +99,7 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
     policy = r.policy;
   } catch (err) {
     slot.giveBack();
-    return fail(err, true);
+    return fail(err);
   }
   // The reservation must be durable before the create leaves; if that took us well past the slot's
   // time, sending now would bunch writes into a later second: take a fresh slot (or give up cleanly).
@@ -133,7 +109,7 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
       await deps.gate.acquire('create');
     } catch (err) {
       cell.save(releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null);
-      return fail(err, true);
+      return fail(err);
     }
   }
   // 4. Mint (the slot covers the first create); nothing landed on failure, so the proof stays usable.

@@ -8,8 +8,6 @@ import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
 import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore } from '../store/memory.ts';
 import { generateBootstrapToken } from '../token/index.ts';
 import { enroll, type EnrollDeps } from './enroll.ts';
-import { markRefusedBeforeCreate } from './atomic-enroll.ts';
-import { AppError, UpstreamError } from '../errors.ts';
 
 const CODE = 'first-boot-code-0123456789';
 
@@ -61,29 +59,6 @@ describe('enrollment under the write governor', () => {
     expect(minted).toHaveLength(1);
     expect(minted[0]).toMatch(/:slot-taken$/); // the slot was taken before the mint, not again by it
     expect(machines.states.get('m-1')!.codeUsedAt).not.toBeNull();
-  });
-
-  it('atomic path: the worker takes the slot and hands its time to the store; a busy gate never calls the store; a slot refused before its create goes back', async () => {
-    const events: string[] = [];
-    let busy = true;
-    const gate: WriteGate = { acquire: async () => (busy ? Promise.reject(new ClusterBusyError(2)) : { at: 1234, giveBack: () => void events.push('given back') }) };
-    const { machines, deps } = setup(gate);
-    await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
-    let answer: () => Promise<never> = async () => Promise.reject(markRefusedBeforeCreate(new AppError('code_used', 'used')));
-    const atomic: EnrollDeps['atomic'] = async (input) => {
-      events.push(`store slotAt=${input.slotAt}`);
-      return answer();
-    };
-    const body = { method: 'code', machineId: 'm-1', code: CODE };
-    await expect(enroll(body, { requestId: 'r1', clientIp: null }, { ...deps, atomic })).rejects.toMatchObject({ code: 'cluster_busy' });
-    expect(events).toEqual([]); // refused in the worker: no call to the machine's object
-    busy = false;
-    await expect(enroll(body, { requestId: 'r2', clientIp: null }, { ...deps, atomic })).rejects.toMatchObject({ code: 'code_used' });
-    expect(events).toEqual(['store slotAt=1234', 'given back']);
-    events.length = 0;
-    answer = async () => Promise.reject(new UpstreamError('the cluster API failed', { retryable: true, reason: 'create sent, no answer' }));
-    await expect(enroll(body, { requestId: 'r3', clientIp: null }, { ...deps, atomic })).rejects.toMatchObject({ code: 'upstream_unavailable' });
-    expect(events).toEqual(['store slotAt=1234']); // the create was sent: its slot is spent
   });
 
   it('a replay or a wrong code takes no write slot (refused requests cannot crowd honest ones out)', async () => {

@@ -8,7 +8,7 @@ import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
 import { AmbiguousCreateError, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
-import { isRefusedBeforeCreate, type AtomicEnrollInput } from './atomic-enroll.ts';
+import type { AtomicEnrollInput } from './atomic-enroll.ts';
 import type { BootstrapToken } from '../token/index.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -98,15 +98,9 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
 /** One round trip to the machine's store; it audits the outcome (outbox), so nothing is awaited here after it. */
 async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: EnrollContext, deps: EnrollDeps, atomic: NonNullable<EnrollDeps['atomic']>, audited: () => void): Promise<EnrollResult> {
   const caHash = await deps.caHash();
-  // The create slot is taken here, where one gate batches the slots of every request this
-  // isolate serves: a busy cluster is answered at once (no call to the machine's object, nothing
-  // reserved or burned), and the object is not kept waiting for the governor. If the object
-  // refuses the enrollment, the slot goes back to the pool for another request.
-  const slot = deps.gate ? await deps.gate.acquire('create') : null;
   let r;
   try {
     r = await atomic({
-      slotAt: slot && Number.isFinite(slot.at) ? slot.at : null,
       machineId: evidence.machineId,
       method,
       proof: evidence.proof,
@@ -118,7 +112,6 @@ async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: Enroll
       clientIp: ctx.clientIp,
     });
   } catch (err) {
-    if (isRefusedBeforeCreate(err)) slot?.giveBack();
     // An AppError came back from the store, which audited it; anything else is the call itself failing.
     if (err instanceof AppError) {
       audited();

@@ -12,7 +12,7 @@ import { auditJoinExpired, resetNodePassword } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
 import { createQueuedAuditLog, type OutboundEvent } from './queue-events.ts';
 import { AppError } from '../errors.ts';
-import { enrollInCell, isRefusedBeforeCreate, markRefusedBeforeCreate, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from '../enroll/atomic-enroll.ts';
+import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from '../enroll/atomic-enroll.ts';
 import type { StateWithKey } from '../enroll/idempotency.ts';
 import type { ClusterClient } from '../cluster/index.ts';
 import type { BootstrapToken } from '../token/index.ts';
@@ -165,7 +165,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    * commit, the outcome's audit record saved in this object's outbox with the state (flushed by
    * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
    */
-  async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }> & { beforeCreate?: boolean }> {
+  async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>> {
     this.fresh();
     const cell: AtomicCell = {
       load: () => this.loadState(),
@@ -179,7 +179,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: cluster.tokens, gate: cluster.gate, now: () => Date.now(), alongside: this.joinWatchAlongside(input, cluster) });
       return { ok: true, value: { token: minted.token, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt } };
     } catch (err) {
-      if (err instanceof AppError) return { ok: false, beforeCreate: isRefusedBeforeCreate(err), error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
+      if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
       throw err;
     } finally {
       await this.schedule();
@@ -294,14 +294,7 @@ export class RateLimitObject extends DurableObject<Record<string, unknown>> {
 
 /** The single-round-trip enrollment (EnrollDeps.atomic) over the machine's object. */
 export function createDurableAtomicEnroll(ns: DurableObjectNamespace<MachineObject>) {
-  return async (input: AtomicEnrollInput) => {
-    const r = (await ns.get(ns.idFromName(input.machineId)).enroll(input)) as RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }> & { beforeCreate?: boolean };
-    try {
-      return await unwrapRpc(r);
-    } catch (err) {
-      throw r.beforeCreate && err instanceof AppError ? markRefusedBeforeCreate(err) : err;
-    }
-  };
+  return (input: AtomicEnrollInput) => unwrapRpc(ns.get(ns.idFromName(input.machineId)).enroll(input) as never) as Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>;
 }
 
 export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObject>): MachineStore {
