@@ -48,8 +48,8 @@ export const JwtSubject = v.pipe(
   v.maxLength(512, 'must be a non-empty string of at most 512 characters'),
   v.check((s) => !CONTROL.test(s), 'must be a non-empty string of at most 512 characters'),
   // Issuer-scoped only: a bare subject would match the same `sub` from every configured issuer.
-  v.regex(JWT_SUBJECT, 'must be "<iss>|<sub>": the issuer exactly as in JWT_ISSUERS, "|", then the token\'s sub'),
-  v.metadata({ examples: ['https://idp.example|device-42'] }),
+  v.check((s) => JWT_SUBJECT.test(s), 'must be "<iss>|<sub>": the issuer exactly as in JWT_ISSUERS, "|", then the token\'s sub'),
+  v.metadata({ pattern: '^[^|]+\\|[\\s\\S]+$', examples: ['https://idp.example|device-42'] }),
 );
 
 /** Bootstrap-token groups, each as the authenticator requires (token/bootstrap-secret.ts). */

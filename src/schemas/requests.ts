@@ -106,7 +106,7 @@ const TpmChallengeRequest = v.pipe(
     ekPub: v.optional(v.pipe(v.string('must be a PEM public key'), v.maxLength(4096, 'must be a PEM public key'))),
   }),
   // Enforced by the challenge itself (src/attest/tpm/challenge.ts), documented here.
-  v.metadata({ oneOf: [{ required: ['ekCert'] }, { required: ['ekPub'] }] }),
+  v.metadata({ oneOf: [{ properties: { ekCert: { type: 'string' } }, required: ['ekCert'] }, { properties: { ekPub: { type: 'string' } }, required: ['ekPub'] }] }),
 );
 const X509ChallengeRequest = v.looseObject({ method: v.literal('x509'), machineId: MachineId, certificate: Base64(8192, X509_CERT_MESSAGE), chain: x509Chain });
 
