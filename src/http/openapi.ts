@@ -141,9 +141,8 @@ function convert(defs: Record<string, GenericSchema>, typeMode: 'input' | 'outpu
     target: 'draft-2020-12',
     typeMode,
     overrideRef: ({ referenceId }) => `#/components/schemas/${referenceId}`,
-    // Refinements (checks calling the pure parsers) are described by their `metadata`; a custom
-    // schema (own-keys labels) is all metadata. Anything else that cannot convert still throws.
-    overrideSchema: ({ valibotSchema, jsonSchema }) => (valibotSchema.type === 'custom' ? { ...jsonSchema } : undefined),
+    // Refinements (checks calling the pure parsers) are described by their `metadata`; anything
+    // else that cannot convert still throws. (No overrideSchema: it makes conversion ~15x slower.)
     overrideAction: ({ valibotAction, jsonSchema }) => (['check', 'raw_check', 'partial_check'].includes(valibotAction.type) ? { ...jsonSchema } : undefined),
   };
   return toJsonSchemaDefs(defs, config) as Record<string, unknown>;

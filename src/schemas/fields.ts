@@ -94,13 +94,14 @@ const LABELS_MESSAGE = `must be an object of at most ${MAX_LABELS} string values
  * and `__proto__` silently); the output is the input object, to be copied entry by entry.
  */
 export const Labels = v.pipe(
-  v.custom<Readonly<Record<string, string>>>((x) => typeof x === 'object' && x !== null && !Array.isArray(x), LABELS_MESSAGE),
-  v.check((o) => Object.keys(o).length <= MAX_LABELS, LABELS_MESSAGE),
-  v.rawCheck<Readonly<Record<string, string>>>(({ dataset, addIssue }) => {
+  v.unknown(),
+  v.check((x) => typeof x === 'object' && x !== null && !Array.isArray(x) && Object.keys(x).length <= MAX_LABELS, LABELS_MESSAGE),
+  v.rawCheck(({ dataset, addIssue }) => {
     if (!dataset.typed) return;
-    for (const [k, value] of Object.entries(dataset.value as Record<string, unknown>)) {
+    const labels = dataset.value as Record<string, unknown>;
+    for (const [k, value] of Object.entries(labels)) {
       if (k.length > LABEL_KEY_MAX_LENGTH || !LABEL_KEY.test(k) || typeof value !== 'string' || !LABEL_VALUE.test(value)) {
-        addIssue({ message: `label "${k.slice(0, 64)}" is not a valid Kubernetes label`, path: [{ type: 'object', origin: 'value', input: dataset.value as Record<string, unknown>, key: k, value }] });
+        addIssue({ message: `label "${k.slice(0, 64)}" is not a valid Kubernetes label`, path: [{ type: 'object', origin: 'value', input: labels, key: k, value }] });
         return;
       }
     }
@@ -112,6 +113,8 @@ export const Labels = v.pipe(
     additionalProperties: { type: 'string', pattern: LABEL_VALUE.source },
     examples: [{ site: 'berlin-3', 'topology.kubernetes.io/zone': 'rack-7' }],
   }),
+  // Checked above; the value is the input object itself (never a copy that dropped a key).
+  v.transform((x) => x as Readonly<Record<string, string>>),
 );
 
 /** A fleet event id: 1–200 printable ASCII characters. */
