@@ -43,7 +43,7 @@ export const Machine = v.pipe(
 );
 export type MachineResponse = v.InferOutput<typeof Machine>;
 
-export const MachineList = v.strictObject({ items: v.array(Machine), next: v.nullable(v.string()) });
+export const MachineList = v.pipe(v.strictObject({ items: v.array(Machine), next: v.nullable(v.string()) }), v.metadata({ examples: [{ items: [], next: null }] }));
 export const MachineRevoked = v.strictObject({ ...Machine.pipe[0].entries, deletedTokens: v.array(v.string()) });
 
 export const EnrollResult = v.pipe(
@@ -53,7 +53,10 @@ export const EnrollResult = v.pipe(
 
 export const TpmChallenge = v.strictObject({ challengeId: v.string(), expiresAt: Timestamp, credentialBlob: v.string(), encryptedSecret: v.string(), tpm2ToolsCredential: v.string(), nonce: v.string() });
 export const X509Challenge = v.strictObject({ challengeId: v.string(), nonce: v.string(), expiresAt: Timestamp });
-export const ChallengeResult = v.union([TpmChallenge, X509Challenge]);
+export const ChallengeResult = v.pipe(
+  v.union([TpmChallenge, X509Challenge]),
+  v.metadata({ examples: [{ challengeId: '3f1c7e0a-2b4d-4e5f-9a8b-7c6d5e4f3a2b', nonce: '5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592', expiresAt: '2026-12-01T12:05:00Z' }] }),
+);
 
 export const TokenCreated = v.pipe(
   v.strictObject({ token: v.string(), id: v.string(), expiresAt: nullableTime }),
@@ -74,16 +77,22 @@ export const ServerTokenRotated = v.pipe(
   v.metadata({ examples: [{ message: 'Token rotated, restart k3s nodes with new token', restart: 'every k3s server, and every agent that joined with the server token' }] }),
 );
 
-export const FleetEventResult = v.union([
-  v.strictObject({ id: v.string(), applied: v.literal(false), duplicate: v.literal(true) }),
-  v.strictObject({ id: v.string(), applied: v.boolean(), stale: v.optional(v.literal(true)), machine: v.nullable(Machine), enrollmentCode: v.optional(v.pipe(v.string(), v.metadata({ description: 'the generated one-time code, returned once' }))) }),
-]);
+export const FleetEventResult = v.pipe(
+  v.union([
+    v.strictObject({ id: v.string(), applied: v.literal(false), duplicate: v.literal(true) }),
+    v.strictObject({ id: v.string(), applied: v.boolean(), stale: v.optional(v.literal(true)), machine: v.nullable(Machine), enrollmentCode: v.optional(v.pipe(v.string(), v.metadata({ description: 'the generated one-time code, returned once' }))) }),
+  ]),
+  v.metadata({ examples: [{ id: 'evt-2026-12-01-0001', applied: false, duplicate: true }] }),
+);
 
 export const NodeListing = v.strictObject({ name: v.string(), uid: v.string(), machineId: v.nullable(v.string()), attested: v.boolean(), quarantined: v.boolean(), createdAt: nullableTime });
-export const NodeList = v.strictObject({ items: v.array(NodeListing) });
-export const ReconcileSummary = v.strictObject({
-  nodes: v.number(), accounted: v.number(), unaccounted: v.number(), joined: v.number(), labelled: v.number(), quarantined: v.number(), released: v.number(), errors: v.number(), unaccountedNodes: v.array(v.string()),
-});
+export const NodeList = v.pipe(v.strictObject({ items: v.array(NodeListing) }), v.metadata({ examples: [{ items: [{ name: 'edge-0042', uid: '6f1e…', machineId: 'edge-0042', attested: true, quarantined: false, createdAt: RFC3339_EXAMPLE }] }] }));
+export const ReconcileSummary = v.pipe(
+  v.strictObject({
+    nodes: v.number(), accounted: v.number(), unaccounted: v.number(), joined: v.number(), labelled: v.number(), quarantined: v.number(), released: v.number(), errors: v.number(), unaccountedNodes: v.array(v.string()),
+  }),
+  v.metadata({ examples: [{ nodes: 3, accounted: 2, unaccounted: 1, joined: 0, labelled: 0, quarantined: 1, released: 0, errors: 0, unaccountedNodes: ['mystery-node'] }] }),
+);
 
 const nullableString = v.nullable(v.string());
 export const AuditRecord = v.strictObject({
