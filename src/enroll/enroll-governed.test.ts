@@ -1,6 +1,7 @@
-// Enrollment under the cluster write governor: a busy governor answers cluster_busy before the
-// proof is reserved, so nothing is reserved, minted, counted or burned and the same code enrolls
-// once a slot is free.
+// Enrollment under the cluster write governor (the in-process path: Deno, memory): the proof is
+// checked first, so a replay or a wrong proof takes no write slot; a busy governor answers
+// cluster_busy and releases the reservation, so nothing is minted, counted or burned and the same
+// code enrolls once a slot is free.
 import { describe, expect, it } from 'vitest';
 import { createCodeVerifier, hashEnrollmentCode } from '../attest/code.ts';
 import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
@@ -56,7 +57,21 @@ describe('enrollment under the write governor', () => {
     const ok = await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r2', clientIp: null }, deps);
     expect(ok.machineId).toBe('m-1');
     expect(minted).toHaveLength(1);
-    expect(minted[0]).toMatch(/:slot-taken$/); // the slot was taken before the reservation, not again by mint
+    expect(minted[0]).toMatch(/:slot-taken$/); // the slot was taken before the mint, not again by it
     expect(machines.states.get('m-1')!.codeUsedAt).not.toBeNull();
+  });
+
+  it('a replay or a wrong code takes no write slot (refused requests cannot crowd honest ones out)', async () => {
+    let slots = 0;
+    const gate: WriteGate = { acquire: async () => (slots++, { at: 0, giveBack: () => {} }) };
+    const { machines, deps } = setup(gate);
+    await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
+    await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r1', clientIp: null }, deps);
+    expect(slots).toBe(1);
+    for (const code of [CODE, 'wrong-code-0123456789abcdef']) {
+      const err = await enroll({ method: 'code', machineId: 'm-1', code }, { requestId: 'r2', clientIp: null }, deps).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: code === CODE ? 'code_used' : 'attestation_rejected' });
+    }
+    expect(slots).toBe(1);
   });
 });

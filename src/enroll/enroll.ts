@@ -7,7 +7,7 @@ import { AppError, UpstreamError } from '../errors.ts';
 import { EnrollBody, parseWith } from '../schemas/index.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import { AmbiguousCreateError, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
 import type { AtomicEnrollInput } from './atomic-enroll.ts';
 import type { BootstrapToken } from '../token/index.ts';
@@ -134,14 +134,15 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   const { machineId } = evidence;
   // The CA hash first: if it cannot be had, nothing is reserved or minted.
   const caHash = await deps.caHash();
-  // Then a write slot: a busy cluster answers cluster_busy here, before anything is reserved or burned.
-  const slot = await (deps.gate ?? UNGOVERNED).acquire('create');
+  // Then the proof (reserve), and only then a write slot: a replay or a wrong proof costs no slot,
+  // so refused requests cannot crowd honest ones out of the cluster's write budget. A busy cluster
+  // (cluster_busy) releases the reservation: nothing is burned and the proof stays usable.
   const reservationId = deps.newId();
-  let policy;
+  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
   try {
-    policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+    await (deps.gate ?? UNGOVERNED).acquire('create');
   } catch (err) {
-    slot.giveBack(); // refused before its create: another enrollment may use the slot
+    await deps.machines.release(machineId, reservationId).catch(() => undefined);
     throw err;
   }
 
@@ -158,7 +159,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown
     // (its read-back failed too) leaves its token id owed a delete-if-exists (uid unknown: '').
-    const owed = err instanceof AmbiguousCreateError ? { id: err.attemptedTokenId, uid: '' } : null;
+    const owed = possiblyLandedTokenIds(err).map((id) => ({ id, uid: '' }));
     await deps.machines.release(machineId, reservationId, owed).catch(() => undefined);
     throw err;
   }

@@ -128,12 +128,27 @@ describe('machine state', () => {
     const jwt = (j: string) => ({ method: 'jwt' as const, jtiSha256: j, exp: 9e9, issuer: 'https://i', subject: 's' });
     for (let i = 0; i < MACHINE_RATE_MAX_ATTEMPTS; i++) {
       await s.reserve('edge-1', jwt(`j${i}`), `r${i}`, 1_000 + i);
-      await s.release('edge-1', `r${i}`);
+      await s.commit('edge-1', `r${i}`, token(`tok00${i}`), { jtiSha256: `j${i}`, exp: 9e9 }, 1_000 + i);
     }
     const err = (await s.reserve('edge-1', jwt('jx'), 'rx', 2_000).catch((e) => e)) as AppError;
     expect(err.code).toBe('rate_limited');
     expect(err.retryAfterSeconds).toBeGreaterThan(0);
     await expect(s.reserve('edge-1', jwt('jy'), 'ry', 62_000)).resolves.toBeDefined();
+  });
+
+  it('a released attempt (nothing minted: cluster_busy, an outage) is not counted; an ambiguous one is', async () => {
+    const s = createMemoryMachineStore();
+    await s.register(reg({ enrollmentCodeSha256: null, jwtSubject: 'https://i|s' }), 0);
+    const jwt = (j: string) => ({ method: 'jwt' as const, jtiSha256: j, exp: 9e9, issuer: 'https://i', subject: 's' });
+    for (let i = 0; i < 3 * MACHINE_RATE_MAX_ATTEMPTS; i++) {
+      await s.reserve('edge-1', jwt(`j${i}`), `r${i}`, 1_000 + i);
+      await s.release('edge-1', `r${i}`);
+    }
+    for (let i = 0; i < MACHINE_RATE_MAX_ATTEMPTS; i++) {
+      await s.reserve('edge-1', jwt(`k${i}`), `q${i}`, 2_000 + i);
+      await s.release('edge-1', `q${i}`, { id: `amb00${i}`, uid: '' });
+    }
+    expect(((await s.reserve('edge-1', jwt('jx'), 'rx', 3_000).catch((e) => e)) as AppError).code).toBe('rate_limited');
   });
 
   it('a code reservation never released lapses after RESERVATION_MS', async () => {

@@ -9,6 +9,7 @@ import { enroll } from '../enroll/enroll.ts';
 import { resetNodePassword } from '../enroll/join.ts';
 import { parseIdempotencyKey } from '../enroll/idempotency.ts';
 import { AppError } from '../errors.ts';
+import { addressLimiterKey } from '../http/client-address.ts';
 import { readJsonObject } from '../http/json-body.ts';
 import { ChallengeBody, parseWith } from '../schemas/index.ts';
 import { failureLimiterFor } from '../store/failure-limiter.ts';
@@ -21,7 +22,7 @@ export function createEnrollRoutes(): Hono<AppEnv> {
     const now = deps.now ?? (() => new Date());
     const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
     // Only rejections an attacker causes count (src/store/failure-limiter.ts); successes cost nothing.
-    const key = `ip:${clientIp ?? 'unknown'}`;
+    const key = addressLimiterKey('ip', clientIp);
     const limiter = failureLimiterFor(s.ipLimiter);
     const tooMany = (retryAfterSeconds: number) => new AppError('rate_limited', 'too many failed enrollment requests from this address', { reason: `ip rate limit: ${clientIp}`, retryAfterSeconds });
     const blocked = limiter.blocked(key, now().getTime());

@@ -137,7 +137,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await this.schedule();
     }
   }
-  async release(reservationId: string, owed: TokenRef | null = null) {
+  async release(reservationId: string, owed: TokenRef | readonly TokenRef[] | null = null) {
     const r = wrapRpc(() => this.ops().release(reservationId, owed));
     if (owed) await this.schedule();
     return r;

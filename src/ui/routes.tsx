@@ -6,7 +6,9 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import { servicesOf, type AppEnv } from '../app.ts';
-import { AppError } from '../errors.ts';
+import { AppError, UpstreamError } from '../errors.ts';
+import { listNodes } from '../enroll/join-reconcile.ts';
+import { addressLimiterKey } from '../http/client-address.ts';
 import { createAccessVerifier, isAdminToken } from '../http/admin-auth.ts';
 import { PROBLEMS } from '../http/problem.ts';
 import { getMachine, listMachines, registerMachine, revokeMachine } from '../routes/machines.ts';
@@ -96,7 +98,7 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
     const deps = c.get('deps');
     const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
     // Sign-in attempts share the per-address limiter with enrollment (own key).
-    const limit = await s.ipLimiter.hit(`ui-login:${clientIp ?? 'unknown'}`, now(c).getTime());
+    const limit = await s.ipLimiter.hit(addressLimiterKey('ui-login', clientIp), now(c).getTime());
     if (!limit.allowed) return loginPage(c, 429, { error: `Too many sign-in attempts; try again in ${limit.retryAfterSeconds} s.` });
     const ok = config.adminTokenSha256 !== null && isAdminToken(config, field(f, 'token'));
     await s.audit
@@ -267,8 +269,17 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
     return render(c, <AuditPage {...who(c)} filter={filter} events={events} eventNames={eventNames} scanned={latest.length} />);
   });
 
-  // The join watch (GET /v1/nodes) is not in this build yet: the page says so.
-  ui.get('/ui/nodes', (c) => render(c, <NodesPage {...who(c)} nodes={null} />));
+  // GET /v1/nodes' use case: every Node with the machine that accounts for it. A cluster that does
+  // not answer is a notice on the page (the API answers 502/503), never an error page.
+  ui.get('/ui/nodes', async (c) => {
+    const s = servicesOf(c);
+    try {
+      return render(c, <NodesPage {...who(c)} nodes={await listNodes({ index: s.index, cluster: s.cluster })} />);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      return render(c, <NodesPage {...who(c)} nodes={null} error={`The cluster did not answer (${err.message}); the Node list is not available right now. Try again in a moment.`} />, 503);
+    }
+  });
 
   // Errors on a page are pages too (the API keeps problem+json); the log line is the API's.
   ui.onError((err, c) => {

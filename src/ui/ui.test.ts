@@ -10,9 +10,14 @@ import { generateOneTimeCode } from './one-time-code.ts';
 import { countStates, hourlyEnrollments, HOUR_MS, matchesLabel } from './fleet-data.ts';
 import type { MachineView } from '../store/ports.ts';
 import { parseLabelLines } from './routes.tsx';
+import { UpstreamError } from '../errors.ts';
 
 const ADMIN = 'admin-secret-0123456789';
 const config = parseConfig({ K3S_SERVER_URL: 'https://k3s:6443', CLUSTER_API_URL: 'https://api', CLUSTER_SA_TOKEN: 'sa-secret-value', CLUSTER_CA_HASH: 'a'.repeat(64), ADMIN_TOKEN: ADMIN });
+
+type FakeNode = { metadata: { name: string; uid: string; creationTimestamp?: string; labels?: Record<string, string> }; spec?: { taints?: { key: string; effect: string }[] } };
+/** The Nodes the fake cluster lists; a function that throws stands for a cluster that does not answer. */
+let clusterNodes: () => FakeNode[] = () => [];
 
 function fakeCluster() {
   const tokens = new Map<string, { id: string; description: string }>();
@@ -28,6 +33,7 @@ function fakeCluster() {
       remove: async (id: string) => tokens.delete(id),
     },
     ca: { caHash: async () => 'a'.repeat(64) },
+    nodes: { listAll: async () => ({ items: clusterNodes(), resourceVersion: '1', pages: 1 }) },
     rotateServerToken: async () => undefined,
   };
 }
@@ -49,7 +55,7 @@ function build(loginLimit = 100) {
     ekTrust: { roots: [], intermediates: [] },
   };
   const app = createApp({ loadConfig: () => config, services: () => services, logger });
-  return { app, audit, lines, services };
+  return { app, audit, lines, services, index };
 }
 
 const ORIGIN = 'http://127.0.0.1:8787';
@@ -68,7 +74,7 @@ const cookieHeader = (jar: Jar) => [...jar].map(([k, v]) => `${k}=${v}`).join(';
 const hidden = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
 
 async function client(origin = ORIGIN, loginLimit = 100) {
-  const { app, audit, lines } = build(loginLimit);
+  const { app, audit, lines, index } = build(loginLimit);
   const jar: Jar = new Map();
   const get = async (path: string) => {
     const res = await app.request(`${origin}${path}`, { headers: { cookie: cookieHeader(jar) } });
@@ -84,7 +90,7 @@ async function client(origin = ORIGIN, loginLimit = 100) {
     const page = await (await get('/ui/login')).text();
     return post('/ui/login', { _login: hidden(page, '_login'), token: ADMIN });
   };
-  return { app, audit, lines, jar, get, post, login };
+  return { app, audit, lines, index, jar, get, post, login };
 }
 
 describe('dashboard sign-in', () => {
@@ -144,6 +150,18 @@ describe('dashboard sign-in', () => {
     const page = await (await c.get('/ui/login')).text();
     expect((await c.post('/ui/login', { _login: hidden(page, '_login'), token: ADMIN })).status).toBe(429);
     expect(c.jar.has('k3se_session')).toBe(false);
+  });
+
+  it('counts sign-in attempts from one IPv6 /64 together (every address of it is one client)', async () => {
+    const c = await client(ORIGIN, 3);
+    const attempt = async (ip: string) => {
+      const page = await (await c.get('/ui/login')).text();
+      return (await c.post('/ui/login', { _login: hidden(page, '_login'), token: 'nope-nope-nope-nope' }, { origin: ORIGIN, 'cf-connecting-ip': ip })).status;
+    };
+    const statuses = [];
+    for (let i = 1; i <= 4; i++) statuses.push(await attempt(`2001:db8:5:6::${i}`));
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect(await attempt('2001:db8:5:7::1')).toBe(401);
   });
 
   it('refuses a forged or expired-key session cookie', async () => {
@@ -267,6 +285,47 @@ describe('dashboard actions through the API use cases', () => {
     const res = await c.get('/ui/machines/nobody');
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toMatch(/text\/html/);
+  });
+});
+
+describe('dashboard Nodes page (GET /v1/nodes use case)', () => {
+  it('lists every Node with the machine that accounts for it; unattested ones are marked, quarantine shown', async () => {
+    const c = await client();
+    await c.login();
+    clusterNodes = () => [
+      { metadata: { name: 'edge-1', uid: 'uid-1', creationTimestamp: '2026-12-01T10:00:00Z', labels: { 'k3s-enroll.node-restriction.kubernetes.io/method': 'tpm' } } },
+      { metadata: { name: 'rogue-9', uid: 'uid-9', creationTimestamp: '2026-12-01T10:05:00Z' }, spec: { taints: [{ key: 'k3s-enroll.io/unattested', effect: 'NoSchedule' }] } },
+    ];
+    try {
+      const joined: MachineView = { id: 'edge-1', groups: null, labels: {}, tokenTtlSeconds: null, hasEnrollmentCode: false, enrollmentCodeUsed: false, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: 'e'.repeat(64), certificateSha256: null, revokedAt: null, createdAt: 1, updatedAt: 2, liveToken: null, lastEnrolledAt: 2, state: 'joined', node: { name: 'edge-1', uid: 'uid-1', joinedAt: 2 } };
+      await c.index.upsert(joined);
+      const res = await c.get('/ui/nodes');
+      expect(res.status).toBe(200);
+      const html = await res.text();
+      expect(html).not.toContain('data-testid="nodes-stub"');
+      expect(html).toContain('2 Nodes; 1 unattested');
+      expect(html).toMatch(/edge-1<\/th>\s*<td class="mono"><a href="\/ui\/machines\/edge-1">edge-1<\/a><\/td>\s*<td><span class="state state-enrolled">attested/);
+      expect(html).toMatch(/rogue-9<\/th>\s*<td class="mono">—<\/td>\s*<td><span class="state state-revoked">unattested<\/span><\/td>\s*<td>yes \(NoSchedule taint\)/);
+    } finally {
+      clusterNodes = () => [];
+    }
+  });
+
+  it('a cluster that does not answer is a 503 page with a notice, not an error page', async () => {
+    const c = await client();
+    await c.login();
+    clusterNodes = () => {
+      throw new UpstreamError('the cluster API did not answer (list nodes)', { retryable: true });
+    };
+    try {
+      const res = await c.get('/ui/nodes');
+      expect(res.status).toBe(503);
+      const html = await res.text();
+      expect(html).toContain('data-testid="nodes-stub"');
+      expect(html).toContain('The cluster did not answer');
+    } finally {
+      clusterNodes = () => [];
+    }
   });
 });
 

@@ -25,7 +25,8 @@ function enrollSh(args: string[], env: Record<string, string>, timeoutMs = 20_00
     ),
   );
 }
-const codeEnv = { MACHINE_ID: 'm-1', ENROLL_CODE: 'code-0123456789abcdef' };
+// ENROLL_MAX_WAIT=0: one attempt (these tests are about a single request; retries have their own tests).
+const codeEnv = { MACHINE_ID: 'm-1', ENROLL_CODE: 'code-0123456789abcdef', ENROLL_MAX_WAIT: '0' };
 
 let silent: Server;
 let silentPort = 0;

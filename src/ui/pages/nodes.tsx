@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 // Nodes: every Node with the machine that accounts for it, unattested ones marked, quarantine
-// state (GET /v1/nodes' use case). `nodes: null` = no join watch in this build: a marked stub.
+// state (GET /v1/nodes' use case). `nodes: null` = the cluster did not answer: a notice says so.
 import type { FC } from 'hono/jsx';
 import type { NodeListing } from '../../enroll/join-reconcile.ts';
 import { Layout, TableWrap } from '../layout.tsx';
@@ -12,7 +12,7 @@ export const NodesPage: FC<{ csrf: string; actor: string; nodes: readonly NodeRo
   <Layout title="Nodes" nav="nodes" csrf={csrf} actor={actor}>
     {nodes === null ? (
       <div class="notice" role="status" data-testid="nodes-stub">
-        {error ?? 'Not available yet: the Node list (every Node, unattested ones marked, quarantine state) arrives with the join watch (GET /v1/nodes).'}
+        {error ?? 'The Node list is not available.'}
       </div>
     ) : (
       <TableWrap label="Nodes">
