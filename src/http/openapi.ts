@@ -134,6 +134,17 @@ function opName(path: string): string {
   return name || 'Home';
 }
 
+const TAGS: Record<string, string> = {
+  health: 'Liveness and this document',
+  enroll: 'Machine-facing: evidence in, a join token out (no credentials; rate-limited per address)',
+  machines: 'The machine registry (admin)',
+  tokens: '`k3s token` parity (admin)',
+  webhooks: 'Signed events from a fleet provisioning system',
+  nodes: "The cluster's Nodes and the reconciliation (admin)",
+  audit: 'Enrollment and admin events (admin)',
+  dashboard: 'The operator dashboard: HTML pages and form posts',
+};
+
 const componentRef = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 
 function convert(defs: Record<string, GenericSchema>, typeMode: 'input' | 'output'): Record<string, unknown> {
@@ -227,7 +238,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       license: { name: 'Proprietary', identifier: 'LicenseRef-Proprietary' },
     },
     servers: [{ url: '/' }],
-    tags: ['health', 'enroll', 'machines', 'tokens', 'webhooks', 'nodes', 'audit', 'dashboard'].map((name) => ({ name })),
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     paths,
     components: {
       schemas: {
