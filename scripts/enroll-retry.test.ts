@@ -1,8 +1,8 @@
 // enroll.sh as a polite client in a boot storm: it waits out 503/429 for Retry-After plus jitter,
 // says what it waits for, sends one Idempotency-Key for the whole attempt series, and gives up
-// with exit 4 once ENROLL_MAX_WAIT would be exceeded.
+// with exit 4 once ENROLL_MAX_WAIT would be exceeded; the key never shows on a command line.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -74,5 +74,28 @@ describe('enroll.sh retries', () => {
     await s.close();
     expect(s.seen).toHaveLength(2);
     expect(s.seen[0]!.key).not.toBe(s.seen[1]!.key);
+  });
+
+  it.skipIf(!existsSync('/proc/self/cmdline'))('the Idempotency-Key is not on any command line (ps shows argv to every local user)', async () => {
+    // While curl waits for this answer, look for the key in every process's argv.
+    const found: string[] = [];
+    const s = await serve((_n, req, res) => {
+      const key = req.headers['idempotency-key'] as string;
+      for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+        try {
+          if (readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(key)) found.push(pid);
+        } catch {
+          /* gone, or not ours to read */
+        }
+      }
+      res.writeHead(401, { 'content-type': 'application/problem+json' });
+      res.end(JSON.stringify({ code: 'attestation_rejected' }));
+    });
+    const r = await run(s.url, {});
+    await s.close();
+    expect(r.code).toBe(5);
+    expect(s.seen).toHaveLength(1);
+    expect(s.seen[0]!.key).toMatch(/^[0-9a-f]{32}$/);
+    expect(found).toEqual([]);
   });
 });

@@ -16,11 +16,15 @@
 # ENROLL_CONNECT_TIMEOUT (seconds, default 10), ENROLL_MAX_TIME (seconds per request, default 60),
 # ENROLL_ALLOW_HTTP=1 (allow an http:// ENROLL_URL that is not loopback: the enrollment secret and
 # the returned token would cross the network in clear text; only for an isolated lab network),
-# ENROLL_MAX_WAIT (seconds spent waiting between retries before giving up, default 900: a busy
-# service (429/503 + Retry-After) or an unreachable one is retried after Retry-After plus jitter,
-# else 2, 4, … 60 s).
-# Every POST of one run carries the same Idempotency-Key, so a retry after a lost answer gets a
-# working token (see docs/operator-guide.md "Boot storms").
+# ENROLL_MAX_WAIT (seconds spent waiting between retries, in all for the run, before giving up,
+# default 900: a busy service (429/503 + Retry-After) or an unreachable one is retried after
+# Retry-After plus jitter, else 2, 4, … 60 s).
+# Every POST of one proof carries the same Idempotency-Key, so a retry after a lost answer gets a
+# working token (see docs/operator-guide.md "Boot storms"); headers go to curl from a 0600 file,
+# never on its command line (which any local user can read with ps).
+# tpm: a challenge lives 5 minutes (the service says how long: its Date header to `expiresAt`); a
+# wait that would outlast it fetches a new challenge (and a new key) instead of resending a dead
+# answer, and so does a refusal (401) of an answer that was resent after a wait.
 # Exit codes: 0 ok, 2 usage/config, 3 TPM, 4 service unavailable or unreachable, 5 enrollment
 # refused, 6 cluster CA hash mismatch, 7 cluster TLS verification failed, 8 writing the config failed.
 set -eu
@@ -137,25 +141,46 @@ json_str() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1; }
 
 ENROLL_MAX_WAIT=${ENROLL_MAX_WAIT:-900}
 case "$ENROLL_MAX_WAIT" in ''|*[!0-9]*) die 2 "ENROLL_MAX_WAIT must be a number of seconds" ;; esac
-# One key per attempt series (this run): the service recognises our retries of the same proof.
-IDEMPOTENCY_KEY=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-[ ${#IDEMPOTENCY_KEY} -eq 32 ] || die 2 "cannot read /dev/urandom"
+WAITED=0
+# new_idempotency_key: one key per attempt series (one proof): the service recognises our retries
+# of it. Written with the other request headers to a 0600 file that curl reads (-H @file).
+new_idempotency_key() {
+  key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+  [ ${#key} -eq 32 ] || die 2 "cannot read /dev/urandom"
+  ( umask 077; printf 'content-type: application/json\nidempotency-key: %s\n' "$key" > "$WORK_DIR/request-headers" ) || die 2 "cannot write $WORK_DIR/request-headers"
+}
+new_idempotency_key
 # rand N: a uniform-ish integer in [0, N].
 rand() { r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' '); echo $(( r % ($1 + 1) )); }
+# clock: seconds on this machine's clock (only differences are used), or empty without `date +%s`.
+clock() { c=$(date +%s 2>/dev/null) || c=""; case "$c" in ''|*[!0-9]*) c="" ;; esac; printf '%s' "$c"; }
+# challenge_life OUT HEADERS: how long the challenge in OUT lives, in seconds, on the service's own
+# clock (its Date header to the answer's expiresAt), so this machine's clock does not matter;
+# 300 (the service's challenge lifetime) when either is missing.
+challenge_life() {
+  printf '%s\n%s\n' "$(json_str expiresAt "$1")" "$(tr -d '\r' < "$2" | sed -n 's/^[Dd][Aa][Tt][Ee]:[[:space:]]*//p' | tail -n 1)" | awk '
+    function days(y, m, d) { if (m <= 2) { y--; m += 12 } return 365 * y + int(y / 4) - int(y / 100) + int(y / 400) + int((153 * (m - 3) + 2) / 5) + d - 719469 }
+    NR == 1 && $0 ~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]/ { e = days(substr($0, 1, 4) + 0, substr($0, 6, 2) + 0, substr($0, 9, 2) + 0) * 86400 + substr($0, 12, 2) * 3600 + substr($0, 15, 2) * 60 + substr($0, 18, 2) }
+    NR == 2 && split($0, f, /[ :]+/) >= 7 { m = index("JanFebMarAprMayJunJulAugSepOctNovDec", f[3]); if (m > 0) d = days(f[4] + 0, (m + 2) / 3, f[2] + 0) * 86400 + f[5] * 3600 + f[6] * 60 + f[7] }
+    END { if (e > 0 && d > 0 && e > d) print e - d; else print 300 }'
+}
 
-# post PATH BODYFILE OUTFILE: POST JSON; waits out 429/502/503/504 and unreachable service within
-# ENROLL_MAX_WAIT (Retry-After + jitter); maps other failures to exit codes with the service's detail.
+# post PATH BODYFILE OUTFILE [challenge]: POST JSON; waits out 429/502/503/504 and unreachable
+# service within ENROLL_MAX_WAIT (Retry-After + jitter); maps other failures to exit codes with the
+# service's detail. With `challenge` (the body answers the challenge fetched at CHALLENGE_AT), it
+# returns 3 instead of resending an answer the challenge would not outlive, or on a 401 to a resend.
 post() {
-  waited=0
   attempt=0
   while :; do
     attempt=$((attempt + 1))
     : > "$WORK_DIR/headers"
     # shellcheck disable=SC2086
     status=$(ccurl -sS $CURL_CA -D "$WORK_DIR/headers" -o "$3" -w '%{http_code}' -X POST \
-      -H 'content-type: application/json' -H "idempotency-key: $IDEMPOTENCY_KEY" --data-binary "@$2" "$ENROLL_URL$1") || status=000
+      -H "@$WORK_DIR/request-headers" --data-binary "@$2" "$ENROLL_URL$1") || status=000
     case "$status" in
       2??) return 0 ;;
+      401) if [ -n "${4:-}" ] && [ "$attempt" -gt 1 ]; then info "answer refused after a wait (401 $(json_str code "$3")): the challenge may have expired; fetching a new one"; return 3; fi
+        die 5 "enrollment refused ($status): $(json_str code "$3"): $(json_str detail "$3")" ;;
       000) why="cannot reach $ENROLL_URL" ;;
       429|502|503|504) why="service busy ($status $(json_str code "$3"))" ;;
       5??) die 4 "service unavailable ($status): $(json_str detail "$3") $(json_str code "$3")" ;;
@@ -165,14 +190,50 @@ post() {
     if [ -z "$ra" ]; then ra=$((attempt < 6 ? 1 << attempt : 60)); fi
     [ "$ra" -le 3600 ] || ra=3600
     wait=$((ra + $(rand $(( (ra + 1) / 2 )))))
-    [ $((waited + wait)) -le "$ENROLL_MAX_WAIT" ] || die 4 "$why; gave up after waiting ${waited}s in $attempt attempts (ENROLL_MAX_WAIT=$ENROLL_MAX_WAIT)"
-    info "$why; retrying $1 in ${wait}s (attempt $((attempt + 1)), waited ${waited}s of ${ENROLL_MAX_WAIT}s)"
+    [ $((WAITED + wait)) -le "$ENROLL_MAX_WAIT" ] || die 4 "$why; gave up after waiting ${WAITED}s in $attempt attempts (ENROLL_MAX_WAIT=$ENROLL_MAX_WAIT)"
+    info "$why; retrying $1 in ${wait}s (attempt $((attempt + 1)), waited ${WAITED}s of ${ENROLL_MAX_WAIT}s)"
     sleep "$wait"
-    waited=$((waited + wait))
+    WAITED=$((WAITED + wait))
+    if [ -n "${4:-}" ]; then
+      # The challenge's age: by the clock, else (no `date +%s`) waits plus every request at its longest.
+      now=$(clock)
+      if [ -n "$now" ] && [ -n "$CHALLENGE_AT" ]; then age=$((now - CHALLENGE_AT)); else age=$((WAITED - CHALLENGE_WAITED + attempt * MAX_TIME)); fi
+      if [ $((age + MAX_TIME)) -ge "$CHALLENGE_LIFE" ]; then
+        info "the challenge (${CHALLENGE_LIFE}s) would expire before the next answer arrives (${age}s old); fetching a new one"
+        return 3
+      fi
+    fi
   done
 }
 
 tpm() { "$@" >"$WORK_DIR/tpm.log" 2>&1 || { cat "$WORK_DIR/tpm.log" >&2; die 3 "TPM command failed: $1"; }; }
+
+# tpm_prove: fetch a challenge for this EK and AK (challenge.json), activate its credential with the
+# TPM and write the answer (enroll.json). Each challenge is a new proof: a new Idempotency-Key.
+tpm_prove() {
+  post /v1/enroll/challenge challenge.json challenge.out
+  CHALLENGE_AT=$(clock)
+  CHALLENGE_WAITED=$WAITED
+  CHALLENGE_LIFE=$(challenge_life challenge.out "$WORK_DIR/headers")
+  challenge_id=$(json_str challengeId challenge.out)
+  json_str tpm2ToolsCredential challenge.out | openssl base64 -d -A > cred.blob
+  if [ -z "$challenge_id" ] || [ ! -s cred.blob ]; then die 5 "malformed challenge from the service"; fi
+  tpm tpm2_startauthsession --policy-session -S session.ctx
+  tpm tpm2_policysecret -S session.ctx -c e
+  tpm tpm2_activatecredential -c ak.ctx -C ek.ctx -i cred.blob -o secret.bin -P session:session.ctx
+  tpm2_flushcontext session.ctx >/dev/null 2>&1 || true
+  tpm2_flushcontext -t >/dev/null 2>&1 || true
+  if [ -n "${TPM_QUOTE_PCRS:-}" ]; then
+    nonce=$(json_str nonce challenge.out)
+    tpm tpm2_quote -c ak.ctx -l "$TPM_QUOTE_PCRS" -q "$nonce" -m quote.msg -s quote.sig -g sha256
+    tpm2_flushcontext -t >/dev/null 2>&1 || true
+    printf '{"method":"tpm","challengeId":"%s","secret":"%s","akPublic":"%s","quote":{"message":"%s","signature":"%s"}}' \
+      "$challenge_id" "$(b64 secret.bin)" "$(b64 ak.pub)" "$(b64 quote.msg)" "$(b64 quote.sig)" > enroll.json
+  else
+    printf '{"method":"tpm","challengeId":"%s","secret":"%s"}' "$challenge_id" "$(b64 secret.bin)" > enroll.json
+  fi
+  new_idempotency_key
+}
 
 case "$METHOD" in
   tpm)
@@ -196,24 +257,7 @@ case "$METHOD" in
       ekpem=$(sed ':a;N;$!ba;s/\n/\\n/g' ek.pem)
       printf '{"method":"tpm","ekPub":"%s","akPublic":"%s"}' "$ekpem" "$(b64 ak.pub)" > challenge.json
     fi
-    post /v1/enroll/challenge challenge.json challenge.out
-    challenge_id=$(json_str challengeId challenge.out)
-    json_str tpm2ToolsCredential challenge.out | openssl base64 -d -A > cred.blob
-    if [ -z "$challenge_id" ] || [ ! -s cred.blob ]; then die 5 "malformed challenge from the service"; fi
-    tpm tpm2_startauthsession --policy-session -S session.ctx
-    tpm tpm2_policysecret -S session.ctx -c e
-    tpm tpm2_activatecredential -c ak.ctx -C ek.ctx -i cred.blob -o secret.bin -P session:session.ctx
-    tpm2_flushcontext session.ctx >/dev/null 2>&1 || true
-    tpm2_flushcontext -t >/dev/null 2>&1 || true
-    if [ -n "${TPM_QUOTE_PCRS:-}" ]; then
-      nonce=$(json_str nonce challenge.out)
-      tpm tpm2_quote -c ak.ctx -l "$TPM_QUOTE_PCRS" -q "$nonce" -m quote.msg -s quote.sig -g sha256
-      tpm2_flushcontext -t >/dev/null 2>&1 || true
-      printf '{"method":"tpm","challengeId":"%s","secret":"%s","akPublic":"%s","quote":{"message":"%s","signature":"%s"}}' \
-        "$challenge_id" "$(b64 secret.bin)" "$(b64 ak.pub)" "$(b64 quote.msg)" "$(b64 quote.sig)" > enroll.json
-    else
-      printf '{"method":"tpm","challengeId":"%s","secret":"%s"}' "$challenge_id" "$(b64 secret.bin)" > enroll.json
-    fi
+    tpm_prove
     ;;
   code)
     if [ -z "${MACHINE_ID:-}" ] || [ -z "${ENROLL_CODE:-}" ]; then die 2 "MACHINE_ID and ENROLL_CODE are required for the code method"; fi
@@ -229,7 +273,17 @@ case "$METHOD" in
   *) die 2 "unknown method: $METHOD (tpm, code or jwt)" ;;
 esac
 
-post /v1/enroll enroll.json enroll.out
+if [ "$METHOD" = tpm ]; then
+  # A challenge that would die while we wait out the service: prove again with a fresh one.
+  while :; do
+    rc=0
+    post /v1/enroll enroll.json enroll.out challenge || rc=$?
+    [ "$rc" -eq 3 ] || break
+    tpm_prove
+  done
+else
+  post /v1/enroll enroll.json enroll.out
+fi
 token=$(json_str token enroll.out)
 server=$(json_str server enroll.out)
 case "$token" in K10????????????????????????????????????????????????????????????????::*) ;; *) die 5 "the service returned no secure (K10) token" ;; esac

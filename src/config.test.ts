@@ -68,11 +68,24 @@ describe('parseConfig', () => {
     ['TPM_PCR_POLICY', '{"pcrs":[24],"allowedDigests":["' + 'a'.repeat(64) + '"]}'],
     ['TPM_PCR_POLICY', '{"pcrs":[0],"allowedDigests":["xyz"]}'],
     ['TPM_PCR_POLICY', 'not json'],
+    ['TRUSTED_PROXIES', '10.0.0.0/33'],
+    ['TRUSTED_PROXIES', 'proxy.internal'],
+    ['TRUSTED_PROXIES', '127.0.0.1;10.0.0.1'],
   ])('rejects %s=%s', (name, value) => {
     const err = configError({ ...valid, [name]: value });
     expect(err.variables.length).toBeGreaterThan(0);
     const expectedName = name === 'ACCESS_TEAM_DOMAIN' ? 'ACCESS_AUD' : name === 'CLUSTER_ACCESS_CLIENT_ID' ? 'CLUSTER_ACCESS_CLIENT_SECRET' : name;
     expect(err.variables).toContain(expectedName);
+  });
+
+  it('trusts no proxy by default; TRUSTED_PROXIES takes addresses and CIDR ranges', () => {
+    expect(parseConfig(valid).trustedProxies).toEqual([]);
+    const c = parseConfig({ ...valid, TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8, fd00::/8' });
+    expect(c.trustedProxies.map((r) => r.prefix)).toEqual([32, 8, 8]);
+    expect(Object.isFrozen(c.trustedProxies)).toBe(true);
+    const err = configError({ ...valid, TRUSTED_PROXIES: 'secret-looking-host.internal' });
+    expect(err.variables).toEqual(['TRUSTED_PROXIES']);
+    expect(`${err.message} ${err.reason}`).not.toContain('secret-looking-host');
   });
 
   it('parses a PCR policy (sorted PCRs)', () => {

@@ -5,6 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ConfigError } from './errors.ts';
 import { parseDuration, validateTokenGroups, DEFAULT_TOKEN_GROUPS, TokenError } from './token/index.ts';
 import { CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT } from './cluster/write-governor.ts';
+import { parseIpRanges, type IpRange } from './http/client-address.ts';
 
 export type CaHashMode = 'pem' | 'der-root';
 
@@ -46,6 +47,11 @@ export interface Config {
   readonly eventsWebhookSecret: string | null;
   /** The cluster write governor's cap on Secret creates + deletes per second, service-wide. */
   readonly clusterMaxWritesPerSecond: number;
+  /**
+   * TRUSTED_PROXIES (Deno entry): socket peers whose X-Forwarded-For names the client. Empty (the
+   * default): the peer is the client. Workers use CF-Connecting-IP and ignore it.
+   */
+  readonly trustedProxies: readonly IpRange[];
 }
 
 export type ConfigVars = Readonly<Record<string, unknown>>;
@@ -182,6 +188,17 @@ export function parseConfig(vars: ConfigVars): Config {
   const clusterMaxWritesPerSecond = capRaw === null ? CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT : Number(capRaw);
   if (!Number.isInteger(clusterMaxWritesPerSecond) || clusterMaxWritesPerSecond < 1 || clusterMaxWritesPerSecond > 10_000) bad('CLUSTER_MAX_WRITES_PER_SECOND', 'must be a whole number from 1 to 10000');
 
+  let trustedProxies: IpRange[] = [];
+  const proxiesRaw = str('TRUSTED_PROXIES');
+  if (proxiesRaw !== null) {
+    try {
+      trustedProxies = parseIpRanges(proxiesRaw);
+    } catch {
+      // The value is not repeated (config errors name variables, never their values).
+      bad('TRUSTED_PROXIES', 'must be comma-separated IP addresses or CIDR ranges (10.0.0.0/8, fd00::/8)');
+    }
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     k3sServerUrl,
@@ -206,6 +223,7 @@ export function parseConfig(vars: ConfigVars): Config {
     eventsWebhookUrl,
     eventsWebhookSecret,
     clusterMaxWritesPerSecond,
+    trustedProxies: Object.freeze(trustedProxies),
   });
 }
 

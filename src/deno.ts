@@ -18,6 +18,7 @@ import { awaitedToken } from './enroll/join-state.ts';
 import { createLocalJoinWatch } from './store/node-watch-local.ts';
 import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex, createKvMachineStore, createKvQueuedAuditLog, createKvRateLimiter, createKvWebhookEventLog, listenForEvents } from './store/deno-kv.ts';
 import { createConsoleLogger } from './http/logger.ts';
+import { clientAddressBehindProxies } from './http/client-address.ts';
 
 const env = Deno.env.toObject();
 const logger = createConsoleLogger((line) => console.error(line));
@@ -31,11 +32,19 @@ let services: Services | null = null;
 let gate: WriteGate | null = null;
 const gateFor = (cfg: Config): WriteGate => (gate ??= createBatchedWriteGate(createLocalSlotSource(cfg.clusterMaxWritesPerSecond), { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() }));
 const loadConfig = createConfigLoader(env, logger);
+const trustedProxies = () => {
+  try {
+    return loadConfig().trustedProxies;
+  } catch {
+    return []; // misconfigured: every request answers so before anything is counted
+  }
+};
 // The fleet's one Node watcher (join watch), in this process.
 const joinDeps = (): JoinDeps | null => {
   try {
-    const s = servicesFor(loadConfig());
-    return { machines: s.machines, index: s.index, audit: s.audit, cluster: s.cluster, now: () => new Date() };
+    const cfg = loadConfig();
+    const s = servicesFor(cfg);
+    return { machines: s.machines, index: s.index, audit: s.audit, cluster: s.cluster, now: () => new Date(), quarantine: cfg.quarantineUnattested };
   } catch {
     return null; // misconfigured: requests say so
   }
@@ -59,7 +68,8 @@ const servicesFor = (cfg: Config): Services =>
 const app = createApp({
   loadConfig,
   services: servicesFor,
-  clientIp: (_req, info) => (info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null,
+  // The socket peer, or behind a trusted TLS proxy (TRUSTED_PROXIES) the client it forwarded for.
+  clientIp: (req, info) => clientAddressBehindProxies((info as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr?.hostname ?? null, req.headers.get('x-forwarded-for'), trustedProxies()),
   logger,
 });
 

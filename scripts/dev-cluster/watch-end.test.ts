@@ -2,6 +2,7 @@
 // the timeout ended the response (before its 'finish' event ran the cleanup) used to write after
 // end and crash the dev cluster (ERR_STREAM_WRITE_AFTER_END under a boot-storm benchmark's load).
 import { afterEach, describe, expect, it, vi } from 'vitest';
+// @ts-expect-error: plain JavaScript module with JSDoc types
 import { createObjectsApi, NODES } from './objects.mjs';
 
 afterEach(() => vi.useRealTimers());

@@ -122,8 +122,14 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
       throw e;
     };
     for (let send = 0; ; send++) {
-      if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
-      const now = await serverNow();
+      let now: Date;
+      try {
+        // A refused slot or clock probe after a resend still leaves the earlier create owed (#7).
+        if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
+        now = await serverNow();
+      } catch (err) {
+        return failWith(err);
+      }
       const expiresAt = req.ttlSeconds === null ? null : new Date(Math.floor(now.getTime() / 1000) * 1000 + req.ttlSeconds * 1000);
       const secret = buildBootstrapTokenSecret({
         id: token.id,
@@ -143,8 +149,9 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
           if (resends === 0) unsettled.delete(token.id); // someone else's Secret: never ours to delete
           // After a resend the clash may be our own earlier create landing late: same id, same secret.
           if (resends > 0) {
-            const landed = await confirm(token, secret).catch(() => null);
+            const landed = await confirm(token, secret).catch(() => undefined);
             if (landed) return minted(token, expiresAt, landed);
+            if (landed === null) unsettled.delete(token.id); // read back: not ours, never ours to delete
           }
           if (req.token) return failWith(new AppError('conflict', `a token with id "${token.id}" already exists`));
           if (++clashes >= CREATE_ID_ATTEMPTS) break;
@@ -213,7 +220,8 @@ const possiblyLanded = new WeakMap<object, string[]>();
 
 /** Token ids a failed mint sent without a definite answer: they may land later and are owed a delete. */
 export function possiblyLandedTokenIds(err: unknown): string[] {
-  return typeof err === 'object' && err !== null ? (possiblyLanded.get(err) ?? []) : [];
+  if (typeof err !== 'object' || err === null) return [];
+  return possiblyLanded.get(err) ?? (err instanceof AmbiguousCreateError ? [err.attemptedTokenId] : []);
 }
 
 function minted(token: BootstrapToken, expiresAt: Date | null, stored: StoredSecret): MintedToken {

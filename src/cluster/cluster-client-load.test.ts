@@ -3,7 +3,7 @@
 // measure the cluster rather than a starved event loop, and every write goes through the gate.
 import { describe, expect, it } from 'vitest';
 import { createClusterClient, possiblyLandedTokenIds } from './index.ts';
-import type { WriteKind } from './write-governor.ts';
+import { ClusterBusyError, type WriteKind } from './write-governor.ts';
 
 const SECRETS = '/api/v1/namespaces/kube-system/secrets';
 const DATE = 'Thu, 01 Jan 2026 00:00:00 GMT';
@@ -122,5 +122,14 @@ describe('cluster client under load', () => {
     const err2 = await clientOn(refused).tokens.mint({ ttlSeconds: 60 }).catch((e: unknown) => e);
     expect(err2).toMatchObject({ code: 'upstream_error' });
     expect(possiblyLandedTokenIds(err2)).toEqual([]);
+  });
+
+  it('a resend refused its write slot still names the earlier, unconfirmed create (review #7)', async () => {
+    const c = fakeCluster((n) => (n === 1 ? 'drop' : 'ok'));
+    let slots = 0;
+    const gate = { acquire: async () => (++slots > 1 ? Promise.reject(new ClusterBusyError(2)) : { at: 0, giveBack: () => {} }) };
+    const err = await clientOn(c.fetch, { gate }).tokens.mint({ ttlSeconds: 60 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'cluster_busy' });
+    expect(possiblyLandedTokenIds(err)).toHaveLength(1);
   });
 });

@@ -97,4 +97,34 @@ describe('kube http', () => {
     const http = createKubeHttp({ ...base, fetch: scripted([new Response('', { status: 302, headers: { location: 'https://evil' } })]).fetch });
     await expect(http.request('GET', '/x', 'get x')).rejects.toMatchObject({ status: 302 });
   });
+
+  it('a body that stalls after the headers is cut at its own deadline (retryable), not awaited for ever', async () => {
+    const stalled = () => Promise.resolve(new Response(new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode('{"items":[')) })));
+    const http = createKubeHttp({ ...base, fetch: scripted([stalled]).fetch, retries: 0, timeoutMs: 20 });
+    const err = await http.request('GET', '/x', 'list x').catch((e) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({ retryable: true, code: 'upstream_unavailable' });
+    expect(err.reason).toContain('body read timed out');
+  });
+
+  it('an over-large body is refused once the cap is passed, without buffering the rest', async () => {
+    const MB = new Uint8Array(1024 * 1024).fill(0x20);
+    let pulled = 0;
+    const huge = () => Promise.resolve(new Response(new ReadableStream<Uint8Array>({ pull: (c) => void (pulled++ < 64 ? c.enqueue(MB) : c.close()) }, { highWaterMark: 0 })));
+    const http = createKubeHttp({ ...base, fetch: scripted([huge]).fetch, retries: 0 });
+    await expect(http.request('GET', '/x', 'list x')).rejects.toMatchObject({ retryable: false, reason: expect.stringContaining('body over') });
+    expect(pulled).toBeLessThanOrEqual(10); // the cap is 8 MiB: the 9th MiB ends it
+    // A declared length over the cap is refused before anything is read.
+    pulled = 0;
+    const declared = () => Promise.resolve(new Response(new ReadableStream<Uint8Array>({ pull: (c) => void (pulled++, c.enqueue(MB)) }, { highWaterMark: 0 }), { headers: { 'content-length': String(9 * 1024 * 1024) } }));
+    await expect(createKubeHttp({ ...base, fetch: scripted([declared]).fetch, retries: 0 }).request('GET', '/x', 'list x')).rejects.toMatchObject({ retryable: false });
+    expect(pulled).toBe(0);
+  });
+
+  it('a body within the cap, in many chunks (split UTF-8 included), reads whole', async () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ name: 'knoten-ü-'.repeat(1000) }));
+    const chunked = () => Promise.resolve(new Response(new ReadableStream<Uint8Array>({ start: (c) => { for (let i = 0; i < bytes.length; i += 7) c.enqueue(bytes.slice(i, i + 7)); c.close(); } })));
+    const http = createKubeHttp({ ...base, fetch: scripted([chunked]).fetch });
+    expect((await http.request<{ name: string }>('GET', '/x', 'get x')).body.name).toBe('knoten-ü-'.repeat(1000));
+  });
 });

@@ -1,6 +1,7 @@
 // One HTTP call to the Kubernetes API (or k3s supervisor): injected fetch, bearer/Access headers,
-// AbortSignal.timeout, bounded retries with jitter for idempotent calls only, metav1.Status
-// errors turned into typed errors, and the server's clock read from every `Date` header.
+// a timeout for the answer's headers and another for its body (read with a running byte cap),
+// bounded retries with jitter for idempotent calls only, metav1.Status errors turned into typed
+// errors, and the server's clock read from every `Date` header.
 import { UpstreamError } from '../errors.ts';
 
 export interface KubeHttpOptions {
@@ -121,13 +122,15 @@ export function createKubeHttp(options: KubeHttpOptions) {
 
   async function read<T>(res: Response, what: string, raw = false): Promise<KubeResponse<T>> {
     const serverDate = parseHttpDate(res.headers.get('date'));
+    // The body gets its own deadline (a stalled or endless body must not hold the caller, e.g. a
+    // Durable Object past its reservation) and is never buffered beyond the cap.
+    const timer = clusterTimeout(timeoutMs, () => options.now().getTime());
     let text: string;
     try {
-      text = await res.text();
-    } catch (cause) {
-      throw new UpstreamError(`the cluster API connection broke (${what})`, { retryable: true, reason: `${what}: body read failed`, cause });
+      text = await readCapped(res, timer.signal, what);
+    } finally {
+      timer.clear();
     }
-    if (text.length > MAX_RESPONSE_BYTES) throw new UpstreamError(`the cluster API answer is too large (${what})`, { retryable: false });
     let body: unknown = null;
     if (raw && res.status < 300) return { status: res.status, body: text as T, serverDate };
     if (text !== '') {
@@ -236,6 +239,51 @@ function clusterTimeout(ms: number, now: () => number): { signal: AbortSignal; c
   };
   arm(ms);
   return { signal: controller.signal, clear: () => handle !== undefined && clearTimeout(handle) };
+}
+
+/** The body as text, read chunk by chunk: over MAX_RESPONSE_BYTES or past `deadline`, it is cancelled. */
+async function readCapped(res: Response, deadline: AbortSignal, what: string): Promise<string> {
+  const tooLarge = () => new UpstreamError(`the cluster API answer is too large (${what})`, { retryable: false, reason: `${what}: body over ${MAX_RESPONSE_BYTES} bytes` });
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > MAX_RESPONSE_BYTES) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (res.body === null) return '';
+  const reader = res.body.getReader();
+  const aborted = new Promise<never>((_, reject) => {
+    const fail = () => reject(new UpstreamError(`the cluster API did not finish its answer (${what})`, { retryable: true, reason: `${what}: body read ${deadline.reason instanceof Error ? deadline.reason.message : 'timed out'}` }));
+    if (deadline.aborted) fail();
+    else deadline.addEventListener('abort', fail, { once: true });
+  });
+  aborted.catch(() => undefined); // settled by the race below, or never looked at
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      let step: ReadableStreamReadResult<Uint8Array>;
+      try {
+        step = await Promise.race([reader.read(), aborted]);
+      } catch (cause) {
+        if (cause instanceof UpstreamError) throw cause;
+        throw new UpstreamError(`the cluster API connection broke (${what})`, { retryable: true, reason: `${what}: body read failed`, cause });
+      }
+      if (step.done) break;
+      total += step.value.byteLength;
+      if (total > MAX_RESPONSE_BYTES) throw tooLarge();
+      chunks.push(step.value);
+    }
+  } catch (err) {
+    await reader.cancel().catch(() => undefined);
+    throw err;
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(all);
 }
 
 function parseHttpDate(value: string | null): Date | null {

@@ -9,7 +9,8 @@ import { toView } from '../store/machine-cell.ts';
 import { generateBootstrapToken } from '../token/index.ts';
 import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
 import { IDEMPOTENCY_WINDOW_MS, type StateWithKey } from './idempotency.ts';
-import { applyRegistration } from './machine-state.ts';
+import { applyRegistration, applyRevocation } from './machine-state.ts';
+import { applyJoinEvent } from './join-state.ts';
 
 const CODE = 'first-boot-code-0123456789';
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -91,10 +92,20 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     const ok = await enrollInCell(t.cell, t.input('k1'), t.deps);
     await expect(enrollInCell(t.cell, t.input('k9'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
     expect(t.outbox.map((r) => [r.id, r.audit.outcome, r.audit.tokenId])).toEqual([
-      ['req-1:enroll', 'success', ok.minted.token.id],
-      ['req-2:enroll', 'failure', null],
+      ['r-1:enroll', 'success', ok.minted.token.id],
+      ['r-2:enroll', 'failure', null],
     ]);
     expect(t.outbox[0]!.view).toMatchObject({ id: 'm-1', liveToken: { id: ok.minted.token.id } });
+  });
+
+  it('a caller-chosen request id cannot make one audit record replace another (review #3)', async () => {
+    const t = setup();
+    const same = (key: string) => ({ ...t.input(key), requestId: 'attacker-chosen-id' });
+    await enrollInCell(t.cell, same('k1'), t.deps);
+    await expect(enrollInCell(t.cell, same('k9'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    const ids = t.outbox.map((r) => r.id);
+    expect(new Set(ids).size).toBe(2);
+    expect(t.outbox.map((r) => r.audit.requestId)).toEqual(['attacker-chosen-id', 'attacker-chosen-id']);
   });
 
   it('a mint that failed after sending a create (e.g. timed out) owes that id a delete; the code stays usable', async () => {
@@ -145,5 +156,38 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     log.length = 0;
     await expect(enrollInCell(t.cell, t.input('k2'), { ...t.deps, alongside })).rejects.toMatchObject({ code: 'code_used' });
     expect(log).toEqual([]);
+  });
+});
+
+describe('Idempotency-Key: the retry window never outlives its enrollment (review #4)', () => {
+  it('retries never extend the window: the same proof + key is a replay once the first answer is IDEMPOTENCY_WINDOW_MS old', async () => {
+    const t = setup();
+    await enrollInCell(t.cell, t.input('k1'), t.deps);
+    const answeredAt = t.clock.t;
+    t.clock.t = answeredAt + IDEMPOTENCY_WINDOW_MS - 60_000;
+    await enrollInCell(t.cell, t.input('k1'), t.deps); // a late retry inside the window: fine
+    t.clock.t = answeredAt + IDEMPOTENCY_WINDOW_MS + 1;
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+  });
+
+  it('a revocation ends the key: after a re-registration with the same code, the old key is a replay too', async () => {
+    const t = setup();
+    await enrollInCell(t.cell, t.input('k1'), t.deps);
+    const reg = t.state()!.registration;
+    t.cell.save(applyRevocation(t.state(), t.clock.t).state);
+    t.cell.save(applyRegistration(t.state(), reg, t.clock.t).state);
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+    await expect(enrollInCell(t.cell, t.input(null), t.deps)).rejects.toMatchObject({ code: 'code_used' });
+  });
+
+  it('the join ends the key: a machine whose Node joined gets no second token by retrying', async () => {
+    const t = setup();
+    await enrollInCell(t.cell, t.input('k1'), t.deps);
+    t.clock.t += 5_000;
+    const node = { name: 'm-1', uid: 'uid-node-1', createdAt: t.clock.t, readyHeartbeatAt: t.clock.t, labels: {}, passwordCreatedAt: t.clock.t };
+    const joined = applyJoinEvent(t.state(), { type: 'node', node }, t.clock.t);
+    expect(joined.outcome.joined).toBe(true);
+    t.cell.save(joined.state);
+    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'code_used' });
   });
 });

@@ -65,7 +65,8 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
   const record = (outcome: 'success' | 'failure', fields: { code?: string; reason?: string; tokenId?: string }) => {
     const s = cell.load();
     cell.outbox({
-      id: `${input.requestId}:enroll`,
+      // Server-chosen (the reservation id): a caller-chosen X-Request-Id must not let one record replace another (review #3).
+      id: `${input.reservationId}:enroll`,
       view: s ? cell.view(s) : null,
       audit: { at: deps.now(), event: 'enroll', outcome, machineId: input.machineId, method: input.method, code: fields.code ?? null, reason: fields.reason ?? null, tokenId: fields.tokenId ?? null, requestId: input.requestId, actor: null, clientIp: input.clientIp },
     });

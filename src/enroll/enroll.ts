@@ -4,9 +4,10 @@
 // audited with its precise reason. Runtime-agnostic: every port is injected.
 import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
+import { EnrollBody, parseWith } from '../schemas/index.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
-import { AmbiguousCreateError, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
 import type { TokenRef } from './machine-state.ts';
 import type { AtomicEnrollInput } from './atomic-enroll.ts';
 import type { BootstrapToken } from '../token/index.ts';
@@ -81,10 +82,12 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
   let evidence: VerifiedEvidence | null = null;
   let auditedByStore = false;
   try {
-    // Own keys only: `{"method":"toString"}` must not reach Object.prototype.
-    const verifier = Object.hasOwn(deps.verifiers, method) ? deps.verifiers[method] : undefined;
-    if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
-    evidence = await verifier.verify(body, deps.now());
+    const input = parseWith(EnrollBody, body);
+    // Own keys only: `{"method":"toString"}` must not reach Object.prototype. A method the schema
+    // knows may still be disabled here (no issuer, no device CA).
+    const verifier = Object.hasOwn(deps.verifiers, input.method) ? deps.verifiers[input.method] : undefined;
+    if (!verifier) throw new AppError('invalid_request', `method: must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
+    evidence = await verifier.verify(input, deps.now());
     if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps, ctx);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
@@ -157,7 +160,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown
     // (its read-back failed too) leaves its token id owed a delete-if-exists (uid unknown: '').
-    const owed = err instanceof AmbiguousCreateError ? { id: err.attemptedTokenId, uid: '' } : null;
+    const owed = possiblyLandedTokenIds(err).map((id) => ({ id, uid: '' }));
     await deps.machines.release(machineId, reservationId, owed).catch(() => undefined);
     throw err;
   }

@@ -4,9 +4,9 @@
 import { signWebhook, SIGNATURE_HEADER } from '../http/webhook-signature.ts';
 import type { AuditEvent } from '../store/ports.ts';
 
-export const PUBLISHED_EVENTS = new Set(['enroll', 'machine.revoke', 'fleet.machine.revoked', 'machine.joined', 'machine.join_expired']);
+export const PUBLISHED_EVENTS = new Set(['enroll', 'machine.revoke', 'fleet.machine.revoked', 'machine.joined', 'machine.join_expired', 'machine.join_conflict']);
 /** Audit events published under their own name (the join watch's). */
-const SAME_NAME_EVENTS = new Set(['machine.joined', 'machine.join_expired']);
+const SAME_NAME_EVENTS = new Set(['machine.joined', 'machine.join_expired', 'machine.join_conflict']);
 export const DELIVERY_TIMEOUT_MS = 10_000;
 
 export interface OutboundEvent {

@@ -5,22 +5,16 @@
 // then fails and its token is owed a delete, so no Secret is left that no machine holds.
 // Pure functions over the machine's state document; the key is only ever stored as its SHA-256.
 import { AppError } from '../errors.ts';
-import { commitEnrollment, constantTimeEqualHex, reserveEnrollment, type EnrollPolicy, type LiveToken, type MachineState, type Proof, type TokenRef } from './machine-state.ts';
+import { commitEnrollment, constantTimeEqualHex, reserveEnrollment, type EnrollPolicy, type IdempotencyRecord, type LiveToken, type MachineState, type Proof, type TokenRef } from './machine-state.ts';
+
+export type { IdempotencyRecord } from './machine-state.ts';
 
 /** How long after an answer the same proof + key may enroll again. */
 export const IDEMPOTENCY_WINDOW_MS = 5 * 60_000;
 export const IDEMPOTENCY_KEY_MAX_LENGTH = 255;
 
-export interface IdempotencyRecord {
-  readonly keySha256: string;
-  /** What the proof was: the code hash, the JWT id hash, or challenge id + secret hash. */
-  readonly proofDigest: string;
-  readonly until: number;
-  /** The reservation this key holds right now (an attempt still minting), or null. */
-  readonly reservationId: string | null;
-}
-
-export type StateWithKey = MachineState & { readonly idempotency?: IdempotencyRecord | null };
+/** The machine's state; its `idempotency` record is this module's. */
+export type StateWithKey = MachineState;
 
 /** Header value → accepted as is (1–255 printable ASCII characters) or refused. */
 export function parseIdempotencyKey(value: string | null | undefined): string | null {
@@ -70,10 +64,13 @@ export function reserveWithKey(state: StateWithKey | null, proof: Proof, reserva
   return { retry: false, policy: r.policy, state: { ...r.state, idempotency } };
 }
 
-/** commitEnrollment, keeping the key's record open for retries for the window from now. */
+/**
+ * commitEnrollment; the first answer under a key opens its retry window (IDEMPOTENCY_WINDOW_MS from
+ * now), and later retries never extend it: a used proof is not kept alive by retrying it.
+ */
 export function commitWithKey(state: StateWithKey | null, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): { state: StateWithKey; tokensToDelete: TokenRef[] } {
   const { state: next, tokensToDelete } = commitEnrollment(state, reservationId, minted, usedJwt, now);
   const rec = state?.idempotency ?? null;
-  const idempotency = rec !== null && rec.reservationId === reservationId ? { ...rec, reservationId: null, until: now + IDEMPOTENCY_WINDOW_MS } : (rec ?? null);
+  const idempotency = rec !== null && rec.reservationId === reservationId ? { ...rec, reservationId: null, until: rec.answered ? rec.until : now + IDEMPOTENCY_WINDOW_MS, answered: true } : (rec ?? null);
   return { state: { ...next, idempotency }, tokensToDelete };
 }

@@ -2,11 +2,11 @@
 // machine that accounts for it. A pass also catches up what the watch may have missed (a join
 // while the watcher was down, labels a refused patch left owed) and, with quarantine on, taints
 // Nodes nobody accounts for and untaints them once someone does. Runtime-agnostic.
-import { summarizeNode, type NodeObject, type NodeTaint } from '../cluster/index.ts';
+import type { NodeObject } from '../cluster/index.ts';
 import { AppError } from '../errors.ts';
 import type { MachineView } from '../store/ports.ts';
-import { handleNode, type JoinDeps } from './join.ts';
-import { METHOD_NODE_LABEL, UNATTESTED_TAINT } from './join-state.ts';
+import { handleNode, isUnattestedTainted as isTainted, setUnattestedTaint, type JoinDeps } from './join.ts';
+import { METHOD_NODE_LABEL } from './join-state.ts';
 
 export interface NodeListing {
   readonly name: string;
@@ -49,8 +49,6 @@ function accountFor(node: NodeObject, byUid: ReadonlyMap<string, MachineView>): 
   return byUid.get(node.metadata.uid) ?? null;
 }
 
-const isTainted = (n: NodeObject) => (n.spec?.taints ?? []).some((t) => t.key === UNATTESTED_TAINT.key && t.effect === UNATTESTED_TAINT.effect);
-
 function indexByUid(machines: ReadonlyMap<string, MachineView>): Map<string, MachineView> {
   const m = new Map<string, MachineView>();
   for (const v of machines.values()) if (v.node && v.revokedAt === null) m.set(v.node.uid, v);
@@ -86,10 +84,12 @@ export async function reconcileNodes(deps: JoinDeps, options: { quarantine: bool
   const unaccountedNodes: string[] = [];
   for (const node of items) {
     const sameName = machines.get(node.metadata.name);
+    let taintedNow = false;
     // A Node named after a machine that awaits its join, or the machine's own Node (labels owed?).
     if (sameName && sameName.revokedAt === null && (sameName.state === 'enrolled' || sameName.node?.uid === node.metadata.uid)) {
       try {
-        const r = await handleNode(node, deps);
+        const r = await handleNode(node, { ...deps, quarantine: options.quarantine });
+        taintedNow = r.quarantined === true;
         if (r.joined) joined++;
         if (r.labelled) labelled++;
         if (r.retry) errors++;
@@ -106,15 +106,16 @@ export async function reconcileNodes(deps: JoinDeps, options: { quarantine: bool
       }
     }
     const owner = accountFor(node, byUid);
-    const tainted = isTainted(node);
+    const tainted = isTainted(node) || taintedNow;
+    if (taintedNow) quarantined++;
     if (owner) accounted++;
     else unaccountedNodes.push(node.metadata.name);
     try {
       if (!owner && options.quarantine && !tainted) {
-        await setTaint(deps, node, true);
+        await setUnattestedTaint(deps, node, true, 'reconcile');
         quarantined++;
       } else if (owner && tainted) {
-        await setTaint(deps, node, false);
+        await setUnattestedTaint(deps, node, false, 'reconcile');
         released++;
       }
     } catch (err) {
@@ -124,15 +125,4 @@ export async function reconcileNodes(deps: JoinDeps, options: { quarantine: bool
   }
   const summary = { nodes: items.length, accounted, unaccounted: items.length - accounted, joined, labelled, quarantined, released, errors, unaccountedNodes };
   return summary;
-}
-
-/** Adds or removes the unattested taint; the Node's resourceVersion guards the taint list. */
-async function setTaint(deps: Pick<JoinDeps, 'cluster' | 'audit' | 'now'>, node: NodeObject, on: boolean): Promise<void> {
-  const others: NodeTaint[] = (node.spec?.taints ?? []).filter((t) => !(t.key === UNATTESTED_TAINT.key && t.effect === UNATTESTED_TAINT.effect));
-  const taints = on ? [...others, { key: UNATTESTED_TAINT.key, value: 'true', effect: UNATTESTED_TAINT.effect }] : others;
-  await deps.cluster.nodes.patch(node.metadata.name, node.metadata.uid, { spec: { taints } }, node.metadata.resourceVersion);
-  const s = summarizeNode(node);
-  await deps.audit
-    .append({ at: deps.now().getTime(), event: on ? 'node.quarantined' : 'node.released', outcome: 'success', machineId: null, method: null, code: null, reason: `node ${s.name} uid ${s.uid}: ${on ? 'no enrolled machine accounts for it' : 'now accounted for'}`, tokenId: null, requestId: null, actor: 'reconcile', clientIp: null })
-    .catch(() => undefined);
 }

@@ -73,13 +73,22 @@ describe('judgeJoin', () => {
     expect(judgeJoin(node({ createdAt: MINT + 1 }), MINT)).toEqual({ kind: 'join', how: 'fresh' });
     expect(judgeJoin(node({ createdAt: MINT - JOIN_CLOCK_SKEW_MS }), MINT)).toEqual({ kind: 'join', how: 'fresh' });
   });
-  it('a Node that predates the mint needs its node password renewed after the mint, then a Ready report after that', () => {
+  it("the machine's own Node that predates the mint needs its node password renewed after the mint, then a Ready report after that", () => {
     const old = node({ createdAt: MINT - 3_600_000, readyHeartbeatAt: MINT - 60_000 });
-    expect(judgeJoin(old, MINT)).toEqual({ kind: 'check-password' });
-    expect(judgeJoin({ ...old, passwordCreatedAt: null }, MINT).kind).toBe('wait');
-    expect(judgeJoin({ ...old, passwordCreatedAt: MINT - 3_600_000 }, MINT).kind).toBe('wait');
-    expect(judgeJoin({ ...old, passwordCreatedAt: MINT + 2_000 }, MINT)).toMatchObject({ kind: 'wait', reason: expect.stringContaining('Ready') });
-    expect(judgeJoin({ ...old, passwordCreatedAt: MINT + 2_000, readyHeartbeatAt: MINT + 3_000 }, MINT)).toEqual({ kind: 'join', how: 'rejoin' });
+    expect(judgeJoin(old, MINT, 'uid-n1')).toEqual({ kind: 'check-password' });
+    expect(judgeJoin({ ...old, passwordCreatedAt: null }, MINT, 'uid-n1').kind).toBe('wait');
+    expect(judgeJoin({ ...old, passwordCreatedAt: MINT - 3_600_000 }, MINT, 'uid-n1').kind).toBe('wait');
+    expect(judgeJoin({ ...old, passwordCreatedAt: MINT + 2_000 }, MINT, 'uid-n1')).toMatchObject({ kind: 'wait', reason: expect.stringContaining('Ready') });
+    expect(judgeJoin({ ...old, passwordCreatedAt: MINT + 2_000, readyHeartbeatAt: MINT + 3_000 }, MINT, 'uid-n1')).toEqual({ kind: 'join', how: 'rejoin' });
+  });
+  it('a Node that predates the mint and is not the Node the machine was recorded on is a name conflict, whatever its password and Ready report say', () => {
+    const renewed = node({ uid: 'uid-squat', createdAt: MINT - 3_600_000, passwordCreatedAt: MINT + 2_000, readyHeartbeatAt: MINT + 3_000 });
+    expect(judgeJoin(renewed, MINT, 'uid-n1')).toMatchObject({ kind: 'conflict', reason: expect.stringContaining('uid-squat') });
+    expect(judgeJoin(renewed, MINT, null)).toMatchObject({ kind: 'conflict', reason: expect.stringContaining('none recorded') });
+    // No password lookup is needed to tell.
+    expect(judgeJoin({ ...renewed, passwordCreatedAt: undefined }, MINT, null).kind).toBe('conflict');
+    // A Node created after the mint is still the fresh join (the residual race, docs/threat-model.md).
+    expect(judgeJoin({ ...renewed, createdAt: MINT + 1 }, MINT, 'uid-n1')).toEqual({ kind: 'join', how: 'fresh' });
   });
 });
 
@@ -119,12 +128,46 @@ describe('consume on join', () => {
 
   it('a Node that predates the mint is not consumed without a renewed password (the documented name rule)', async () => {
     const e = await enrolled();
-    const out = await e.join('edge-1', { type: 'node', node: node({ createdAt: MINT - 86_400_000, passwordCreatedAt: MINT - 86_000_000 }) }, MINT + 5_000);
-    expect(out).toMatchObject({ joined: false, consume: [], labels: null, awaiting: true, verdict: { kind: 'wait' } });
+    const first = await e.join('edge-1', { type: 'node', node: node() }, MINT + 5_000);
+    const T2 = MINT + 1_000_000;
+    await e.reserve('edge-1', { method: 'jwt', jtiSha256: 'c'.repeat(64), exp: T2 * 10, issuer: 'i', subject: 's' }, 'r2', T2);
+    await e.commit('edge-1', 'r2', { id: 'tok222', uid: 'uid-tok222', expiresAt: T2 + 60_000, mintedAt: T2, method: 'jwt' }, null, T2);
+    const out = await e.join('edge-1', { type: 'node', node: node({ labels: first.labels!.desired, passwordCreatedAt: MINT }) }, T2 + 5_000);
+    expect(out).toMatchObject({ joined: false, conflict: false, consume: [], labels: null, awaiting: true, verdict: { kind: 'wait' } });
     expect(machinePhase(stateOf(e))).toBe('enrolled');
     // ... and the machine ends join_expired if that stays so.
-    expect((await e.join('edge-1', { type: 'expire' }, MINT + 60_000)).expired).toBe(true);
+    expect((await e.join('edge-1', { type: 'expire' }, T2 + 60_000)).expired).toBe(true);
     expect(machinePhase(stateOf(e))).toBe('join_expired');
+  });
+
+  it('name conflict: a squatted Node (another uid, before the mint) is never adopted, even with a renewed password and a Ready report; recorded once; the real join still counts', async () => {
+    const e = await enrolled();
+    const squat = node({ uid: 'uid-squat', createdAt: MINT - 86_400_000, passwordCreatedAt: MINT + 2_000, readyHeartbeatAt: MINT + 3_000 });
+    const out = await e.join('edge-1', { type: 'node', node: squat }, MINT + 5_000);
+    expect(out).toMatchObject({ joined: false, conflict: true, consume: [], labels: null, awaiting: true, verdict: { kind: 'conflict' } });
+    expect(stateOf(e).liveToken?.id).toBe('tok111');
+    expect(stateOf(e).join).toMatchObject({ node: null, outcome: null, conflict: { uid: 'uid-squat', tokenId: 'tok111', at: MINT + 5_000 } });
+    expect(machinePhase(stateOf(e))).toBe('enrolled');
+    // Every later heartbeat of that Node: nothing new to record.
+    expect(await e.join('edge-1', { type: 'node', node: { ...squat, readyHeartbeatAt: MINT + 9_000 } }, MINT + 9_000)).toMatchObject({ joined: false, conflict: false, verdict: { kind: 'conflict' } });
+    // The operator deletes the squatted Node; the machine's kubelet registers a new one.
+    const real = await e.join('edge-1', { type: 'node', node: node({ uid: 'uid-real', createdAt: MINT + 20_000 }) }, MINT + 21_000);
+    expect(real).toMatchObject({ joined: true, consume: [{ id: 'tok111', uid: 'uid-tok111' }] });
+    expect(stateOf(e).join).toMatchObject({ node: { uid: 'uid-real' }, outcome: 'joined' });
+    expect(stateOf(e).join?.conflict).toBeUndefined();
+  });
+
+  it("name conflict on a rejoin: the machine's recorded Node was replaced by another uid before the re-enrollment", async () => {
+    const e = await enrolled();
+    await e.join('edge-1', { type: 'node', node: node() }, MINT + 5_000);
+    const T2 = MINT + 1_000_000;
+    await e.reserve('edge-1', { method: 'jwt', jtiSha256: 'c'.repeat(64), exp: T2 * 10, issuer: 'i', subject: 's' }, 'r2', T2);
+    await e.commit('edge-1', 'r2', { id: 'tok222', uid: 'uid-tok222', expiresAt: T2 + 60_000, mintedAt: T2, method: 'jwt' }, null, T2);
+    const squat = node({ uid: 'uid-squat', createdAt: T2 - 500_000, passwordCreatedAt: T2 + 2_000, readyHeartbeatAt: T2 + 3_000 });
+    expect(await e.join('edge-1', { type: 'node', node: squat }, T2 + 4_000)).toMatchObject({ joined: false, conflict: true, consume: [], labels: null });
+    // The last join is kept as it was (its Node, its labels), and the new token still awaits.
+    expect(stateOf(e).join).toMatchObject({ node: { uid: 'uid-n1' }, tokenId: 'tok111', outcome: 'joined', conflict: { uid: 'uid-squat', tokenId: 'tok222' } });
+    expect(machinePhase(stateOf(e))).toBe('enrolled');
   });
 
   it('a revoked machine never joins', async () => {

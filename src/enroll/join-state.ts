@@ -52,22 +52,31 @@ export function awaitedToken(s: MachineState | null): { id: string; mintedAt: nu
 
 export type JoinVerdict =
   | { readonly kind: 'join'; readonly how: 'fresh' | 'rejoin' }
-  /** The Node predates the mint: only a node-password Secret made after the mint can tell. */
+  /** The machine's own Node predates the mint: only a node-password Secret made after the mint can tell. */
   | { readonly kind: 'check-password' }
-  | { readonly kind: 'wait'; readonly reason: string };
+  | { readonly kind: 'wait'; readonly reason: string }
+  /**
+   * A Node of the machine's name that predates the mint and is not the Node this machine joined
+   * as: whoever registered it holds kubelet certificates for the name, so it is never adopted.
+   */
+  | { readonly kind: 'conflict'; readonly reason: string };
 
 /**
  * Is `node` the join of the token minted at `mintedAt`? Nothing in the cluster links a token to
  * the node that used it (k3s-join.md §6), so:
  * - a Node of the machine's name created after the mint is its join (fresh);
- * - a Node that predates the mint (a re-imaged machine's, or someone else's under that name) is
- *   only a join once the enrollment's password reset was followed by a new node-password Secret
- *   AND the kubelet reported Ready after it (it then holds its client certificate, so deleting
- *   the token cannot strand it). Until then the token is not consumed and the Node not labelled;
- *   if that never happens the token expires and the machine reads `join_expired`.
+ * - a Node that predates the mint is a rejoin only if it is the Node this machine was recorded on
+ *   (`knownUid`, a re-imaged machine's), and only once the enrollment's password reset was
+ *   followed by a new node-password Secret AND the kubelet reported Ready after it (it then holds
+ *   its client certificate, so deleting the token cannot strand it). Until then the token is not
+ *   consumed and the Node not labelled; if that never happens the machine reads `join_expired`;
+ * - any other Node that predates the mint is a name conflict: someone registered the name before
+ *   this token could be used, and the kubelet certificates k3s issued them stay valid whatever
+ *   password the machine registers later, so the Node is never adopted (and never labelled).
  */
-export function judgeJoin(node: ObservedNode, mintedAt: number): JoinVerdict {
+export function judgeJoin(node: ObservedNode, mintedAt: number, knownUid: string | null = null): JoinVerdict {
   if (node.createdAt >= mintedAt - JOIN_CLOCK_SKEW_MS) return { kind: 'join', how: 'fresh' };
+  if (node.uid !== knownUid) return { kind: 'conflict', reason: `node ${node.name} uid ${node.uid} was created before the token was minted and is not the Node this machine joined as (${knownUid === null ? 'none recorded' : `uid ${knownUid}`})` };
   if (node.passwordCreatedAt === undefined) return { kind: 'check-password' };
   if (node.passwordCreatedAt === null || node.passwordCreatedAt < mintedAt - JOIN_CLOCK_SKEW_MS) return { kind: 'wait', reason: 'the Node predates the enrollment and its node password was not renewed since' };
   if (node.readyHeartbeatAt === null || node.readyHeartbeatAt < node.passwordCreatedAt - JOIN_CLOCK_SKEW_MS) return { kind: 'wait', reason: 'node password renewed; waiting for the kubelet to report Ready' };
@@ -105,6 +114,8 @@ export interface JoinDecision {
   readonly state: MachineState;
   /** True when this apply recorded the join (audit + event once). */
   readonly joined: boolean;
+  /** True when this apply recorded a name conflict for this Node and token (audit + event once). */
+  readonly conflict: boolean;
   /** Tokens to delete now (the consumed one); they are also owed in `pendingDeletes`. */
   readonly consume: readonly TokenRef[];
   /** Labels owed to the Node: the merge patch (null: already there) and the full set to record. */
@@ -121,15 +132,21 @@ export interface JoinDecision {
  */
 export function applyNodeObserved(state: MachineState | null, node: ObservedNode, now: number): JoinDecision {
   if (state === null) throw new AppError('machine_unknown', 'no such machine');
-  const none = (s: MachineState, verdict: JoinVerdict | null): JoinDecision => ({ state: s, joined: false, consume: [], labels: owedLabels(s, node), verdict, awaiting: awaitedToken(s) !== null });
-  if (state.revokedAt !== null) return { state, joined: false, consume: [], labels: null, verdict: null, awaiting: false };
+  const none = (s: MachineState, verdict: JoinVerdict | null, conflict = false): JoinDecision => ({ state: s, joined: false, conflict, consume: [], labels: owedLabels(s, node), verdict, awaiting: awaitedToken(s) !== null });
+  if (state.revokedAt !== null) return { state, joined: false, conflict: false, consume: [], labels: null, verdict: null, awaiting: false };
   const awaited = awaitedToken(state);
   if (awaited === null) return none(state, null);
-  const verdict = judgeJoin(node, awaited.mintedAt);
+  const prev = state.join ?? null;
+  const verdict = judgeJoin(node, awaited.mintedAt, prev?.node?.uid ?? null);
+  if (verdict.kind === 'conflict') {
+    // Recorded once per Node and token, so the audit and the event are not repeated on every heartbeat.
+    if (prev?.conflict?.uid === node.uid && prev.conflict.tokenId === awaited.id) return none(state, verdict);
+    const join: JoinRecord = { ...(prev ?? { node: null, tokenId: null, outcome: null, method: null, labelledUid: null, labelsApplied: null }), conflict: { uid: node.uid, tokenId: awaited.id, at: now }, updatedAt: now };
+    return none({ ...state, join, updatedAt: now }, verdict, true);
+  }
   if (verdict.kind !== 'join') return none(state, verdict);
   const live = state.liveToken!;
   const consumed: TokenRef = { id: live.id, uid: live.uid };
-  const prev = state.join ?? null;
   const join: JoinRecord = {
     node: { name: node.name, uid: node.uid, joinedAt: now },
     tokenId: live.id,
@@ -143,11 +160,14 @@ export function applyNodeObserved(state: MachineState | null, node: ObservedNode
   const next: MachineState = {
     ...state,
     join,
+    // Joined: a retry of the enrollment under its key would only mint a token for a machine that
+    // already holds its Node (and reset that Node's password).
+    idempotency: null,
     liveToken: null,
     pendingDeletes: [...state.pendingDeletes.filter((t) => t.id !== consumed.id), consumed],
     updatedAt: now,
   };
-  return { state: next, joined: true, consume: [consumed], labels: owedLabels(next, node), verdict, awaiting: false };
+  return { state: next, joined: true, conflict: false, consume: [consumed], labels: owedLabels(next, node), verdict, awaiting: false };
 }
 
 /**
@@ -197,6 +217,8 @@ export type JoinEvent =
 
 export interface JoinOutcome {
   readonly joined: boolean;
+  /** A name conflict was recorded by this apply (join-state.ts judgeJoin). */
+  readonly conflict: boolean;
   readonly expired: boolean;
   readonly consume: readonly TokenRef[];
   readonly labels: OwedLabels | null;
@@ -211,15 +233,15 @@ export function applyJoinEvent(state: MachineState | null, event: JoinEvent, now
   switch (event.type) {
     case 'node': {
       const d = applyNodeObserved(state, event.node, now);
-      return { state: d.state, outcome: { joined: d.joined, expired: false, consume: d.consume, labels: d.labels, verdict: d.verdict, awaiting: d.awaiting, tokenId: d.consume[0]?.id ?? null } };
+      return { state: d.state, outcome: { joined: d.joined, conflict: d.conflict, expired: false, consume: d.consume, labels: d.labels, verdict: d.verdict, awaiting: d.awaiting, tokenId: d.consume[0]?.id ?? null } };
     }
     case 'labelled': {
       const s = applyLabelled(state, event.uid, event.labels, now);
-      return { state: s, outcome: { joined: false, expired: false, consume: [], labels: null, verdict: null, awaiting: awaitedToken(s) !== null, tokenId: null } };
+      return { state: s, outcome: { joined: false, conflict: false, expired: false, consume: [], labels: null, verdict: null, awaiting: awaitedToken(s) !== null, tokenId: null } };
     }
     case 'expire': {
       const r = applyJoinExpiry(state, now);
-      return { state: r.state, outcome: { joined: false, expired: r.expired, consume: [], labels: null, verdict: null, awaiting: awaitedToken(r.state) !== null, tokenId: r.tokenId } };
+      return { state: r.state, outcome: { joined: false, conflict: false, expired: r.expired, consume: [], labels: null, verdict: null, awaiting: awaitedToken(r.state) !== null, tokenId: r.tokenId } };
     }
   }
 }

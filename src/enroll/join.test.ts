@@ -180,6 +180,48 @@ describe('handleNode', () => {
     expect((await machines.get('edge-1'))!.state).toBe('enrolled');
   });
 
+  it('name conflict: a squatted Node re-registered with a new password and Ready after the mint is not adopted; audited once, tainted with quarantine on, listed unattested', async () => {
+    const { cluster, machines, audit, deps, enroll, index, setNow } = await setup();
+    // Someone with another join credential registered edge-1 an hour before the machine enrolled.
+    cluster.addNode('edge-1', T0 - 3_600_000);
+    await enroll('edge-1', 'tok111', T0);
+    await index.upsert((await machines.get('edge-1'))!);
+    // The enrollment reset the password; a kubelet under that name (the squatter's or the
+    // machine's own, adopting the old Node) registered a new one and reported Ready.
+    cluster.passwords.set('edge-1', T0 + 2_000);
+    const squatted = { ...cluster.nodes.get('edge-1')!, status: { conditions: [{ type: 'Ready', status: 'True', lastHeartbeatTime: iso(T0 + 3_000) }] } };
+    cluster.nodes.set('edge-1', squatted);
+    setNow(T0 + 4_000);
+    const q: JoinDeps = { ...deps, quarantine: true };
+    expect(await handleNode(squatted, q)).toEqual({ awaiting: true, joined: false, labelled: false, retry: false, quarantined: true });
+    expect(cluster.deletedTokens).toEqual([]);
+    expect(cluster.calls.filter((c) => c.startsWith('get password'))).toEqual([]);
+    expect(cluster.nodes.get('edge-1')!.metadata.labels?.[METHOD_NODE_LABEL]).toBeUndefined();
+    expect(cluster.nodes.get('edge-1')!.spec?.taints).toEqual([{ key: UNATTESTED_TAINT.key, value: 'true', effect: 'NoSchedule' }]);
+    expect((await machines.get('edge-1'))!).toMatchObject({ state: 'enrolled', node: null, liveToken: { id: 'tok111' } });
+    const conflicts = () => audit.events.filter((e) => e.event === 'machine.join_conflict');
+    expect(conflicts()).toEqual([expect.objectContaining({ outcome: 'failure', machineId: 'edge-1', code: 'join_conflict', tokenId: 'tok111', reason: expect.stringContaining(squatted.metadata.uid) })]);
+    expect(audit.events.find((e) => e.event === 'node.quarantined')).toMatchObject({ actor: 'join-watch' });
+    // Later heartbeats (now tainted): no second audit, no second taint.
+    expect(await handleNode(cluster.nodes.get('edge-1')!, q)).toEqual({ awaiting: true, joined: false, labelled: false, retry: false });
+    expect(conflicts()).toHaveLength(1);
+    // The reconciliation does not adopt it either, and the listing shows it unattested.
+    expect(await reconcileNodes(deps, { quarantine: true })).toMatchObject({ joined: 0, accounted: 0, unaccounted: 1, quarantined: 0, errors: 0, unaccountedNodes: ['edge-1'] });
+    expect(await listNodes(deps)).toEqual([{ name: 'edge-1', uid: squatted.metadata.uid, machineId: null, attested: false, quarantined: true, createdAt: iso(T0 - 3_600_000) }]);
+    expect(conflicts()).toHaveLength(1);
+  });
+
+  it('name conflict found by the reconciliation: audited, tainted once (no second patch on the stale Node)', async () => {
+    const { cluster, machines, audit, deps, enroll, index } = await setup();
+    cluster.addNode('edge-1', T0 - 3_600_000);
+    await enroll('edge-1', 'tok111', T0);
+    await index.upsert((await machines.get('edge-1'))!);
+    expect(await reconcileNodes(deps, { quarantine: true })).toMatchObject({ joined: 0, quarantined: 1, errors: 0, unaccountedNodes: ['edge-1'] });
+    expect(audit.events.filter((e) => e.event === 'machine.join_conflict')).toHaveLength(1);
+    expect(cluster.calls.filter((c) => c === 'patch edge-1')).toHaveLength(1);
+    expect(cluster.deletedTokens).toEqual([]);
+  });
+
   it('re-image: the enrollment resets the node password (audited); the rejoin under the old Node is consumed and relabelled', async () => {
     const { cluster, machines, audit, deps, enroll, setNow } = await setup();
     await enroll('edge-1', 'tok111', T0);
@@ -415,7 +457,7 @@ describe('reconciliation', () => {
 });
 
 describe('events', () => {
-  it('machine.joined and machine.join_expired are published under their own names', async () => {
+  it('machine.joined, machine.join_expired and machine.join_conflict are published under their own names', async () => {
     const { cluster, audit, deps, enroll, machines } = await setup();
     await enroll('edge-1', 'tok111', T0);
     await handleNode(cluster.addNode('edge-1', T0 + 1_000), deps);
@@ -423,7 +465,10 @@ describe('events', () => {
     const { expireJoin } = await import('./join.ts');
     await expireJoin('edge-2', { ...deps, now: () => new Date(T0 + 60_000) });
     expect((await machines.get('edge-2'))!.state).toBe('join_expired');
+    cluster.addNode('edge-3', T0 - 3_600_000);
+    await enroll('edge-3', 'tok333', T0);
+    await handleNode(cluster.nodes.get('edge-3')!, deps);
     const types = audit.events.filter((e) => PUBLISHED_EVENTS.has(e.event)).map((e) => toOutboundEvent(e, 'id').type);
-    expect(types).toEqual(['machine.joined', 'machine.join_expired']);
+    expect(types).toEqual(['machine.joined', 'machine.join_expired', 'machine.join_conflict']);
   });
 });

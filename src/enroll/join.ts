@@ -3,12 +3,12 @@
 // audit, emit — plus join expiry and the node-password reset of a re-enrollment. Each step is
 // idempotent (the machine's store decides atomically, join-state.ts), so retries and concurrent
 // ticks are harmless. Runtime-agnostic: every port is injected.
-import type { BootstrapTokenStore, NodeClient, NodeObject } from '../cluster/index.ts';
+import type { BootstrapTokenStore, NodeClient, NodeObject, NodeTaint } from '../cluster/index.ts';
 import { summarizeNode } from '../cluster/index.ts';
 import { AppError } from '../errors.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
 import { deleteTokens } from './enroll.ts';
-import type { ObservedNode } from './join-state.ts';
+import { UNATTESTED_TAINT, type ObservedNode } from './join-state.ts';
 
 export interface JoinDeps {
   readonly machines: MachineStore;
@@ -16,6 +16,8 @@ export interface JoinDeps {
   readonly audit: AuditLog;
   readonly cluster: { readonly tokens: Pick<BootstrapTokenStore, 'remove'>; readonly nodes: NodeClient };
   readonly now: () => Date;
+  /** QUARANTINE_UNATTESTED: a Node found in a name conflict is tainted at once. */
+  readonly quarantine?: boolean;
 }
 
 const MACHINE_ID = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
@@ -25,8 +27,10 @@ export interface NodeHandled {
   readonly awaiting: boolean;
   readonly joined: boolean;
   readonly labelled: boolean;
-  /** Something owed failed (label patch): look again later. */
+  /** Something owed failed (label patch, quarantine taint): look again later. */
   readonly retry: boolean;
+  /** This observation tainted the Node (a name conflict, quarantine on). */
+  readonly quarantined?: boolean;
 }
 
 const NOTHING: NodeHandled = { awaiting: false, joined: false, labelled: false, retry: false };
@@ -67,6 +71,19 @@ export async function handleNode(node: NodeObject, deps: JoinDeps): Promise<Node
   }
   let labelled = false;
   let retry = false;
+  let quarantined = false;
+  if (out.verdict?.kind === 'conflict') {
+    if (out.conflict) await audit(deps, 'machine.join_conflict', 'failure', { machineId: id, tokenId: out.machine?.liveToken?.id ?? null, code: 'join_conflict', reason: `${out.verdict.reason}; token not consumed, no labels. Its kubelet certificates stay valid: delete the Node if it is not this machine's (docs/threat-model.md)` });
+    if (deps.quarantine && !isUnattestedTainted(node)) {
+      try {
+        await setUnattestedTaint(deps, node, true, 'join-watch');
+        quarantined = true;
+      } catch (err) {
+        retry = true;
+        if (!(err instanceof AppError)) throw err;
+      }
+    }
+  }
   if (out.labels) {
     try {
       if (out.labels.patch) await deps.cluster.nodes.patch(id, out.labels.uid, { metadata: { labels: out.labels.patch } });
@@ -80,7 +97,20 @@ export async function handleNode(node: NodeObject, deps: JoinDeps): Promise<Node
   }
   const view = await deps.machines.get(id).catch(() => null);
   if (view) await deps.index.upsert(view).catch(() => undefined);
-  return { awaiting: out.awaiting, joined: out.joined, labelled, retry };
+  return { awaiting: out.awaiting, joined: out.joined, labelled, retry, ...(quarantined ? { quarantined } : {}) };
+}
+
+export const isUnattestedTainted = (n: NodeObject) => (n.spec?.taints ?? []).some((t) => t.key === UNATTESTED_TAINT.key && t.effect === UNATTESTED_TAINT.effect);
+
+/** Adds or removes the unattested taint (audited); the Node's resourceVersion guards the taint list. */
+export async function setUnattestedTaint(deps: Pick<JoinDeps, 'cluster' | 'audit' | 'now'>, node: NodeObject, on: boolean, actor: string): Promise<void> {
+  const others: NodeTaint[] = (node.spec?.taints ?? []).filter((t) => !(t.key === UNATTESTED_TAINT.key && t.effect === UNATTESTED_TAINT.effect));
+  const taints = on ? [...others, { key: UNATTESTED_TAINT.key, value: 'true', effect: UNATTESTED_TAINT.effect }] : others;
+  await deps.cluster.nodes.patch(node.metadata.name, node.metadata.uid, { spec: { taints } }, node.metadata.resourceVersion);
+  const s = summarizeNode(node);
+  await deps.audit
+    .append({ at: deps.now().getTime(), event: on ? 'node.quarantined' : 'node.released', outcome: 'success', machineId: null, method: null, code: null, reason: `node ${s.name} uid ${s.uid}: ${on ? 'no enrolled machine accounts for it' : 'now accounted for'}`, tokenId: null, requestId: null, actor, clientIp: null })
+    .catch(() => undefined);
 }
 
 /** The machine's token expired with no join: `join_expired`, audited once. */

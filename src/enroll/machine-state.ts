@@ -58,6 +58,23 @@ export interface MachineState {
   readonly challengesNotBefore?: number | null;
   /** What the join watch learnt (src/enroll/join-state.ts owns its transitions). */
   readonly join?: JoinRecord | null;
+  /**
+   * The Idempotency-Key of the last enrollment (idempotency.ts owns it). Registration, revocation
+   * and the join end it: a retry window never outlives the enrollment it was for.
+   */
+  readonly idempotency?: IdempotencyRecord | null;
+}
+
+export interface IdempotencyRecord {
+  readonly keySha256: string;
+  /** What the proof was: the code hash, the JWT id hash, or challenge id + secret hash. */
+  readonly proofDigest: string;
+  /** Retries with this key and proof are accepted until then; fixed at the first answer. */
+  readonly until: number;
+  /** The reservation this key holds right now (an attempt still minting), or null. */
+  readonly reservationId: string | null;
+  /** True once an attempt under this key was answered: later retries never extend `until`. */
+  readonly answered?: boolean;
 }
 
 /** The machine's Node and the outcome of its latest token (join-state.ts). */
@@ -71,6 +88,8 @@ export interface JoinRecord {
   /** The Node uid the attested labels were last applied to, and the label set applied. */
   readonly labelledUid: string | null;
   readonly labelsApplied: Readonly<Record<string, string>> | null;
+  /** A Node of this name that predated the awaited token and is not this machine's (audited once). */
+  readonly conflict?: { readonly uid: string; readonly tokenId: string; readonly at: number } | null;
   readonly updatedAt: number;
 }
 
@@ -126,6 +145,7 @@ export function applyRegistration(state: MachineState | null, reg: MachineRegist
       // (its commit, if it ever comes, fails and its token is owed a delete).
       reservation: null,
       challengesNotBefore: newIdentity ? now : (state.challengesNotBefore ?? null),
+      idempotency: null,
     },
   };
 }
@@ -172,7 +192,7 @@ export function applyRevocation(state: MachineState | null, now: number): { stat
   const tokensToDelete = [...state.pendingDeletes, ...(state.liveToken ? [ref(state.liveToken)] : [])];
   return {
     tokensToDelete,
-    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete, challengesNotBefore: now },
+    state: { ...state, revokedAt: state.revokedAt ?? now, updatedAt: now, liveToken: null, reservation: null, pendingDeletes: tokensToDelete, challengesNotBefore: now, idempotency: null },
   };
 }
 
@@ -287,8 +307,11 @@ export function commitEnrollment(
 }
 
 /** Frees the reservation; `owed` is a token whose create was ambiguous: owed a delete-if-exists. */
-export function releaseEnrollment(state: MachineState | null, reservationId: string, owed?: TokenRef | null): MachineState | null {
-  const s = state && owed && !state.pendingDeletes.some((t) => t.id === owed.id) ? { ...state, pendingDeletes: [...state.pendingDeletes, owed] } : state;
+export function releaseEnrollment(state: MachineState | null, reservationId: string, owedIn?: TokenRef | readonly TokenRef[] | null): MachineState | null {
+  const owedList: readonly TokenRef[] = owedIn == null ? [] : 'id' in owedIn ? [owedIn as TokenRef] : (owedIn as readonly TokenRef[]);
+  const fresh = owedList.filter((o, i) => !state?.pendingDeletes.some((t) => t.id === o.id) && owedList.findIndex((x) => x.id === o.id) === i);
+  const owed = owedList.length > 0 ? owedList : null;
+  const s = state && fresh.length > 0 ? { ...state, pendingDeletes: [...state.pendingDeletes, ...fresh] } : state;
   if (s === null || s.reservation?.id !== reservationId) return s;
   // Nothing was minted: the attempt this reservation counted is taken back, so a machine that
   // waits out cluster_busy or an outage with its valid proof is never rate-limited for it. An

@@ -214,7 +214,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await this.schedule();
     }
   }
-  async release(reservationId: string, owed: TokenRef | null = null) {
+  async release(reservationId: string, owed: TokenRef | readonly TokenRef[] | null = null) {
     this.fresh();
     const r = wrapRpc(() => this.ops().release(reservationId, owed));
     if (owed) await this.schedule();

@@ -91,7 +91,7 @@ export function machineCellOps(cell: StateCell) {
         return rethrow(err);
       }
     },
-    release(reservationId: string, owed?: TokenRef | null): void {
+    release(reservationId: string, owed?: TokenRef | readonly TokenRef[] | null): void {
       cell.save(releaseEnrollment(cell.load(), reservationId, owed));
     },
     fleetEvent(id: string, event: FleetEvent, now: number): { applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] } {

@@ -78,6 +78,7 @@ export class NodeWatchObject extends DurableObject<Record<string, unknown>> {
         audit: workersAuditLog(this.env, cfg),
         cluster,
         now: () => new Date(),
+        quarantine: cfg.quarantineUnattested,
       };
     } catch {
       await this.ctx.storage.setAlarm(Date.now() + BACKOFF_MAX_MS); // misconfigured: requests say so

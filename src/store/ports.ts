@@ -33,7 +33,7 @@ export interface MachineStore {
   /** Records the minted token; returns tokens now owed a delete (the previous one). */
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
   /** Frees the reservation; `owed` (an ambiguous create) is recorded as owed a delete-if-exists. */
-  release(id: string, reservationId: string, owed?: TokenRef | null): Promise<void>;
+  release(id: string, reservationId: string, owed?: TokenRef | readonly TokenRef[] | null): Promise<void>;
   confirmDeleted(id: string, tokenIds: readonly string[]): Promise<void>;
   /** Applies a fleet webhook event if it is newer than the last one applied to this machine. */
   fleetEvent(id: string, event: FleetEvent, now: number): Promise<{ applied: boolean; machine: MachineView | null; tokensToDelete: TokenRef[] }>;

@@ -8,6 +8,7 @@ import type { JSX } from 'hono/jsx/jsx-runtime';
 import { servicesOf, type AppEnv } from '../app.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import { listNodes } from '../enroll/join-reconcile.ts';
+import { addressLimiterKey } from '../http/client-address.ts';
 import { createAccessVerifier, isAdminToken } from '../http/admin-auth.ts';
 import { PROBLEMS } from '../http/problem.ts';
 import { getMachine, listMachines, registerMachine, revokeMachine } from '../routes/machines.ts';
@@ -97,7 +98,7 @@ export function createUiRoutes(options: { fetch?: typeof fetch } = {}): Hono<App
     const deps = c.get('deps');
     const clientIp = deps.clientIp ? deps.clientIp(c.req.raw, c.env) : (c.req.header('cf-connecting-ip') ?? null);
     // Sign-in attempts share the per-address limiter with enrollment (own key).
-    const limit = await s.ipLimiter.hit(`ui-login:${clientIp ?? 'unknown'}`, now(c).getTime());
+    const limit = await s.ipLimiter.hit(addressLimiterKey('ui-login', clientIp), now(c).getTime());
     if (!limit.allowed) return loginPage(c, 429, { error: `Too many sign-in attempts; try again in ${limit.retryAfterSeconds} s.` });
     const ok = config.adminTokenSha256 !== null && isAdminToken(config, field(f, 'token'));
     await s.audit

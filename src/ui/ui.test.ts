@@ -152,6 +152,18 @@ describe('dashboard sign-in', () => {
     expect(c.jar.has('k3se_session')).toBe(false);
   });
 
+  it('counts sign-in attempts from one IPv6 /64 together (every address of it is one client)', async () => {
+    const c = await client(ORIGIN, 3);
+    const attempt = async (ip: string) => {
+      const page = await (await c.get('/ui/login')).text();
+      return (await c.post('/ui/login', { _login: hidden(page, '_login'), token: 'nope-nope-nope-nope' }, { origin: ORIGIN, 'cf-connecting-ip': ip })).status;
+    };
+    const statuses = [];
+    for (let i = 1; i <= 4; i++) statuses.push(await attempt(`2001:db8:5:6::${i}`));
+    expect(statuses).toEqual([401, 401, 401, 429]);
+    expect(await attempt('2001:db8:5:7::1')).toBe(401);
+  });
+
   it('refuses a forged or expired-key session cookie', async () => {
     const c = await client();
     c.jar.set('k3se_session', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbi10b2tlbiJ9.AAAA');

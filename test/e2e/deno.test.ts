@@ -128,3 +128,55 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
     expect(got).toEqual([expect.objectContaining({ type: 'machine.enrolled', attempts: 3, signatureOk: true })]);
   }, 60_000);
 });
+
+// Deno behind a TLS proxy (every request arrives from the proxy's address): with TRUSTED_PROXIES
+// the per-address limit and the audit see each client, not one shared address; without it,
+// X-Forwarded-For is the client's own claim and ignored.
+describe('Deno runtime behind a TLS proxy (TRUSTED_PROXIES)', () => {
+  let proxied: Started<{ listening: string }>;
+  beforeAll(async () => {
+    proxied = await spawnUntilJson(resolve(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--cached-only', 'src/deno.ts'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: resolve(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', ...vars, TRUSTED_PROXIES: '127.0.0.1, 10.0.0.0/8' },
+      timeoutMs: 60_000,
+    });
+  }, 90_000);
+  afterAll(() => proxied?.stop());
+
+  // What the proxy sends on: the client's address appended to any X-Forwarded-For it brought.
+  const viaProxy = (base: string, client: string, brought?: string, body = '{"method":"code"') =>
+    fetch(`${base}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': brought ? `${brought}, ${client}` : client }, body });
+  // A wrong code for a machine nobody registered: audited with the client address. This instance has
+  // no cluster, so the answer is 401 or, when the CA pin is looked up first, 503; never 429 here.
+  const refused = [401, 503];
+  const wrongCode = JSON.stringify({ method: 'code', machineId: 'nobody', code: 'xxxxxxxxxxxxxxxx' });
+  const audit = async (base: string) =>
+    ((await (await fetch(`${base}/v1/audit?limit=500`, { headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}` } })).json()) as { items: Array<{ event: string; clientIp: string | null }> }).items;
+
+  it('one client over the limit is refused; another behind the same proxy is not; a forged hop does not help', async () => {
+    const base = proxied.ready.listening;
+    let status = 0;
+    // The counter is a fixed one-minute window: if it rolls over mid-test, keep going (two windows at most).
+    for (let i = 0; i < 130 && status !== 429; i++) {
+      const r = await viaProxy(base, '198.51.100.1');
+      status = r.status;
+      await r.body?.cancel();
+    }
+    expect(status).toBe(429);
+    // The limited client writing another address in front: the proxy's hop still names it.
+    expect((await viaProxy(base, '198.51.100.1', '203.0.113.50')).status).toBe(429);
+    // A second machine behind the same proxy: its own budget (before the fix: 429, one key for all).
+    expect((await viaProxy(base, '198.51.100.2')).status).toBe(400);
+    expect(refused).toContain((await viaProxy(base, '198.51.100.2', '10.9.9.9', wrongCode)).status);
+    const ips = new Set((await audit(base)).map((e) => e.clientIp));
+    expect(ips.has('198.51.100.2')).toBe(true);
+    expect(ips.has('127.0.0.1')).toBe(false);
+  }, 60_000);
+
+  it('without TRUSTED_PROXIES (the default) X-Forwarded-For is ignored: the socket peer is the client', async () => {
+    expect(refused).toContain((await viaProxy(deno.ready.listening, '198.51.100.9', undefined, wrongCode)).status);
+    const ips = (await audit(deno.ready.listening)).filter((e) => e.event === 'enroll').map((e) => e.clientIp);
+    expect(ips).toContain('127.0.0.1');
+    expect(ips).not.toContain('198.51.100.9');
+  });
+});

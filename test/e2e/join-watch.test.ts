@@ -2,7 +2,8 @@
 // entry: enroll.sh writes node-name, the agent joins, the token is consumed within seconds (the
 // delay is printed), the machine reads joined with its Node, the Node carries the attested labels
 // the kubelet cannot set itself; a re-imaged machine rejoins under its name; a Node joined with a
-// plain /v1/tokens token is listed unattested and quarantined; an unjoined machine expires.
+// plain /v1/tokens token is listed unattested and quarantined; a Node squatted under a machine's
+// name before it enrolled is a name conflict, never its join; an unjoined machine expires.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -211,6 +212,40 @@ function scenario(name: string, start: (dir: string) => Promise<Stack>) {
       expect(after.items.find((n) => n.name === 'jw-stray-1')!.quarantined).toBe(true);
       expect(after.items.find((n) => n.name === 'jw-edge-1')!.quarantined).toBe(false);
     }, 60_000);
+
+    it('a Node squatted under the machine\'s name before it enrolled is a name conflict: not adopted when the machine\'s agent re-registers it; audited; tainted; listed unattested', async () => {
+      // Another join credential registers jw-squat-1 first (k3s issues it system:node:jw-squat-1).
+      const t = (await (await api('POST', '/v1/tokens', { ttl: '10m', description: 'squatter' })).json()) as { token: string };
+      const squatConfig = join(dir, 'squat.yaml');
+      writeFileSync(squatConfig, `server: "${s.clusterUrl}"\ntoken: "${t.token}"\nnode-name: "jw-squat-1"\n`);
+      await joinAgent(squatConfig, join(dir, 'squat-data'), s.caPem);
+      const squatted = (await kube('GET', '/api/v1/nodes/jw-squat-1')).json.metadata as { uid: string; creationTimestamp: string };
+      const squatUid = squatted.uid;
+      // A Node created within the clock tolerance (5 s) of the mint counts as created after it
+      // (the documented residual race), so the machine enrolls once the Node is clearly older.
+      const olderAt = Date.parse(squatted.creationTimestamp) + 5_000 + 2_000;
+      await until('the squatted Node to be older than the clock tolerance', async () => Date.now() > olderAt);
+      // The machine enrolls (its node password is reset); its agent registers a new password and
+      // reports Ready on that Node: before the fix this counted as the machine's rejoin.
+      const m = await enrollMachine('jw-squat-1', 'jw-squat-1-code-0123456789', { labels: { site: 'oslo' } });
+      await joinAgent(m.config, join(dir, 'jw-squat-1', 'data'), s.caPem);
+      type Audit = { items: Array<{ event: string; machineId: string; outcome: string; code: string | null; tokenId: string | null }> };
+      const conflict = await until('machine.join_conflict', async () => ((await (await api('GET', '/v1/audit?limit=200')).json()) as Audit).items.find((e) => e.event === 'machine.join_conflict' && e.machineId === 'jw-squat-1'));
+      expect(conflict).toMatchObject({ outcome: 'failure', code: 'join_conflict', tokenId: m.bootstrap.split('.')[0] });
+      expect(await machine('jw-squat-1')).toMatchObject({ state: 'enrolled', node: null, liveToken: { id: m.bootstrap.split('.')[0] } });
+      expect((await whoami(m.bootstrap)).status).toBe(201); // not consumed
+      const node = await until('the quarantine taint', async () => {
+        const n = (await kube('GET', '/api/v1/nodes/jw-squat-1')).json;
+        return (n.spec?.taints ?? []).some((x: { key: string }) => x.key === 'k3s-enroll.io/unattested') ? n : null;
+      });
+      expect(node.metadata.uid).toBe(squatUid);
+      expect(Object.keys(node.metadata.labels).some((k) => k.startsWith(PREFIX))).toBe(false);
+      const list = (await (await api('GET', '/v1/nodes')).json()) as { items: Array<{ name: string; machineId: string | null; attested: boolean; quarantined: boolean }> };
+      expect(list.items.find((n) => n.name === 'jw-squat-1')).toMatchObject({ machineId: null, attested: false, quarantined: true });
+      const audit = (await (await api('GET', '/v1/audit?limit=200')).json()) as Audit;
+      expect(audit.items.filter((e) => e.event === 'machine.join_conflict' && e.machineId === 'jw-squat-1')).toHaveLength(1);
+      expect(audit.items.filter((e) => e.event === 'machine.joined' && e.machineId === 'jw-squat-1')).toHaveLength(0);
+    }, 90_000);
 
     it('an enrolled machine that never joins becomes join_expired (1-minute token)', async () => {
       await enrollMachine('jw-never', 'jw-never-code-0123456789', { tokenTtl: '1m' });

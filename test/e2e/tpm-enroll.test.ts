@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -135,6 +136,67 @@ describe.skipIf(!hasTpmTools)('TPM enrollment with swtpm, tpm2-tools and enroll.
     expect(again).toBe(0);
     expect(await settledTokenCount('edge-tpm-a', 1)).toBe(1);
   }, 60_000);
+
+  it.each([
+    ['its lifetime says so', true],
+    ['a resent answer is refused (no lifetime to go by)', false],
+  ])('a challenge that expires while enroll.sh waits out an outage is fetched again when %s (exit 0, not 5)', async (_how, tellsLifetime) => {
+    // A proxy in front of the service: its challenges expire after 8 s, and say so (Date header to
+    // expiresAt; the service says 300 s) unless `tellsLifetime` is false (no Date header, the
+    // service's expiresAt); POST /v1/enroll is down (503, Retry-After 1) for the first challenge,
+    // and an answer to a challenge past its expiry gets the service's 401.
+    const expiry = new Map<string, number>();
+    const seen: string[] = [];
+    let first: string | null = null;
+    let refused = 0;
+    const proxy = createHttpServer((req, res) => {
+      res.sendDate = tellsLifetime;
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', async () => {
+        const forward = () => fetch(`${base()}${req.url}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(req.headers['idempotency-key'] ? { 'idempotency-key': String(req.headers['idempotency-key']) } : {}) }, body });
+        const answer = (status: number, json: unknown, headers: Record<string, string> = {}) => {
+          res.writeHead(status, { 'content-type': 'application/json', ...headers });
+          res.end(JSON.stringify(json));
+        };
+        if (req.url === '/v1/enroll/challenge') {
+          const r = await forward();
+          const ch = (await r.json()) as { challengeId: string; expiresAt: string };
+          const until = Date.now() + 8_000;
+          expiry.set(ch.challengeId, until);
+          first ??= ch.challengeId;
+          seen.push(`challenge ${ch.challengeId}`);
+          return answer(r.status, tellsLifetime ? { ...ch, expiresAt: new Date(until).toISOString().replace(/\.\d+Z$/, 'Z') } : ch);
+        }
+        const id = (JSON.parse(body) as { challengeId: string }).challengeId;
+        seen.push(`enroll ${id}`);
+        if (Date.now() > expiry.get(id)!) {
+          refused++;
+          return answer(401, { code: 'attestation_rejected', detail: 'attestation rejected' });
+        }
+        if (id === first) return answer(503, { code: 'upstream_unavailable', detail: 'down' }, { 'retry-after': '1' });
+        const r = await forward();
+        return answer(r.status, await r.json());
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const via = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    const config = join(work, 'k3s', `config-outage-${tellsLifetime}.yaml`);
+    const result = await new Promise<{ code: number; stderr: string }>((res) => {
+      execFile('sh', [join(ROOT, 'scripts/enroll.sh'), 'tpm'], { env: { ...process.env, ENROLL_URL: via, K3S_CONFIG: config, TPM2TOOLS_TCTI: tpmA.tcti, WORK_DIR: join(work, `enroll-outage-${tellsLifetime}`), ENROLL_MAX_TIME: '3' } }, (err, _out, stderr) => res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+    await new Promise((r) => proxy.close(r));
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('fetching a new one');
+    // Told the lifetime, it never sends a dead answer; otherwise one is refused, then it proves again.
+    expect(refused).toBe(tellsLifetime ? 0 : 1);
+    const challenges = seen.filter((x) => x.startsWith('challenge'));
+    expect(challenges).toHaveLength(2);
+    // The last answer sent was the second challenge's, and it enrolled.
+    expect(seen.at(-1)).toBe(`enroll ${challenges[1]!.slice('challenge '.length)}`);
+    expect(readFileSync(config, 'utf8')).toMatch(/^token: "K10[0-9a-f]{64}::[a-z0-9]{6}\.[a-z0-9]{16}"$/m);
+    expect(await settledTokenCount('edge-tpm-a', 1)).toBe(1);
+  }, 90_000);
 
   it('a replayed challenge is refused and mints nothing', async () => {
     const ch = await (await post('/v1/enroll/challenge', { method: 'tpm', ekCert: a.ekCert, akPublic: a.akPub.toString('base64') })).json() as { challengeId: string; tpm2ToolsCredential: string };
