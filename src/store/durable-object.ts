@@ -154,7 +154,8 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
           await lookup.catch(() => undefined);
           return;
         }
-        const audit: AuditLog = { append: async (e) => this.addToOutbox({ id: `${input.requestId}:${e.event}`, audit: e, view: null }), list: async () => [] };
+        // Server-chosen record id (the reservation's), like the enrollment's own record.
+        const audit: AuditLog = { append: async (e) => this.addToOutbox({ id: `${input.reservationId}:${e.event}`, audit: e, view: null }), list: async () => [] };
         await resetNodePassword(input.machineId, { cluster, audit, now: () => new Date() }, input.requestId, lookup);
       };
     };
