@@ -32,6 +32,8 @@ export interface EnrollDeps {
   /**
    * After the commit, before the token is answered (join watch, join.ts): reset the Node's
    * password and tell the watcher to look for this machine's Node. Never fails the enrollment.
+   * Not called on the `atomic` path: the machine's store does that work itself, alongside its
+   * create (src/store/durable-object.ts), so the worker makes one round trip.
    */
   readonly onEnrolled?: (machineId: string, token: { id: string; mintedAt: number; expiresAt: number | null }, requestId: string) => Promise<void>;
   /**
@@ -120,7 +122,6 @@ async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: Enroll
     }
     throw new UpstreamError('the machine store failed', { retryable: true, reason: `enroll call: ${err instanceof Error ? err.message : String(err)}`, cause: err });
   }
-  if (deps.onEnrolled) await deps.onEnrolled(evidence.machineId, { id: r.token.id, mintedAt: r.mintedAt, expiresAt: r.expiresAt }, ctx.requestId).catch(() => undefined);
   return {
     token: formatJoinTokenWithHash(caHash, r.token.token),
     server: deps.defaults.serverUrl,
