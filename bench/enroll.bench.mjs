@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, createLocalJWKSet, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import { startProfile } from './profile.mjs';
+import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
@@ -19,38 +20,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
 // BENCH_PROFILE=<file.cpuprofile>: a V8 CPU profile of the Worker's isolate (the Worker and its
 // Durable Objects) during the timed enrollments, and the top functions by self time printed.
 const PROFILE = process.env.BENCH_PROFILE ?? '';
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-
-function cpuMsOf(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime + stime
-  } catch {
-    return 0; // exited
-  }
-}
-function childrenNamed(name) {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1] !== undefined;
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
-/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
-function descendsFromUs(pid) {
-  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
-    if (p === process.pid) return true;
-    try {
-      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 // 1. Dev cluster in its own process.
 const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -76,7 +45,7 @@ const sign = (machine) => new SignJWT({ machine_id: machine }).setProtectedHeade
 const dist = join(tmp, 'dist');
 const built = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', dist], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, encoding: 'utf8' });
 if (built.status !== 0) throw new Error(built.stderr);
-const before = new Set(childrenNamed('workerd'));
+const before = new Set(processesNamed('workerd'));
 const mf = new Miniflare({
   modules: true,
   scriptPath: join(dist, 'index.js'),
@@ -102,7 +71,7 @@ const mf = new Miniflare({
   ...(PROFILE ? { inspectorPort: 0 } : {}),
 });
 await mf.ready;
-const workerd = childrenNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
+const workerd = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
 const db = await mf.getD1Database('DB');
 for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
@@ -197,7 +166,7 @@ export default {
   },
 };`;
 await mf.dispose();
-const beforeFloor = new Set(childrenNamed('workerd'));
+const beforeFloor = new Set(processesNamed('workerd'));
 const floorMf = new Miniflare({
   modules: true,
   script: FLOOR_WORKER,
@@ -207,7 +176,7 @@ const floorMf = new Miniflare({
   cf: false,
 });
 await floorMf.ready;
-const floorProcs = childrenNamed('workerd').filter((p) => !beforeFloor.has(p) && descendsFromUs(p));
+const floorProcs = processesNamed('workerd').filter((p) => !beforeFloor.has(p) && descendsFromUs(p));
 const floorJwts = await Promise.all(ids.map(sign));
 for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorJwts[i] }) })).text();
 const floorLat = [];

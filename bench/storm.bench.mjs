@@ -11,6 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { startProfile } from './profile.mjs';
+import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MACHINES = Number(process.env.STORM_MACHINES ?? 1000);
@@ -21,37 +22,7 @@ const SCENARIOS = (process.env.STORM_SCENARIOS ?? 'distinct,one-address,aborting
 const FLEET_SECRET = 'storm-fleet-webhook-secret-0123456789';
 const ADMIN = 'storm-admin-token-0123456789';
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-storm-'));
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
-const cpuMsOf = (pid) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
-};
-const processesNamed = (name) =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name;
-    } catch {
-      return false;
-    }
-  }).map(Number);
-/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
-function descendsFromUs(pid) {
-  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
-    if (p === process.pid) return true;
-    try {
-      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-const pct = (xs, p) => (xs.length === 0 ? NaN : xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // 1. Dev cluster in its own process.
