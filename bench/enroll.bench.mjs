@@ -10,43 +10,16 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, createLocalJWKSet, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
+import { startProfile } from './profile.mjs';
+import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-
-function cpuMsOf(pid) {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS; // utime + stime
-  } catch {
-    return 0; // exited
-  }
-}
-function childrenNamed(name) {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name && readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1] !== undefined;
-    } catch {
-      return false;
-    }
-  }).map(Number);
-}
-/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
-function descendsFromUs(pid) {
-  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
-    if (p === process.pid) return true;
-    try {
-      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-const pct = (xs, p) => xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+// BENCH_PROFILE=<file.cpuprofile>: a V8 CPU profile of the Worker's isolate (the Worker and its
+// Durable Objects) during the timed enrollments, and the top functions by self time printed.
+const PROFILE = process.env.BENCH_PROFILE ?? '';
 
 // 1. Dev cluster in its own process.
 const cluster = spawn(process.execPath, ['scripts/dev-cluster/main.mjs', '--port', '0', '--state-dir', join(tmp, 'cluster')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] });
@@ -72,7 +45,7 @@ const sign = (machine) => new SignJWT({ machine_id: machine }).setProtectedHeade
 const dist = join(tmp, 'dist');
 const built = spawnSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', dist], { cwd: ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' }, encoding: 'utf8' });
 if (built.status !== 0) throw new Error(built.stderr);
-const before = new Set(childrenNamed('workerd'));
+const before = new Set(processesNamed('workerd'));
 const mf = new Miniflare({
   modules: true,
   scriptPath: join(dist, 'index.js'),
@@ -89,15 +62,16 @@ const mf = new Miniflare({
     CLUSTER_MAX_WRITES_PER_SECOND: process.env.BENCH_CAP ?? '10000',
     JWT_ISSUERS: JSON.stringify([{ issuer, jwks: { keys: [jwk] }, audience: 'k3s-enroll', machineIdClaim: 'machine_id', algorithms: ['ES256'] }]),
   },
-  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true } },
+  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true }, NODE_WATCH: { className: 'NodeWatchObject', useSQLite: true } },
   ratelimits: { ENROLL_FAILURES: { simple: { limit: 60, period: 60 } } },
   d1Databases: ['DB'],
   outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
   defaultPersistRoot: join(tmp, 'mf'),
   cf: false,
+  ...(PROFILE ? { inspectorPort: 0 } : {}),
 });
 await mf.ready;
-const workerd = childrenNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
+const workerd = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
 const db = await mf.getD1Database('DB');
 for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   const sql = readFileSync(join(ROOT, 'migrations', file), 'utf8').replace(/--.*$/gm, '');
@@ -117,6 +91,7 @@ for (let i = 0; i < 5; i++) {
   await (await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.9.9.9' }, body: JSON.stringify({ method: 'jwt', jwt: await sign(w) }) })).text();
 }
 
+const profiler = PROFILE ? await startProfile(mf) : null;
 const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
 const latencies = [];
 let next = 0;
@@ -134,6 +109,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
 }));
 const wall = performance.now() - t0;
 const serverCpuPerEnroll = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / N;
+if (profiler) await profiler.stop(PROFILE, N);
 
 // Baseline in Node: JWT verify + the hashes + one Secret create round trip, same cluster.
 const jwks = createLocalJWKSet({ keys: [jwk] });
@@ -168,6 +144,57 @@ const baseWall = performance.now() - b0;
 const cu = process.cpuUsage(c0);
 const baseCpuPerOp = (cu.user + cu.system) / 1000 / N;
 
+// The same bare work inside workerd (a second baseline: what the runtime itself costs): a Worker
+// that reads the JSON body, verifies the ES256 JWT with WebCrypto, hashes, and sends one Secret
+// create to the same cluster — no framework, no Durable Object, no storage, no audit.
+const FLOOR_WORKER = `
+const b64u = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+let key;
+export default {
+  async fetch(req, env) {
+    const { jwt } = await req.json();
+    const [h, p, sig] = jwt.split('.');
+    key ??= await crypto.subtle.importKey('jwk', JSON.parse(env.JWK), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+    const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, b64u(sig), new TextEncoder().encode(h + '.' + p));
+    if (!ok) return new Response('bad', { status: 401 });
+    const claims = JSON.parse(new TextDecoder().decode(b64u(p)));
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(claims.jti));
+    const id = 'f' + crypto.randomUUID().replace(/-/g, '').slice(0, 5);
+    const res = await fetch(env.URL + '/api/v1/namespaces/kube-system/secrets', { method: 'POST', headers: { authorization: 'Bearer ' + env.TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bootstrap-token-' + id, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } }) });
+    await res.text();
+    return Response.json({ id }, { status: 201 });
+  },
+};`;
+await mf.dispose();
+const beforeFloor = new Set(processesNamed('workerd'));
+const floorMf = new Miniflare({
+  modules: true,
+  script: FLOOR_WORKER,
+  compatibilityDate: '2026-04-01',
+  bindings: { JWK: JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y }), URL: info.url, TOKEN: info.serviceAccountToken },
+  outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
+  cf: false,
+});
+await floorMf.ready;
+const floorProcs = processesNamed('workerd').filter((p) => !beforeFloor.has(p) && descendsFromUs(p));
+const floorJwts = await Promise.all(ids.map(sign));
+for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorJwts[i] }) })).text();
+const floorLat = [];
+const fc0 = floorProcs.reduce((s, p) => s + cpuMsOf(p), 0);
+next = 0;
+await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+  while (next < N) {
+    const i = next++;
+    const s = performance.now();
+    const res = await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorJwts[i] }) });
+    await res.text();
+    if (res.status !== 201) failures++;
+    floorLat.push(performance.now() - s);
+  }
+}));
+const floorCpu = (floorProcs.reduce((s, p) => s + cpuMsOf(p), 0) - fc0) / N;
+await floorMf.dispose();
+
 console.log(`\n# enrollment (jwt) against workerd + dev cluster: ${N} enrollments, concurrency ${CONCURRENCY}${failures ? `, ${failures} FAILED` : ''}`);
 console.log(`${''.padEnd(34)}${'service'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(9)}`);
 const row = (name, a, b, unit) => console.log(`${name.padEnd(34)}${`${a.toFixed(2)}${unit}`.padStart(12)}${`${b.toFixed(2)}${unit}`.padStart(12)}${`${(a / b).toFixed(2)}x`.padStart(9)}`);
@@ -176,8 +203,8 @@ row('latency p50', pct(latencies, 50), pct(baseLat, 50), 'ms');
 row('latency p99', pct(latencies, 99), pct(baseLat, 99), 'ms');
 row('CPU per enrollment', serverCpuPerEnroll, baseCpuPerOp, 'ms');
 console.log('baseline = jose jwtVerify + 3 sha256 + one HTTPS Secret create, in Node, same cluster; service CPU = workerd process CPU / enrollments');
+console.log(`the same bare work as a bare Worker in workerd (Miniflare): CPU ${floorCpu.toFixed(2)} ms (${(floorCpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(floorLat, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / floorCpu).toFixed(2)}x that CPU`);
 
-await mf.dispose();
 cluster.kill('SIGTERM');
 rmSync(tmp, { recursive: true, force: true });
 if (failures) process.exitCode = 1;

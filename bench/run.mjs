@@ -33,6 +33,9 @@ async function baselineSize() {
   return { raw: code.length, gzip: gzipSync(code).length };
 }
 
+/** The Worker bundle before issue 15, in bytes: main 5005a35 (raw 385.8 KiB, gzip 124.9 KiB). */
+const BEFORE_SCHEMAS = { raw: 395_013, gzip: 127_911 };
+
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 
 if (wanted('bundle')) {
@@ -41,6 +44,9 @@ if (wanted('bundle')) {
   const base = await baselineSize();
   console.log(`worker           raw ${kib(size.raw).padStart(10)}   gzip ${kib(size.gzip).padStart(9)}`);
   console.log(`baseline (hono)  raw ${kib(base.raw).padStart(10)}   gzip ${kib(base.gzip).padStart(9)}`);
+  // Measured with this same command on main 5005a35 (2026-12-01), before the request/response
+  // schemas and the OpenAPI document (issue 15: valibot + @valibot/to-json-schema) went in.
+  console.log(`before schemas   raw ${kib(BEFORE_SCHEMAS.raw).padStart(10)}   gzip ${kib(BEFORE_SCHEMAS.gzip).padStart(9)}   (issue 15 adds ${kib(size.gzip - BEFORE_SCHEMAS.gzip)} gzip)`);
   console.log(`ratio            raw ${(size.raw / base.raw).toFixed(1)}x      gzip ${(size.gzip / base.gzip).toFixed(1)}x   (Workers limit: 3 MiB gzip free, 10 MiB paid)`);
   // Our own budget (the dashboard included): a cold start on a phone in the field stays small.
   const BUNDLE_BUDGET_GZIP_BYTES = 150 * 1024;

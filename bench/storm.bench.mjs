@@ -7,9 +7,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
+import { startProfile } from './profile.mjs';
+import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MACHINES = Number(process.env.STORM_MACHINES ?? 1000);
@@ -20,37 +22,7 @@ const SCENARIOS = (process.env.STORM_SCENARIOS ?? 'distinct,one-address,aborting
 const FLEET_SECRET = 'storm-fleet-webhook-secret-0123456789';
 const ADMIN = 'storm-admin-token-0123456789';
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-storm-'));
-const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
-const cpuMsOf = (pid) => {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
-};
-const processesNamed = (name) =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === name;
-    } catch {
-      return false;
-    }
-  }).map(Number);
-/** Is `pid` a descendant of this process? (Other engineers' workerd processes must not be counted.) */
-function descendsFromUs(pid) {
-  for (let p = pid, i = 0; p > 1 && i < 20; i++) {
-    if (p === process.pid) return true;
-    try {
-      p = Number(readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-const pct = (xs, p) => (xs.length === 0 ? NaN : xs.slice().sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // 1. Dev cluster in its own process.
@@ -138,12 +110,13 @@ mf = new Miniflare({
     FLEET_WEBHOOK_SECRET: FLEET_SECRET,
     CLUSTER_MAX_WRITES_PER_SECOND: String(CAP),
   },
-  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true } },
+  durableObjects: { MACHINES: { className: 'MachineObject', useSQLite: true }, RATE_LIMITS: { className: 'RateLimitObject', useSQLite: true }, GOVERNOR: { className: 'WriteGovernorObject', useSQLite: true }, NODE_WATCH: { className: 'NodeWatchObject', useSQLite: true } },
   ratelimits: { ENROLL_FAILURES: { simple: { limit: 60, period: 60 } } },
   d1Databases: ['DB'],
   outboundService: { network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [caPem] } } },
   defaultPersistRoot: join(tmp, 'mf'),
   cf: false,
+  ...(process.env.BENCH_PROFILE ? { inspectorPort: 0 } : {}),
 });
 await mf.ready;
 serviceProcs = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
@@ -245,11 +218,19 @@ async function storm(name, n, ipOf, abortMs = () => null) {
   await sleep(1100);
   await resetWrites();
   const stats = { latencies: [], enrolled: new Map(), failed: new Map(), statuses: new Map(), retries: 0, aborted: 0 };
+  const profiler = process.env.BENCH_PROFILE && mf ? await startProfile(mf) : null;
   const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
+  const clusterCpu0 = cpuMsOf(cluster.pid);
+  const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const t0 = performance.now();
   await pool(IN_FLIGHT, ids, (id, i) => enrollMachine(id, codes.get(id), ipOf(i), stats, abortMs(i)));
   const wall = (performance.now() - t0) / 1000;
-  const cpu = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / Math.max(1, stats.enrolled.size);
+  const serviceCpuMs = workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0;
+  const cpu = serviceCpuMs / Math.max(1, stats.enrolled.size);
+  // How much CPU the service and the dev cluster actually got: on a shared machine a starved
+  // process shows as long waits with little CPU used (the cores went to other jobs).
+  const share = { service: serviceCpuMs / 1000 / wall, cluster: (cpuMsOf(cluster.pid) - clusterCpu0) / 1000 / wall, load: `${load0} → ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]}` };
+  if (profiler) await profiler.stop(`${process.env.BENCH_PROFILE}.${name}`, Math.max(1, stats.enrolled.size));
   const writes = await writesSnapshot();
   const secrets = await settledSecrets(ids);
   // Every machine's answer holds the one Secret it has; a Secret no machine holds is an orphan.
@@ -263,7 +244,7 @@ async function storm(name, n, ipOf, abortMs = () => null) {
   let loggedIn = 0;
   const sample = [...stats.enrolled.values()].slice(0, 100);
   for (const e of sample) if ((await whoAmI(e.token.split('::')[1])) === 201) loggedIn++;
-  return { name, n, stats, wall, cpu, writes, orphans, mismatched, loggedIn, sample: sample.length };
+  return { name, n, stats, wall, cpu, share, writes, orphans, mismatched, loggedIn, sample: sample.length };
 }
 
 // Baseline: the bare work of one enrollment in Node (sha256 of the code + one Secret create).
@@ -306,8 +287,10 @@ for (const r of results) {
   row('retries per machine', `${retriesPer.toFixed(2)} (${s.retries})`, 'polite clients: 503/429 + Retry-After');
   row('most writes in any second', `${r.writes.maxWritesInASecond}`, `≤ ${(CAP * 1.1).toFixed(0)} (cap ${CAP} + 10 %)`);
   row('Secret creates seen by the cluster', `${r.writes.creates}`, `${r.n} (one per machine)`);
+  row('Secret deletes seen by the cluster', `${r.writes.deletes}`, 'owed deletes, node-password resets (none here: new machines)');
   row('503 other than cluster_busy', `${other503}`, '0');
   row(`CPU per enrollment (${RUNTIME})`, `${r.cpu.toFixed(2)} ms`, `bare work ${base.cpu.toFixed(2)} ms (${(r.cpu / base.cpu).toFixed(1)}x)`);
+  row('CPU used / wall (cores)', `${r.share.service.toFixed(2)} service, ${r.share.cluster.toFixed(2)} cluster`, `of ${cpus().length} cores; load average ${r.share.load}`);
   row('Secrets no machine holds', `${r.orphans}`, '0');
   row('tokens that log in (sample)', `${r.loggedIn}/${r.sample}`, `${r.sample}`);
   if (s.aborted) row('aborted requests', `${s.aborted}`, '');

@@ -17,6 +17,7 @@ import { createEnrollRoutes } from './routes/enroll.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { createMachineRoutes } from './routes/machines.ts';
 import { createNodeRoutes } from './routes/nodes.ts';
+import { createOpenApiRoutes } from './routes/openapi.ts';
 import { createTokenRoutes } from './routes/tokens.ts';
 import { createWebhookRoutes } from './routes/webhooks.ts';
 import { createUiRoutes } from './ui/index.ts';
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.route('/', createHealthRoutes());
+  app.route('/', createOpenApiRoutes());
   app.route('/', createEnrollRoutes());
   app.route('/', createMachineRoutes(deps.fetch ? { fetch: deps.fetch } : {}));
   app.route('/', createAuditRoutes(deps.fetch ? { fetch: deps.fetch } : {}));

@@ -10,7 +10,7 @@ import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
 import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
-import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, type StoreEnv } from './store/durable-object.ts';
+import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, workersClusterClient, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
 import { workersWriteGate, WriteGovernorObject } from './store/write-governor-object.ts';
 import { reconcileNodes } from './enroll/join-reconcile.ts';
@@ -65,7 +65,7 @@ export default {
     const cfg = parseConfig(env);
     const watch = createDurableJoinWatch(env.NODE_WATCH);
     await watch.kick();
-    const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: clusterClientFor(cfg, (input, init) => fetch(input, init)), now: () => new Date() };
+    const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: workersClusterClient(env), now: () => new Date() };
     const summary = await reconcileNodes(deps, { quarantine: cfg.quarantineUnattested });
     await deps.audit
       .append({ at: Date.now(), event: 'nodes.reconcile', outcome: 'success', machineId: null, method: null, code: null, reason: JSON.stringify({ ...summary, unaccountedNodes: summary.unaccountedNodes.slice(0, 20) }), tokenId: null, requestId: null, actor: 'cron', clientIp: null })

@@ -288,7 +288,8 @@ export function createObjectsApi({ store, clock, hub, kind, bookmarkIntervalMs =
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
       res.flushHeaders(); // a watcher learns the stream is open before the first event
       /** @param {unknown} e */
-      const write = (e) => res.write(JSON.stringify(e) + '\n');
+      // Never after the end: a bookmark timer due in the same tick as the timeout must not write.
+      const write = (e) => void (res.writableEnded || res.destroyed || res.write(JSON.stringify(e) + '\n'));
       /** @param {import('./watch.mjs').WatchEvent} e */
       const deliver = (e) => {
         const now = want(e.object);

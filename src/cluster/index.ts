@@ -48,8 +48,8 @@ export function createClusterClient(options: ClusterClientOptions) {
   return {
     tokens,
     ca,
-    nodes: createNodeClient(http),
-    /** The write governor the token store paces its creates and deletes through. */
+    nodes: createNodeClient(http, options.gate ? { gate: options.gate } : {}),
+    /** The write governor every Secret create and delete is paced through (tokens, node passwords). */
     gate: options.gate ?? UNGOVERNED,
     rotateServerToken: (input: { token: string; newToken?: string }) => rotateServerToken(http, input),
   };

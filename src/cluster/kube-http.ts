@@ -84,8 +84,13 @@ export function createKubeHttp(options: KubeHttpOptions) {
     return h;
   }
 
-  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string; raw?: boolean }): Promise<KubeResponse<T>> {
+  async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string; raw?: boolean; absentOk?: boolean }): Promise<KubeResponse<T>> {
     const res = await send(method, path, what, init);
+    if (init.absentOk && res.status === 404) {
+      // An expected absence is an answer, not an error: no error object (its stack) per call.
+      await res.body?.cancel().catch(() => undefined);
+      return { status: 404, body: null as T, serverDate: parseHttpDate(res.headers.get('date')) };
+    }
     return read<T>(res, what, init.raw === true);
   }
 
@@ -146,7 +151,8 @@ export function createKubeHttp(options: KubeHttpOptions) {
 
   /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
   /** `raw`: a 2xx body is returned as text, unparsed (the supervisor's /cacerts is PEM). */
-  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean } = {}): Promise<KubeResponse<T>> {
+  /** `absentOk`: a 404 answers `{ status: 404, body: null }` instead of throwing. */
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean; absentOk?: boolean } = {}): Promise<KubeResponse<T>> {
     const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
     let last: unknown;
     for (let attempt = 0; attempt < tries; attempt++) {

@@ -148,6 +148,18 @@ describe('node client', () => {
     ]);
   });
 
+  it('the node-password DELETE is a Secret write: it takes a delete slot from the write governor first; the GET takes none', async () => {
+    const s = scripted([new Response(status(404, 'NotFound'), { status: 404 }), new Response('{}')]);
+    const taken: string[] = [];
+    const c = createNodeClient(createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', now: () => new Date(0), sleep: async () => {}, fetch: s.fetch }), {
+      gate: { acquire: async (kind) => (taken.push(`${kind}@${s.calls.length}`), { at: 0, giveBack: () => {} }) },
+    });
+    expect(await c.getNodePassword('edge-1')).toBeNull();
+    expect(taken).toEqual([]);
+    expect(await c.deleteNodePassword('edge-1')).toBe(true);
+    expect(taken).toEqual(['delete@1']); // taken before the DELETE left
+  });
+
   it('summarizes a Node: creation, Ready heartbeat, labels, taints', () => {
     expect(
       summarizeNode({

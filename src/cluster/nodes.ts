@@ -3,6 +3,7 @@
 // precondition, and the k3s node-password Secret (get, delete). It decides nothing about joins.
 import { UpstreamError } from '../errors.ts';
 import { KubeApiError, type KubeHttp } from './kube-http.ts';
+import { UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 const NODES_PATH = '/api/v1/nodes';
 const KUBE_SYSTEM_SECRETS = '/api/v1/namespaces/kube-system/secrets';
@@ -45,7 +46,8 @@ export function nodePasswordSecretName(node: string): string {
   return `${node.toLowerCase()}.node-password.k3s`;
 }
 
-export function createNodeClient(http: KubeHttp) {
+export function createNodeClient(http: KubeHttp, options: { gate?: WriteGate } = {}) {
+  const gate = options.gate ?? UNGOVERNED;
   async function get(name: string): Promise<NodeObject | null> {
     try {
       return (await http.request<NodeObject>('GET', `${NODES_PATH}/${encodeURIComponent(name)}`, 'get nodes')).body;
@@ -115,18 +117,16 @@ export function createNodeClient(http: KubeHttp) {
   }
 
   async function getNodePassword(name: string): Promise<{ uid: string; createdAt: number | null } | null> {
-    try {
-      const s = (await http.request<{ metadata?: { uid?: string; creationTimestamp?: string } }>('GET', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'get secrets')).body;
-      const t = s.metadata?.creationTimestamp ? Date.parse(s.metadata.creationTimestamp) : Number.NaN;
-      return { uid: s.metadata?.uid ?? '', createdAt: Number.isNaN(t) ? null : t };
-    } catch (err) {
-      if (err instanceof KubeApiError && err.status === 404) return null;
-      throw err;
-    }
+    // Usually absent (a first enrollment): asked for as an answer, not an error.
+    const s = (await http.request<{ metadata?: { uid?: string; creationTimestamp?: string } } | null>('GET', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'get secrets', { absentOk: true })).body;
+    if (s === null) return null;
+    const t = s.metadata?.creationTimestamp ? Date.parse(s.metadata.creationTimestamp) : Number.NaN;
+    return { uid: s.metadata?.uid ?? '', createdAt: Number.isNaN(t) ? null : t };
   }
 
-  /** Deletes `<node>.node-password.k3s`; false when there was none. */
+  /** Deletes `<node>.node-password.k3s` (a Secret write: it takes a slot from the write governor); false when there was none. */
   async function deleteNodePassword(name: string): Promise<boolean> {
+    await gate.acquire('delete');
     try {
       await http.request('DELETE', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'delete secrets');
       return true;

@@ -138,6 +138,25 @@ describe('enrollment in one call, with Idempotency-Key', () => {
     expect(t.state()!.reservation).toBeNull();
     expect(t.state()!.codeUsedAt).toBeNull();
   });
+
+  it('join-watch work runs alongside the create and is finished before the answer: committed → true; a failed mint → false', async () => {
+    const t = setup();
+    const log: string[] = [];
+    const alongside = (ttl: number | null) => {
+      log.push(`start ttl=${ttl} minted=${t.minted.length}`);
+      return async (committed: boolean) => void log.push(`finish ${committed} live=${t.state()?.liveToken?.id ?? null}`);
+    };
+    const ok = await enrollInCell(t.cell, t.input('k1'), { ...t.deps, alongside });
+    expect(log).toEqual(['start ttl=600 minted=0', `finish true live=${ok.minted.token.id}`]); // started before the create, finished after the commit
+    log.length = 0;
+    const failing = { ...t.deps, alongside, tokens: { mint: async () => Promise.reject(new Error('connection reset')) } };
+    await expect(enrollInCell(t.cell, t.input('k1'), failing)).rejects.toMatchObject({ code: 'upstream_unavailable' });
+    expect(log).toEqual(['start ttl=600 minted=1', `finish false live=${ok.minted.token.id}`]);
+    // A refusal before the reservation never starts it.
+    log.length = 0;
+    await expect(enrollInCell(t.cell, t.input('k2'), { ...t.deps, alongside })).rejects.toMatchObject({ code: 'code_used' });
+    expect(log).toEqual([]);
+  });
 });
 
 describe('Idempotency-Key: the retry window never outlives its enrollment (review #4)', () => {

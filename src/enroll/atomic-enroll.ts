@@ -44,6 +44,13 @@ export interface AtomicEnrollDeps {
   readonly tokens: Pick<BootstrapTokenStore, 'mint'>;
   readonly gate: WriteGate;
   readonly now: () => number;
+  /**
+   * Work started together with the create, so its latency hides behind the create's, and finished
+   * before the answer (the join watch's expectation, the node-password lookup): called once the
+   * proof is reserved with the token's TTL; the function it returns is awaited with whether the
+   * enrollment committed. Never fails the enrollment.
+   */
+  readonly alongside?: (ttlSeconds: number | null) => (committed: boolean) => Promise<void>;
 }
 
 export interface AtomicEnrollResult {
@@ -107,10 +114,20 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
     }
   }
   // 4. Mint (the slot covers the first create); nothing landed on failure, so the proof stays usable.
+  const ttlSeconds = policy.tokenTtlSeconds ?? input.defaults.tokenTtlSeconds;
+  let finish: ((committed: boolean) => Promise<void>) | null = null;
+  try {
+    finish = deps.alongside?.(ttlSeconds) ?? null;
+  } catch {
+    finish = null;
+  }
+  const settle = async (committed: boolean) => {
+    if (finish) await finish(committed).catch(() => undefined);
+  };
   let minted: MintedToken;
   try {
     minted = await deps.tokens.mint({
-      ttlSeconds: policy.tokenTtlSeconds ?? input.defaults.tokenTtlSeconds,
+      ttlSeconds,
       usages: ['authentication'],
       groups: policy.groups ?? input.defaults.tokenGroups,
       description: `k3s-enroll: machine ${input.machineId} via ${input.method}`,
@@ -123,6 +140,7 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
     const released = releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null;
     const maybe = possiblyLandedTokenIds(err).map((id) => ({ id, uid: '' }));
     cell.save(released && maybe.length > 0 ? { ...released, pendingDeletes: [...released.pendingDeletes, ...maybe] } : released);
+    await settle(false);
     return fail(err instanceof AppError ? err : new UpstreamError('the cluster API failed', { retryable: true, reason: `mint: ${err instanceof Error ? err.message : String(err)}`, cause: err }));
   }
   // 5. Commit: revoked or superseded meanwhile → the new token is owed a delete (saved by fail()).
@@ -134,8 +152,10 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
     cell.save(c.state);
     owed = c.tokensToDelete;
   } catch (err) {
+    await settle(false);
     return fail(err);
   }
   record('success', { tokenId: minted.token.id });
+  await settle(true);
   return { minted, owed, mintedAt };
 }

@@ -4,6 +4,7 @@
 // audited with its precise reason. Runtime-agnostic: every port is injected.
 import type { EvidenceVerifier, VerifiedEvidence } from '../attest/evidence.ts';
 import { AppError, UpstreamError } from '../errors.ts';
+import { EnrollBody, parseWith } from '../schemas/index.ts';
 import { formatExpiration, formatJoinTokenWithHash } from '../token/index.ts';
 import type { AuditLog, MachineIndex, MachineStore } from '../store/ports.ts';
 import { possiblyLandedTokenIds, UNGOVERNED, type BootstrapTokenStore, type WriteGate } from '../cluster/index.ts';
@@ -31,6 +32,8 @@ export interface EnrollDeps {
   /**
    * After the commit, before the token is answered (join watch, join.ts): reset the Node's
    * password and tell the watcher to look for this machine's Node. Never fails the enrollment.
+   * Not called on the `atomic` path: the machine's store does that work itself, alongside its
+   * create (src/store/durable-object.ts), so the worker makes one round trip.
    */
   readonly onEnrolled?: (machineId: string, token: { id: string; mintedAt: number; expiresAt: number | null }, requestId: string) => Promise<void>;
   /**
@@ -79,10 +82,12 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
   let evidence: VerifiedEvidence | null = null;
   let auditedByStore = false;
   try {
-    // Own keys only: `{"method":"toString"}` must not reach Object.prototype.
-    const verifier = Object.hasOwn(deps.verifiers, method) ? deps.verifiers[method] : undefined;
-    if (!verifier) throw new AppError('invalid_request', `method must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
-    evidence = await verifier.verify(body, deps.now());
+    const input = parseWith(EnrollBody, body);
+    // Own keys only: `{"method":"toString"}` must not reach Object.prototype. A method the schema
+    // knows may still be disabled here (no issuer, no device CA).
+    const verifier = Object.hasOwn(deps.verifiers, input.method) ? deps.verifiers[input.method] : undefined;
+    if (!verifier) throw new AppError('invalid_request', `method: must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
+    evidence = await verifier.verify(input, deps.now());
     if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps, ctx);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
@@ -117,7 +122,6 @@ async function atomicFor(evidence: VerifiedEvidence, method: string, ctx: Enroll
     }
     throw new UpstreamError('the machine store failed', { retryable: true, reason: `enroll call: ${err instanceof Error ? err.message : String(err)}`, cause: err });
   }
-  if (deps.onEnrolled) await deps.onEnrolled(evidence.machineId, { id: r.token.id, mintedAt: r.mintedAt, expiresAt: r.expiresAt }, ctx.requestId).catch(() => undefined);
   return {
     token: formatJoinTokenWithHash(caHash, r.token.token),
     server: deps.defaults.serverUrl,

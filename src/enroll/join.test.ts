@@ -249,6 +249,20 @@ describe('handleNode', () => {
     expect((await machines.get('edge-1'))!).toMatchObject({ state: 'joined', node: { uid: n.metadata.uid, joinedAt: T2 + 7_000 } });
   });
 
+  it('the password reset is only a cluster write when there is a password to reset: absent → one GET, no DELETE, no audit', async () => {
+    const { cluster, audit, deps } = await setup();
+    const before = cluster.calls.length;
+    expect(await resetNodePassword('edge-1', deps)).toBe(false);
+    expect(cluster.calls.slice(before)).toEqual(['get password edge-1']);
+    expect(audit.events.filter((e) => e.event === 'node.password_reset')).toEqual([]);
+    // A lookup already sent (alongside the mint) is used instead of a second GET.
+    cluster.passwords.set('edge-1', T0);
+    const mark = cluster.calls.length;
+    expect(await resetNodePassword('edge-1', deps, 'req-1', Promise.resolve({ uid: 'pw', createdAt: T0 }))).toBe(true);
+    expect(cluster.calls.slice(mark)).toEqual(['delete password edge-1']);
+    expect(audit.events.find((e) => e.event === 'node.password_reset')).toMatchObject({ outcome: 'success', requestId: 'req-1' });
+  });
+
   it('a failed password reset is audited as a failure and does not throw', async () => {
     const { cluster, audit, deps } = await setup();
     cluster.setDown(true);

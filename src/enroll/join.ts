@@ -129,11 +129,21 @@ export function auditJoinExpired(deps: Pick<JoinDeps, 'audit' | 'now'>, id: stri
 /**
  * A successful enrollment removes the machine's node-password Secret, so a re-imaged machine
  * (new password) rejoins under its own name: the attestation, not k3s's first-come password,
- * decides who owns the name. Absent Secret: nothing to do. A failure is audited; the machine's
- * agent then meets k3s's "Node password rejected" until an operator or a re-enrollment resets it.
+ * decides who owns the name. Only a cluster write when there is something to reset: one GET
+ * (a read, not paced) looks first — k3s keeps that Secret only beside a Node of the name (owner
+ * reference) or for 10 minutes after a failed registration — and the DELETE, a Secret write,
+ * takes a slot from the write governor. `lookup`: the GET already sent (alongside the mint).
+ * A failure is audited; the machine's agent then meets k3s's "Node password rejected" until an
+ * operator or a re-enrollment resets it.
  */
-export async function resetNodePassword(id: string, deps: Pick<JoinDeps, 'cluster' | 'audit' | 'now'>, requestId: string | null = null): Promise<boolean> {
+export async function resetNodePassword(
+  id: string,
+  deps: Pick<JoinDeps, 'cluster' | 'audit' | 'now'>,
+  requestId: string | null = null,
+  lookup: Promise<{ uid: string; createdAt: number | null } | null> = deps.cluster.nodes.getNodePassword(id),
+): Promise<boolean> {
   try {
+    if ((await lookup) === null) return false;
     const removed = await deps.cluster.nodes.deleteNodePassword(id);
     if (removed) await deps.audit.append({ at: deps.now().getTime(), event: 'node.password_reset', outcome: 'success', machineId: id, method: null, code: null, reason: 'node-password Secret deleted after a successful enrollment', tokenId: null, requestId, actor: null, clientIp: null }).catch(() => undefined);
     return removed;

@@ -11,6 +11,7 @@ import { parseIdempotencyKey } from '../enroll/idempotency.ts';
 import { AppError } from '../errors.ts';
 import { addressLimiterKey } from '../http/client-address.ts';
 import { readJsonObject } from '../http/json-body.ts';
+import { ChallengeBody, parseWith } from '../schemas/index.ts';
 import { failureLimiterFor } from '../store/failure-limiter.ts';
 
 export function createEnrollRoutes(): Hono<AppEnv> {
@@ -44,10 +45,11 @@ export function createEnrollRoutes(): Hono<AppEnv> {
   });
   const challenge = async (c: Context<AppEnv>, { deps, s, now, clientIp }: Omit<Awaited<ReturnType<typeof limited>>, 'counted'>) => {
     const config = c.get('config');
-    const body = await readJsonObject(c);
+    const raw = await readJsonObject(c);
     const audit = (outcome: 'success' | 'failure', machineId: string | null, code: string | null, reason: string | null) =>
-      s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: body.method === 'x509' ? 'x509' : 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
+      s.audit.append({ at: now().getTime(), event: 'enroll.challenge', outcome, machineId, method: raw.method === 'x509' ? 'x509' : 'tpm', code, reason, tokenId: null, requestId: c.get('requestId'), actor: null, clientIp }).catch(() => undefined);
     try {
+      const body = parseWith(ChallengeBody, raw);
       if (body.method === 'x509') {
         const { machineId, ...result } = await issueX509Challenge(body, { machines: s.machines, challenges: s.challenges, trust: s.deviceTrust ?? { roots: [], intermediates: [] }, now, newId: deps.newId ?? (() => crypto.randomUUID()) });
         await audit('success', machineId, null, null);

@@ -8,16 +8,17 @@ import { parseMachineId } from '../attest/evidence.ts';
 import { AppError } from '../errors.ts';
 import { createAdminAuth } from '../http/admin-auth.ts';
 import { readJsonObject } from '../http/json-body.ts';
+import { MachineListQuery, parseWith, type MachineResponse } from '../schemas/index.ts';
 import type { MachineView } from '../store/ports.ts';
 import { formatDuration, formatExpiration } from '../token/index.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : formatExpiration(new Date(ms)));
 
-export function presentMachine(v: MachineView) {
+export function presentMachine(v: MachineView): MachineResponse {
   return {
     id: v.id,
-    groups: v.groups,
-    labels: v.labels,
+    groups: v.groups === null ? null : [...v.groups],
+    labels: { ...v.labels },
     tokenTtl: v.tokenTtlSeconds === null ? null : formatDuration(v.tokenTtlSeconds * 1000),
     hasEnrollmentCode: v.hasEnrollmentCode,
     enrollmentCodeUsed: v.enrollmentCodeUsed,
@@ -27,8 +28,8 @@ export function presentMachine(v: MachineView) {
     certificateSha256: v.certificateSha256,
     revoked: v.revokedAt !== null,
     revokedAt: iso(v.revokedAt),
-    createdAt: iso(v.createdAt),
-    updatedAt: iso(v.updatedAt),
+    createdAt: formatExpiration(new Date(v.createdAt)),
+    updatedAt: formatExpiration(new Date(v.updatedAt)),
     liveToken: v.liveToken ? { id: v.liveToken.id, expiresAt: iso(v.liveToken.expiresAt), method: v.liveToken.method } : null,
     lastEnrolledAt: iso(v.lastEnrolledAt),
     state: v.state ?? 'registered',
@@ -46,7 +47,7 @@ const auditAdmin = (c: Context<AppEnv>, event: string, machineId: string, outcom
 // The use cases behind the routes, shared with the dashboard (src/ui): one implementation each.
 
 /** PUT /v1/machines/{id}: validates, registers (or replaces), indexes and audits. */
-export async function registerMachine(c: Context<AppEnv>, pathId: string, body: Readonly<Record<string, unknown>>): Promise<{ machine: MachineView; created: boolean }> {
+export async function registerMachine(c: Context<AppEnv>, pathId: string, body: unknown): Promise<{ machine: MachineView; created: boolean }> {
   const s = servicesOf(c);
   let reg;
   try {
@@ -99,11 +100,8 @@ export function createMachineRoutes(options: { fetch?: typeof fetch } = {}): Hon
   });
 
   app.get('/v1/machines', async (c) => {
-    const limitRaw = c.req.query('limit') ?? '100';
-    const limit = Number(limitRaw);
-    if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new AppError('invalid_request', 'limit must be an integer from 1 to 1000');
-    const after = c.req.query('after');
-    const page = await listMachines(c, { limit, ...(after !== undefined ? { after } : {}) });
+    const q = parseWith(MachineListQuery, { limit: c.req.query('limit'), after: c.req.query('after') });
+    const page = await listMachines(c, { limit: Number(q.limit), ...(q.after !== undefined ? { after: q.after } : {}) });
     return c.json({ items: page.items.map(presentMachine), next: page.next });
   });
 

@@ -7,6 +7,7 @@ import { AppError } from '../errors.ts';
 import { createAdminAuth } from '../http/admin-auth.ts';
 import { readJsonObject } from '../http/json-body.ts';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../enroll/enroll.ts';
+import { parseWith, ServerTokenRotateBody, TOKEN_CREATE_CODES, TokenCreateBody, type TokenCreatedResponse, type TokenListItemResponse } from '../schemas/index.ts';
 import {
   DEFAULT_TOKEN_GROUPS,
   formatExpiration,
@@ -27,7 +28,6 @@ export function looksLikeFullToken(v: string): boolean {
 }
 
 export const K3S_TOKEN_TTL_DEFAULT = '24h';
-const KNOWN = new Set(['token', 'ttl', 'description', 'groups', 'usages']);
 
 const now = (c: Context<AppEnv>) => (c.get('deps').now ?? (() => new Date()))();
 const audit = (c: Context<AppEnv>, event: string, outcome: 'success' | 'failure', tokenId: string | null, reason: string | null, code: string | null = null) =>
@@ -38,34 +38,20 @@ const audit = (c: Context<AppEnv>, event: string, outcome: 'success' | 'failure'
 // The use cases behind the routes, shared with the dashboard (src/ui): one implementation each.
 
 /** POST /v1/tokens (= `k3s token create`): the K10 join token is in the answer only. */
-export async function createToken(c: Context<AppEnv>, body: Readonly<Record<string, unknown>>): Promise<{ token: string; id: string; expiresAt: string | null }> {
+export async function createToken(c: Context<AppEnv>, rawBody: unknown): Promise<TokenCreatedResponse> {
   const s = servicesOf(c);
-  for (const k of Object.keys(body)) if (!KNOWN.has(k)) throw new AppError('invalid_request', `unknown field "${k.slice(0, 64)}"`);
+  const body = parseWith(TokenCreateBody, rawBody, { codes: TOKEN_CREATE_CODES });
   const token = body.token === undefined ? undefined : parseBootstrapToken(body.token);
-  let ttlMs: number;
-  try {
-    ttlMs = parseDuration(body.ttl ?? K3S_TOKEN_TTL_DEFAULT);
-  } catch (err) {
-    if (err instanceof TokenError) throw new AppError('invalid_request', `ttl: ${err.message}`);
-    throw err;
-  }
-  const list = (field: 'groups' | 'usages', dflt: readonly string[]): string[] => {
-    const v = body[field];
-    if (v === undefined) return [...dflt];
-    if (!Array.isArray(v) || v.length > 16 || !v.every((x) => typeof x === 'string')) throw new AppError('invalid_request', `${field} must be a list of strings`);
-    return v as string[];
-  };
-  const description = body.description ?? '';
-  if (typeof description !== 'string') throw new AppError('invalid_request', 'description must be a string');
+  const ttlMs = parseDuration(body.ttl ?? K3S_TOKEN_TTL_DEFAULT);
   // k3s: a TTL of 0 (or less) writes no expiration: the token never expires.
   const ttlSeconds = ttlMs > 0 ? Math.max(1, Math.round(ttlMs / 1000)) : null;
   const caHash = await s.cluster.ca.caHash();
   try {
     const minted = await s.cluster.tokens.mint({
       ttlSeconds,
-      groups: list('groups', DEFAULT_TOKEN_GROUPS),
-      usages: list('usages', KNOWN_TOKEN_USAGES),
-      description,
+      groups: body.groups ?? [...DEFAULT_TOKEN_GROUPS],
+      usages: body.usages ?? [...KNOWN_TOKEN_USAGES],
+      description: body.description ?? '',
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, 'k3s-enroll.io/source': 'admin' },
       ...(token ? { token } : {}),
     });
@@ -79,14 +65,7 @@ export async function createToken(c: Context<AppEnv>, body: Readonly<Record<stri
   }
 }
 
-export interface TokenListItem {
-  readonly id: string;
-  readonly description: string;
-  readonly expires: string | null;
-  readonly ttl: string;
-  readonly usages: readonly string[];
-  readonly groups: readonly string[];
-}
+export type TokenListItem = TokenListItemResponse;
 
 /** GET /v1/tokens (= `k3s token list`), sorted by id. */
 export async function listTokens(c: Context<AppEnv>): Promise<TokenListItem[]> {
@@ -99,8 +78,8 @@ export async function listTokens(c: Context<AppEnv>): Promise<TokenListItem[]> {
       description: t.description,
       expires: t.expires ? formatExpiration(t.expires) : null,
       ttl: t.invalidExpiration ? '<invalid>' : t.expires ? shortHumanDuration(t.expires.getTime() - at) : '<forever>',
-      usages: t.usages,
-      groups: t.groups,
+      usages: [...t.usages],
+      groups: [...t.groups],
     }));
 }
 
@@ -150,11 +129,9 @@ export function createTokenRoutes(options: { fetch?: typeof fetch } = {}): Hono<
   });
 
   app.post('/v1/server-token/rotate', async (c) => {
-    const body = await readJsonObject(c);
-    if (typeof body.token !== 'string' || body.token === '') throw new AppError('invalid_request', 'token (the current server token) is required');
-    if (body.newToken !== undefined && typeof body.newToken !== 'string') throw new AppError('invalid_request', 'newToken must be a string');
+    const body = parseWith(ServerTokenRotateBody, await readJsonObject(c));
     try {
-      await servicesOf(c).cluster.rotateServerToken({ token: body.token, ...(body.newToken !== undefined ? { newToken: body.newToken as string } : {}) });
+      await servicesOf(c).cluster.rotateServerToken({ token: body.token, ...(body.newToken !== undefined ? { newToken: body.newToken } : {}) });
     } catch (err) {
       if (err instanceof AppError) await audit(c, 'server-token.rotate', 'failure', null, err.reason, err.code);
       throw err;

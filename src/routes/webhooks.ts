@@ -4,16 +4,14 @@
 // once when `machine.enrollmentCode` is `"generate"`.
 import { Hono } from 'hono';
 import { servicesOf, type AppEnv } from '../app.ts';
-import { parseMachineId } from '../attest/evidence.ts';
 import { settleDeletes } from '../enroll/enroll.ts';
 import type { FleetEvent } from '../enroll/machine-state.ts';
-import { parseMachineRegistration } from '../enroll/registration.ts';
+import { buildMachineRegistration } from '../enroll/registration.ts';
+import { FleetEvent as FleetEventBody, FleetEventId, parseWith } from '../schemas/index.ts';
 import { AppError } from '../errors.ts';
 import { SIGNATURE_HEADER, verifyWebhookSignature } from '../http/webhook-signature.ts';
 import { parseRfc3339, randomAlphabetString } from '../token/index.ts';
 import { presentMachine } from './machines.ts';
-
-const EVENT_TYPES = new Set(['machine.registered', 'machine.revoked']);
 
 export function createWebhookRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -27,36 +25,25 @@ export function createWebhookRoutes(): Hono<AppEnv> {
     const raw = await c.req.text();
     const signedAt = verifyWebhookSignature(config.fleetWebhookSecret, c.req.header(SIGNATURE_HEADER), raw, now);
 
-    let body: Record<string, unknown>;
+    let parsed: unknown;
     try {
-      const v = JSON.parse(raw) as unknown;
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
-      body = v as Record<string, unknown>;
+      parsed = JSON.parse(raw) as unknown;
     } catch {
       throw new AppError('invalid_request', 'the event must be a JSON object');
     }
-    const id = body.id;
-    if (typeof id !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(id)) throw new AppError('invalid_request', 'id must be 1–200 printable characters');
-    if (typeof body.type !== 'string' || !EVENT_TYPES.has(body.type)) throw new AppError('unsupported_event', `unknown event type; expected one of ${[...EVENT_TYPES].join(', ')}`);
-    const machine = body.machine;
-    if (typeof machine !== 'object' || machine === null || Array.isArray(machine)) throw new AppError('invalid_request', 'machine must be an object');
-    const machineId = parseMachineId((machine as Record<string, unknown>).id, 'machine.id');
-    let at = signedAt * 1000;
-    if (body.occurredAt !== undefined) {
-      const t = parseRfc3339(body.occurredAt);
-      if (t === null) throw new AppError('invalid_request', 'occurredAt must be an RFC 3339 time');
-      at = t;
-    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new AppError('invalid_request', 'the event must be a JSON object');
+    const { id } = parseWith(FleetEventId, parsed);
+    const body = parseWith(FleetEventBody, parsed, { codes: { type: 'unsupported_event' } });
+    const machineId = body.machine.id;
+    const at = body.occurredAt !== undefined ? parseRfc3339(body.occurredAt)! : signedAt * 1000;
 
     let event: FleetEvent;
     let generatedCode: string | null = null;
     if (body.type === 'machine.registered') {
-      const fields = { ...(machine as Record<string, unknown>) };
-      if (fields.enrollmentCode === 'generate') {
-        generatedCode = randomAlphabetString(32);
-        fields.enrollmentCode = generatedCode;
-      }
-      event = { type: 'machine.registered', registration: parseMachineRegistration(machineId, fields, now), at };
+      const { enrollmentCode, ...fields } = body.machine;
+      if (enrollmentCode === 'generate') generatedCode = randomAlphabetString(32);
+      const code = generatedCode ?? enrollmentCode;
+      event = { type: 'machine.registered', registration: buildMachineRegistration(machineId, { ...fields, ...(code !== undefined ? { enrollmentCode: code } : {}) }, now, 'machine.'), at };
     } else {
       event = { type: 'machine.revoked', at };
     }

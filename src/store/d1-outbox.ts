@@ -3,7 +3,7 @@
 // when EVENTS_WEBHOOK_URL is set. Called from the machine's Durable Object alarm, off the response path.
 import type { OutboxRecord } from '../enroll/atomic-enroll.ts';
 import { PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
-import { createD1MachineIndex } from './d1.ts';
+import { machineUpsert } from './d1.ts';
 
 export async function writeOutbox(db: D1Database, records: readonly OutboxRecord[], queue: Queue<OutboundEvent> | null, newId: () => string): Promise<void> {
   if (records.length === 0) return;
@@ -13,10 +13,10 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
     const e = r.audit;
     stmts.push(audit.bind(e.at, e.event, e.outcome, e.machineId, e.method, e.code, e.reason?.slice(0, 1000) ?? null, e.tokenId, e.requestId, e.actor, e.clientIp, r.id));
   }
-  await db.batch(stmts);
-  // The newest view of the machine is enough for the listing.
+  // The newest view of the machine is enough for the listing; one batch (one D1 round trip) for all.
   const latest = [...records].reverse().find((r) => r.view !== null)?.view ?? null;
-  if (latest) await createD1MachineIndex(db).upsert(latest);
+  if (latest) stmts.push(machineUpsert(db, latest));
+  await db.batch(stmts);
   if (queue) {
     const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, newId()), contentType: 'json' as const }));
     if (events.length > 0) await queue.sendBatch(events);

@@ -49,11 +49,7 @@ export function createD1AuditLog(db: D1Database): AuditLog {
 export function createD1MachineIndex(db: D1Database): MachineIndex {
   return {
     async upsert(v: MachineView) {
-      await db
-        .prepare('INSERT INTO machines (id, view, updated_at, ek_sha256) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at, ek_sha256 = excluded.ek_sha256 WHERE excluded.updated_at >= machines.updated_at')
-        // The EK stays indexed after a revocation: a revoked machine's TPM never auto-registers anew.
-        .bind(v.id, JSON.stringify(v), v.updatedAt, v.ekPublicKeySha256)
-        .run();
+      await machineUpsert(db, v).run();
     },
     async findByEk(sha) {
       const row = await db.prepare('SELECT id FROM machines WHERE ek_sha256 = ? ORDER BY updated_at DESC LIMIT 1').bind(sha).first<{ id: string }>();
@@ -64,6 +60,14 @@ export function createD1MachineIndex(db: D1Database): MachineIndex {
       return rows.results.map((r) => JSON.parse(r.view) as MachineView);
     },
   };
+}
+
+/** The listing row for one machine's view, newer views only (one statement, to batch with others). */
+export function machineUpsert(db: D1Database, v: MachineView): D1PreparedStatement {
+  return db
+    .prepare('INSERT INTO machines (id, view, updated_at, ek_sha256) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET view = excluded.view, updated_at = excluded.updated_at, ek_sha256 = excluded.ek_sha256 WHERE excluded.updated_at >= machines.updated_at')
+    // The EK stays indexed after a revocation: a revoked machine's TPM never auto-registers anew.
+    .bind(v.id, JSON.stringify(v), v.updatedAt, v.ekPublicKeySha256);
 }
 
 export function createD1WebhookEventLog(db: D1Database): WebhookEventLog {

@@ -6,9 +6,9 @@ import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import { deleteTokens } from '../enroll/enroll.ts';
-import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type MachineState, type Proof, type TokenRef } from '../enroll/machine-state.ts';
+import { dueForDeletion, nextAlarmAt, type FleetEvent, type LiveToken, type MachineRegistration, type Proof, type TokenRef } from '../enroll/machine-state.ts';
 import type { JoinEvent } from '../enroll/join-state.ts';
-import { auditJoinExpired } from '../enroll/join.ts';
+import { auditJoinExpired, resetNodePassword } from '../enroll/join.ts';
 import { createD1AuditLog, createD1MachineIndex } from './d1.ts';
 import { createQueuedAuditLog, type OutboundEvent } from './queue-events.ts';
 import { AppError } from '../errors.ts';
@@ -20,6 +20,7 @@ import { writeOutbox } from './d1-outbox.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
 import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
+import type { NodeWatchObject } from './node-watch-object.ts';
 
 const STATE_KEY = 'state';
 const OUTBOX_PREFIX = 'outbox:';
@@ -53,40 +54,111 @@ async function unwrapRpc<T>(p: Promise<RpcResult<T>> | RpcResult<T>): Promise<T>
 
 const clusterClients = new Map<string, ClusterClient>();
 
+/**
+ * The isolate's cluster client for this environment (one per isolate, not per object or request:
+ * one parsed config, one known cluster clock), every Secret write paced by the write governor.
+ */
+export function workersClusterClient(env: Record<string, unknown>): ClusterClient {
+  const key = `${String(env.CLUSTER_API_URL)}|${String(env.CLUSTER_SA_TOKEN)}|${String(env.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(env.CLUSTER_CA_PEM ?? env.CLUSTER_CA_HASH)}`;
+  let c = clusterClients.get(key);
+  if (!c) {
+    const config = parseConfig(env);
+    c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
+    clusterClients.set(key, c);
+  }
+  return c;
+}
+
+const fleetIds = new WeakMap<object, DurableObjectId>();
+/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
+function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
+  let id = fleetIds.get(ns);
+  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
+  return id;
+}
+
 export class MachineObject extends DurableObject<Record<string, unknown>> {
+  /**
+   * The state document as last loaded or saved within the current call: an enrollment loads its
+   * state six times, and each load is a storage read plus a deserialization. Every call starts
+   * from storage (fresh()), so a write made beside this object's methods is never missed; saved
+   * values are never mutated (the state functions copy), so the cached one is what storage holds.
+   */
+  private cached: { state: StateWithKey | null } | null = null;
+  /** Outbox records added since the last flush (null: unknown, list storage). */
+  private outboxSize: number | null = null;
+
+  /** Forget what is cached: the start of every call and alarm. */
+  private fresh(): void {
+    this.cached = null;
+    this.outboxSize = null;
+  }
+
+  private loadState(): StateWithKey | null {
+    this.cached ??= { state: this.ctx.storage.kv.get<StateWithKey>(STATE_KEY) ?? null };
+    return this.cached.state;
+  }
+
+  private saveState(s: StateWithKey | null): void {
+    this.cached = null; // if the write throws, the next load reads storage
+    if (s === null) this.ctx.storage.kv.delete(STATE_KEY);
+    else this.ctx.storage.kv.put(STATE_KEY, s);
+    this.cached = { state: s };
+  }
+
+  private addToOutbox(r: OutboxRecord): void {
+    this.ctx.storage.kv.put(`${OUTBOX_PREFIX}${r.id}`, r);
+    this.outboxSize = (this.outboxSize ?? 0) + 1; // only "any pending?" is asked of it
+  }
+
   private ops() {
-    const storage = this.ctx.storage;
-    return machineCellOps({
-      load: () => (storage.kv.get<MachineState>(STATE_KEY) ?? null),
-      save: (s) => {
-        if (s === null) storage.kv.delete(STATE_KEY);
-        else storage.kv.put(STATE_KEY, s);
-      },
-    });
+    return machineCellOps({ load: () => this.loadState(), save: (s) => this.saveState(s) });
   }
 
   private async schedule(): Promise<void> {
-    let at = nextAlarmAt(this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null, Date.now(), ALARM_RETRY_MS);
-    if (this.outbox().length > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
+    let at = nextAlarmAt(this.loadState(), Date.now(), ALARM_RETRY_MS);
+    if (this.pendingOutbox() > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
+  }
+
+  private pendingOutbox(): number {
+    this.outboxSize ??= this.outbox().length;
+    return this.outboxSize;
   }
 
   private outbox(): Array<[string, OutboxRecord]> {
     return [...this.ctx.storage.kv.list<OutboxRecord>({ prefix: OUTBOX_PREFIX })];
   }
 
-  /** One cluster client per isolate (not per machine): one parsed config, one known cluster clock. */
   private cluster(): ClusterClient {
-    const e = this.env as Record<string, unknown>;
-    const key = `${String(e.CLUSTER_API_URL)}|${String(e.CLUSTER_SA_TOKEN)}|${String(e.CLUSTER_MAX_WRITES_PER_SECOND)}|${String(e.CLUSTER_CA_PEM ?? e.CLUSTER_CA_HASH)}`;
-    let c = clusterClients.get(key);
-    if (!c) {
-      const config = parseConfig(this.env);
-      c = clusterClientFor(config, (input, init) => fetch(input, init), workersWriteGate((this.env as unknown as StoreEnv).GOVERNOR, config.clusterMaxWritesPerSecond));
-      clusterClients.set(key, c);
-    }
-    return c;
+    return workersClusterClient(this.env);
+  }
+
+  /**
+   * The join watch's part of an enrollment, started with the create and done before the answer,
+   * from this object (no second round trip from the worker): the fleet watcher learns the name
+   * before the token exists (DO→DO, hidden behind the create), and the node-password Secret is
+   * looked up alongside; after the commit it is deleted (paced) only if there is one.
+   */
+  private joinWatchAlongside(input: AtomicEnrollInput, cluster: ClusterClient) {
+    return (ttlSeconds: number | null) => {
+      const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
+      const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
+      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
+      const lookup = cluster.nodes.getNodePassword(input.machineId);
+      lookup.catch(() => undefined); // awaited below; a failure is audited there
+      return async (committed: boolean) => {
+        await watch;
+        if (!committed) {
+          await lookup.catch(() => undefined);
+          return;
+        }
+        // Server-chosen record id (the reservation's), like the enrollment's own record.
+        const audit: AuditLog = { append: async (e) => this.addToOutbox({ id: `${input.reservationId}:${e.event}`, audit: e, view: null }), list: async () => [] };
+        await resetNodePassword(input.machineId, { cluster, audit, now: () => new Date() }, input.requestId, lookup);
+      };
+    };
   }
 
   /**
@@ -95,16 +167,17 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    * the alarm), owed deletes left to the alarm. The token crosses back to the worker by RPC only.
    */
   async enroll(input: AtomicEnrollInput): Promise<RpcResult<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>> {
-    const kv = this.ctx.storage.kv;
+    this.fresh();
     const cell: AtomicCell = {
-      load: () => kv.get<StateWithKey>(STATE_KEY) ?? null,
-      save: (st) => (st === null ? kv.delete(STATE_KEY) : kv.put(STATE_KEY, st)),
-      outbox: (r) => kv.put(`${OUTBOX_PREFIX}${r.id}`, r),
+      load: () => this.loadState(),
+      save: (st) => this.saveState(st),
+      outbox: (r) => this.addToOutbox(r),
       flush: () => this.ctx.storage.sync(),
       view: (st) => toView(st),
     };
     try {
-      const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: this.cluster().tokens, gate: this.cluster().gate, now: () => Date.now() });
+      const cluster = this.cluster();
+      const { minted, mintedAt } = await enrollInCell(cell, input, { tokens: cluster.tokens, gate: cluster.gate, now: () => Date.now(), alongside: this.joinWatchAlongside(input, cluster) });
       return { ok: true, value: { token: minted.token, uid: minted.uid, expiresAt: minted.expiresAt?.getTime() ?? null, mintedAt } };
     } catch (err) {
       if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
@@ -115,22 +188,27 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   }
 
   async register(reg: MachineRegistration, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().register(reg, now));
     await this.schedule();
     return r;
   }
   get() {
+    this.fresh();
     return wrapRpc(() => this.ops().get());
   }
   async revoke(now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().revoke(now));
     await this.schedule();
     return r;
   }
   reserve(proof: Proof, reservationId: string, now: number) {
+    this.fresh();
     return wrapRpc(() => this.ops().reserve(proof, reservationId, now));
   }
   async commit(reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number) {
+    this.fresh();
     try {
       return wrapRpc(() => this.ops().commit(reservationId, minted, usedJwt, now));
     } finally {
@@ -138,23 +216,27 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     }
   }
   async release(reservationId: string, owed: TokenRef | readonly TokenRef[] | null = null) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().release(reservationId, owed));
     if (owed) await this.schedule();
     return r;
   }
   async confirmDeleted(ids: string[]) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().confirmDeleted(ids));
     await this.schedule();
     return r;
   }
 
   async fleetEvent(id: string, event: FleetEvent, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().fleetEvent(id, event, now));
     await this.schedule();
     return r;
   }
 
   async join(event: JoinEvent, now: number) {
+    this.fresh();
     const r = wrapRpc(() => this.ops().join(event, now));
     await this.schedule();
     return r;
@@ -162,6 +244,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
 
   /** Deletes every token that expired or is owed a delete; failures retry in ALARM_RETRY_MS. */
   override async alarm(): Promise<void> {
+    this.fresh();
     // A token that expires unjoined makes the machine join_expired (before the delete below
     // clears it: the outcome is about that token).
     const expiry = this.ops().join({ type: 'expire' }, Date.now());
@@ -170,8 +253,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await auditJoinExpired({ audit, now: () => new Date() }, expiry.machine.id, expiry.tokenId);
       await createD1MachineIndex(this.env.DB as D1Database).upsert(expiry.machine).catch(() => undefined);
     }
-    const state = this.ctx.storage.kv.get<MachineState>(STATE_KEY) ?? null;
-    const due = dueForDeletion(state, Date.now());
+    const due = dueForDeletion(this.loadState(), Date.now());
     if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
     await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();
@@ -185,6 +267,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
     await writeOutbox(env.DB, pending.map(([, r]) => r), eventsOn && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
+    this.outboxSize = null;
   }
 }
 

@@ -4,12 +4,11 @@
 // 410 Gone, retrying with backoff when the cluster is unreachable. With nothing awaited it sends
 // nothing. One watch for the fleet instead of one poll per machine: see join-watch.ts.
 import { DurableObject } from 'cloudflare:workers';
-import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
 import type { JoinDeps } from '../enroll/join.ts';
 import { runWatchSession } from '../enroll/join-watch.ts';
 import { createD1MachineIndex } from './d1.ts';
-import { createDurableMachineStore, workersAuditLog, type MachineObject } from './durable-object.ts';
+import { createDurableMachineStore, workersAuditLog, workersClusterClient, type MachineObject } from './durable-object.ts';
 
 /** Awaited names are kept this long past their token's expiry (labels owed after a late join). */
 export const AWAIT_GRACE_MS = 5 * 60_000;
@@ -71,7 +70,8 @@ export class NodeWatchObject extends DurableObject<Record<string, unknown>> {
     let deps: JoinDeps;
     try {
       const cfg = parseConfig(this.env);
-      const cluster = clusterClientFor(cfg, (input, init) => fetch(input, init));
+      // Consume-on-join deletes are Secret writes: paced by the write governor like every other.
+      const cluster = workersClusterClient(this.env);
       deps = {
         machines: createDurableMachineStore(this.env.MACHINES as DurableObjectNamespace<MachineObject>),
         index: createD1MachineIndex(this.env.DB as D1Database),

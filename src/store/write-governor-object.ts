@@ -5,6 +5,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { allocateSlots, createBatchedWriteGate, type GovernorSchedule, type SlotGrant, type SlotRequest, type WriteGate } from '../cluster/index.ts';
 
 const SCHEDULE_KEY = 'schedule';
+const PERSIST_AHEAD_MS = 100;
 
 export class WriteGovernorObject extends DurableObject<Record<string, unknown>> {
   private schedule: GovernorSchedule | null = null;
@@ -15,7 +16,10 @@ export class WriteGovernorObject extends DurableObject<Record<string, unknown>> 
     this.schedule ??= kv.get<GovernorSchedule>(SCHEDULE_KEY) ?? null;
     const r = allocateSlots(this.schedule, { creates: Math.max(0, Math.floor(req.creates)), deletes: Math.max(0, Math.floor(req.deletes)) }, Date.now(), cap);
     this.schedule = r.schedule;
-    kv.put(SCHEDULE_KEY, r.schedule);
+    // Stored only when it books ahead more than a restart could take: a schedule that is free
+    // again within PERSIST_AHEAD_MS loses nothing if it is forgotten (and each write would cost a
+    // storage commit the grant waits for, once per batch).
+    if (r.schedule.nextFreeMs > Date.now() + PERSIST_AHEAD_MS) kv.put(SCHEDULE_KEY, r.schedule);
     return r.grant;
   }
 }
@@ -28,7 +32,8 @@ export function workersWriteGate(ns: DurableObjectNamespace<WriteGovernorObject>
   if (!byCap) gates.set(ns, (byCap = new Map()));
   let gate = byCap.get(cap);
   if (!gate) {
-    const stub = () => ns.get(ns.idFromName('cluster'));
+    let id: DurableObjectId | null = null;
+    const stub = () => ns.get((id ??= ns.idFromName('cluster')));
     gate = createBatchedWriteGate(
       { allocate: async (req) => (await stub().allocate(req, cap)) as SlotGrant },
       { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() },

@@ -1,9 +1,10 @@
 // End to end in workerd (real Durable Objects, D1) against the dev cluster: register → enroll →
 // the K10 token pins the dev cluster's CA and really logs in; replays, revocations, races and
 // malformed or forged input mint nothing.
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkedFetch } from '../support/workers/openapi-contract.ts';
 import { parseJoinToken } from '../../src/token/index.ts';
 import { bootstrapSecrets, cacerts, clearFaults, cluster, fault, whoAmI } from '../support/workers/dev-cluster.ts';
 
@@ -14,12 +15,12 @@ let ipCounter = 0;
 const freshIp = () => `198.51.100.${++ipCounter % 250}`;
 
 async function register(id: string, body: Record<string, unknown>) {
-  const res = await SELF.fetch(`https://enroll.test/v1/machines/${id}`, { method: 'PUT', headers: ADMIN, body: JSON.stringify(body) });
+  const res = await checkedFetch(`https://enroll.test/v1/machines/${id}`, { method: 'PUT', headers: ADMIN, body: JSON.stringify(body) });
   expect(res.status, await res.clone().text()).toBeLessThan(300);
   return res.json() as Promise<Record<string, unknown>>;
 }
 function enroll(body: unknown, ip = freshIp()) {
-  return SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return checkedFetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 }
 const secretsOf = async (machine: string) => bootstrapSecrets(`k3s-enroll.io/machine=${machine}`);
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
@@ -71,7 +72,7 @@ describe('enrollment with a one-time code', () => {
     expect(await secretsOf('code-1')).toHaveLength(1);
 
     // Revocation deletes the live token at once; the machine can no longer enroll.
-    const del = await SELF.fetch('https://enroll.test/v1/machines/code-1', { method: 'DELETE', headers: ADMIN });
+    const del = await checkedFetch('https://enroll.test/v1/machines/code-1', { method: 'DELETE', headers: ADMIN });
     expect(del.status).toBe(200);
     expect(await del.json()).toMatchObject({ revoked: true, deletedTokens: [body.tokenId] });
     expect((await whoAmI(`${parsed.bootstrap!.id}.${parsed.bootstrap!.secret}`)).status).toBe(401);
@@ -107,7 +108,7 @@ describe('enrollment with a one-time code', () => {
   it('unknown, registered-with-another-code and revoked machines get one answer (401 attestation_rejected); the reasons reach the audit log', async () => {
     await register('wrong-code', { enrollmentCode: code(5) });
     await register('revoked-code', { enrollmentCode: code(4) });
-    expect((await SELF.fetch('https://enroll.test/v1/machines/revoked-code', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
+    expect((await checkedFetch('https://enroll.test/v1/machines/revoked-code', { method: 'DELETE', headers: ADMIN })).status).toBe(200);
     const answers = [];
     for (const machineId of ['never-registered', 'wrong-code', 'revoked-code']) {
       const res = await enroll({ method: 'code', machineId, code: code(4) });
@@ -122,7 +123,7 @@ describe('enrollment with a one-time code', () => {
     let items: Array<Record<string, unknown>> = [];
     for (let i = 0; i < 50 && items.filter((e) => ['wrong-code', 'revoked-code', 'never-registered'].includes(e.machineId as string) && e.outcome === 'failure').length < 3; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 100));
-      items = ((await (await SELF.fetch('https://enroll.test/v1/audit?limit=50', { headers: ADMIN })).json()) as { items: Array<Record<string, unknown>> }).items;
+      items = ((await (await checkedFetch('https://enroll.test/v1/audit?limit=50', { headers: ADMIN })).json()) as { items: Array<Record<string, unknown>> }).items;
     }
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'wrong-code', outcome: 'failure', code: 'attestation_rejected', reason: 'enrollment code mismatch' }));
     expect(items).toContainEqual(expect.objectContaining({ machineId: 'revoked-code', outcome: 'failure', code: 'attestation_rejected', reason: 'machine revoked' }));
@@ -158,7 +159,7 @@ describe('enrollment with a one-time code', () => {
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await secretsOf('expiring')).map((s) => s.metadata.name)).not.toContain(`bootstrap-token-${body.tokenId}`);
-    const view = (await (await SELF.fetch('https://enroll.test/v1/machines/expiring', { headers: ADMIN })).json()) as { liveToken: unknown };
+    const view = (await (await checkedFetch('https://enroll.test/v1/machines/expiring', { headers: ADMIN })).json()) as { liveToken: unknown };
     expect(view.liveToken).toBeNull();
   });
 });
@@ -199,7 +200,7 @@ describe('enrollment with an identity token (JWT)', () => {
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ code: 'attestation_rejected' });
     expect(await secretsOf('jwt-none')).toHaveLength(0);
-    const bare = await SELF.fetch('https://enroll.test/v1/machines/jwt-bare', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ jwtSubject: 'device-jwt-bare' }) });
+    const bare = await checkedFetch('https://enroll.test/v1/machines/jwt-bare', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ jwtSubject: 'device-jwt-bare' }) });
     expect(bare.status).toBe(400);
     const problem = (await bare.json()) as { code: string; detail: string };
     expect(problem.code).toBe('invalid_request');
@@ -277,7 +278,7 @@ describe('malformed, forged and hostile input: 4xx only, nothing minted', () => 
   });
 
   it('a non-JSON content type → 415', async () => {
-    const res = await SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'text/plain', 'cf-connecting-ip': freshIp() }, body: '{}' });
+    const res = await checkedFetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'text/plain', 'cf-connecting-ip': freshIp() }, body: '{}' });
     expect(res.status).toBe(415);
     expect(await res.json()).toMatchObject({ code: 'unsupported_media_type' });
   });
@@ -301,7 +302,7 @@ describe('malformed, forged and hostile input: 4xx only, nothing minted', () => 
 describe('admin API', () => {
   it('requires the admin token (401 unauthorized with WWW-Authenticate), compared exactly', async () => {
     for (const headers of [{}, { authorization: 'Bearer wrong-admin-token-000000' }, { authorization: 'Bearer test-admin-token-012345678' }] as Record<string, string>[]) {
-      const res = await SELF.fetch('https://enroll.test/v1/machines', { headers });
+      const res = await checkedFetch('https://enroll.test/v1/machines', { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toContain('Bearer');
       expect(await res.json()).toMatchObject({ code: 'unauthorized' });
@@ -310,22 +311,22 @@ describe('admin API', () => {
 
   it('validates registrations strictly', async () => {
     for (const body of [{ enrollmentCode: 'short' }, { groups: ['system:nodes'] }, { tokenTtl: '2d' }, { labels: { 'bad key': 'x' } }, { ekPublicKeySha256: 'XYZ' }, { unknownField: 1 }, { id: 'other' }]) {
-      const res = await SELF.fetch('https://enroll.test/v1/machines/valid-id', { method: 'PUT', headers: ADMIN, body: JSON.stringify(body) });
+      const res = await checkedFetch('https://enroll.test/v1/machines/valid-id', { method: 'PUT', headers: ADMIN, body: JSON.stringify(body) });
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(await res.json()).toMatchObject({ code: 'invalid_request' });
     }
-    const badId = await SELF.fetch('https://enroll.test/v1/machines/Bad_Id', { method: 'PUT', headers: ADMIN, body: '{}' });
+    const badId = await checkedFetch('https://enroll.test/v1/machines/Bad_Id', { method: 'PUT', headers: ADMIN, body: '{}' });
     expect(badId.status).toBe(400);
   });
 
   it('lists machines and returns 200 on replace, 201 on create', async () => {
-    const first = await SELF.fetch('https://enroll.test/v1/machines/listed-1', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ labels: { a: 'b' } }) });
+    const first = await checkedFetch('https://enroll.test/v1/machines/listed-1', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ labels: { a: 'b' } }) });
     expect(first.status).toBe(201);
-    const again = await SELF.fetch('https://enroll.test/v1/machines/listed-1', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ labels: { a: 'c' } }) });
+    const again = await checkedFetch('https://enroll.test/v1/machines/listed-1', { method: 'PUT', headers: ADMIN, body: JSON.stringify({ labels: { a: 'c' } }) });
     expect(again.status).toBe(200);
-    const list = (await (await SELF.fetch('https://enroll.test/v1/machines?limit=1000', { headers: ADMIN })).json()) as { items: Array<{ id: string; labels: Record<string, string> }> };
+    const list = (await (await checkedFetch('https://enroll.test/v1/machines?limit=1000', { headers: ADMIN })).json()) as { items: Array<{ id: string; labels: Record<string, string> }> };
     expect(list.items.find((m) => m.id === 'listed-1')?.labels).toEqual({ a: 'c' });
-    const missing = await SELF.fetch('https://enroll.test/v1/machines/not-there', { headers: ADMIN });
+    const missing = await checkedFetch('https://enroll.test/v1/machines/not-there', { headers: ADMIN });
     expect(missing.status).toBe(404);
     expect(await missing.json()).toMatchObject({ code: 'machine_unknown' });
   });

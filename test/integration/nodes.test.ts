@@ -1,12 +1,13 @@
 // /v1/nodes and the fleet reconciliation inside workerd, against the dev cluster: admin auth, the
 // listing's shape, the cron handler, and cluster refusals mapped to problem+json (never a raw 5xx).
-import { createExecutionContext, createScheduledController, env, SELF } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
+import { checkedFetch } from '../support/workers/openapi-contract.ts';
 import worker from '../../src/index.ts';
 import { clearFaults, fault } from '../support/workers/dev-cluster.ts';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
-const call = (method: string, path: string, headers: Record<string, string> = ADMIN) => SELF.fetch(`https://enroll.test${path}`, { method, headers });
+const call = (method: string, path: string, headers: Record<string, string> = ADMIN) => checkedFetch(`https://enroll.test${path}`, { method, headers });
 
 afterEach(() => clearFaults());
 

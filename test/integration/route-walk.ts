@@ -31,7 +31,8 @@ let ip = 0;
 async function send(method: string, path: string, opts: { admin: boolean; body?: string; headers?: Record<string, string> }): Promise<{ status: number; text: string }> {
   // The enrollment IP limiter allows 60/min per address: spread those requests over 64 addresses
   // (one rate-limit Durable Object each) so they reach the code behind it.
-  const from = path.startsWith('/v1/enroll') ? `2001:db8::${((++ip % 64) + 1).toString(16)}` : '2001:db8::1';
+  // IPv6 is limited per /64: one /64 per address.
+  const from = path.startsWith('/v1/enroll') ? `2001:db8:${((++ip % 64) + 1).toString(16)}::1` : '2001:db8::1';
   const headers: Record<string, string> = { 'cf-connecting-ip': from, ...(opts.admin ? { authorization: ADMIN } : {}), ...(opts.headers ?? {}) };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   const res = await SELF.fetch(`https://enroll.test${path}`, { method, headers, ...(opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });

@@ -94,13 +94,21 @@ describe('Idempotency-Key and the audit outbox', () => {
     // The answer went out with the audit record saved beside the state it describes (nothing else
     // ran for it: no waitUntil, no D1 write on the response path). Then the alarm flushes it —
     // twice here, as after a crash between the D1 write and the outbox delete: stored once.
-    const pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list<{ audit: { requestId: string; tokenId: string } }>({ prefix: 'outbox:' })].map(([, r]) => r.audit));
+    type Rec = { id: string; view: unknown; audit: { requestId: string; tokenId: string } };
+    const pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list<Rec>({ prefix: 'outbox:' })]);
     const inD1 = async () => (await env.DB.prepare('SELECT token_id FROM audit WHERE request_id = ?').bind(rid).all<{ token_id: string }>()).results;
-    if (pending.length > 0) expect(pending).toContainEqual(expect.objectContaining({ requestId: rid, tokenId }));
-    else expect(await inD1()).toEqual([{ token_id: tokenId }]); // the alarm already ran (a slow machine)
-    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    let saved = pending.find(([, r]) => r.audit.requestId === rid);
+    if (saved) expect(saved[1].audit).toMatchObject({ requestId: rid, tokenId });
+    else {
+      // The alarm already ran (a slow machine): the record is in D1 under its (server-chosen) id.
+      expect(await inD1()).toEqual([{ token_id: tokenId }]);
+      const row = await env.DB.prepare('SELECT record_id FROM audit WHERE request_id = ?').bind(rid).first<{ record_id: string }>();
+      saved = [`outbox:${row!.record_id}`, { id: row!.record_id, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } as never }];
+    }
+    const [key, record] = saved;
     await runDurableObjectAlarm(stub);
-    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(`outbox:${rid}:enroll`, { id: `${rid}:enroll`, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } }));
+    // The same record again, as if the object crashed after the D1 write and before the outbox delete.
+    await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(key, record));
     await runDurableObjectAlarm(stub);
     expect(await inD1()).toEqual([{ token_id: tokenId }]);
     expect(await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)).toBe(0);

@@ -1,11 +1,11 @@
 // `k3s token` parity through the admin API, in workerd against the dev cluster.
-import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { checkedFetch } from '../support/workers/openapi-contract.ts';
 import { parseJoinToken } from '../../src/token/index.ts';
 import { bootstrapSecrets, cacerts, cluster, whoAmI } from '../support/workers/dev-cluster.ts';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
-const call = (method: string, path: string, body?: unknown) => SELF.fetch(`https://enroll.test${path}`, { method, headers: ADMIN, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+const call = (method: string, path: string, body?: unknown) => checkedFetch(`https://enroll.test${path}`, { method, headers: ADMIN, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
 const hex = (b: ArrayBuffer) => [...new Uint8Array(b)].map((x) => x.toString(16).padStart(2, '0')).join('');
 
 describe('/v1/tokens (k3s token create/list/delete/generate)', () => {

@@ -1,7 +1,7 @@
 // Signed fleet webhooks in workerd: valid, bad signature, stale timestamp, replayed id, body
 // tampered after signing, out-of-order events, unknown types — with no state change when refused.
-import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { checkedFetch } from '../support/workers/openapi-contract.ts';
 import { signWebhook } from '../../src/http/webhook-signature.ts';
 import { bootstrapSecrets } from '../support/workers/dev-cluster.ts';
 
@@ -12,14 +12,14 @@ let n = 0;
 const eventId = () => `evt-${Date.now()}-${++n}`;
 
 function post(body: string, signature: string | null) {
-  return SELF.fetch('https://enroll.test/v1/webhooks/fleet', { method: 'POST', headers: { 'content-type': 'application/json', ...(signature ? { 'x-enroll-signature': signature } : {}) }, body });
+  return checkedFetch('https://enroll.test/v1/webhooks/fleet', { method: 'POST', headers: { 'content-type': 'application/json', ...(signature ? { 'x-enroll-signature': signature } : {}) }, body });
 }
 const send = (event: Record<string, unknown>, t = now()) => {
   const body = JSON.stringify(event);
   return post(body, signWebhook(SECRET, body, t));
 };
 const machine = async (id: string) => {
-  const res = await SELF.fetch(`https://enroll.test/v1/machines/${id}`, { headers: ADMIN });
+  const res = await checkedFetch(`https://enroll.test/v1/machines/${id}`, { headers: ADMIN });
   return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : null;
 };
 
@@ -31,13 +31,13 @@ describe('fleet webhooks', () => {
     expect(body.applied).toBe(true);
     expect(body.enrollmentCode).toMatch(/^[a-z0-9]{32}$/);
     expect(await machine('fleet-1')).toMatchObject({ hasEnrollmentCode: true, labels: { rack: 'r1' } });
-    const enroll = await SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.10' }, body: JSON.stringify({ method: 'code', machineId: 'fleet-1', code: body.enrollmentCode }) });
+    const enroll = await checkedFetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.10' }, body: JSON.stringify({ method: 'code', machineId: 'fleet-1', code: body.enrollmentCode }) });
     expect(enroll.status).toBe(201);
   });
 
   it('machine.revoked deletes the live token', async () => {
     await send({ id: eventId(), type: 'machine.registered', machine: { id: 'fleet-2', enrollmentCode: 'fleet-2-code-0123456789' } });
-    const e = await SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.11' }, body: JSON.stringify({ method: 'code', machineId: 'fleet-2', code: 'fleet-2-code-0123456789' }) });
+    const e = await checkedFetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.11' }, body: JSON.stringify({ method: 'code', machineId: 'fleet-2', code: 'fleet-2-code-0123456789' }) });
     expect(e.status).toBe(201);
     const res = await send({ id: eventId(), type: 'machine.revoked', machine: { id: 'fleet-2' } });
     expect(res.status).toBe(200);
@@ -48,7 +48,7 @@ describe('fleet webhooks', () => {
   it('a replayed event id is acknowledged without effect', async () => {
     const id = eventId();
     await send({ id, type: 'machine.registered', machine: { id: 'fleet-3', labels: { v: '1' } } });
-    await SELF.fetch('https://enroll.test/v1/machines/fleet-3', { method: 'PUT', headers: { ...ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ labels: { v: 'admin' } }) });
+    await checkedFetch('https://enroll.test/v1/machines/fleet-3', { method: 'PUT', headers: { ...ADMIN, 'content-type': 'application/json' }, body: JSON.stringify({ labels: { v: 'admin' } }) });
     const replay = await send({ id, type: 'machine.registered', machine: { id: 'fleet-3', labels: { v: '1' } } }, now() + 1);
     expect(replay.status).toBe(200);
     expect(await replay.json()).toMatchObject({ applied: false, duplicate: true });
