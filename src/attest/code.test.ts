@@ -36,6 +36,22 @@ describe('enrollment codes', () => {
     expect(e.message).toContain('enrollmentCode');
   });
 
+  it('the refusal names the field, `code` unless told otherwise, and the bounds', () => {
+    const message = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        return (err as AppError).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(message(() => parseEnrollmentCode('short'))).toBe('code must be 16–256 printable ASCII characters');
+    expect(message(() => parseEnrollmentCode('short', 'enrollmentCode'))).toBe('enrollmentCode must be 16–256 printable ASCII characters');
+    // The printable range is anchored at both ends: one bad character first or last is enough.
+    expect(message(() => parseEnrollmentCode(' abcdefghijklmnop'))).toMatch(/printable ASCII/);
+    expect(message(() => parseEnrollmentCode('abcdefghijklmnop\u007f'))).toMatch(/printable ASCII/);
+  });
+
   it('the verifier gives the machine id and the code hash, nothing else', async () => {
     const ev = await createCodeVerifier().verify({ method: 'code', machineId: 'edge-1', code: 'code-0123456789abcdef' }, new Date());
     expect(ev).toEqual({ machineId: 'edge-1', proof: { method: 'code', codeSha256: hashEnrollmentCode('code-0123456789abcdef') }, usedJwt: null });

@@ -53,6 +53,27 @@ describe('hashClusterCA vectors (k3s hashCA)', () => {
   });
 });
 
+describe('hashClusterCA / caCertPin edges', () => {
+  it('a chain that does not verify at `now` pins its first certificate', async () => {
+    const text = bundle(['intermediate', 'root']);
+    expect(await caCertPin(text, { now: () => new Date('1999-12-31T00:00:00Z') })).toBe(await caCertPin(vectors.certificates.intermediate));
+    expect(await caCertPin(text, { now: () => new Date() })).toBe(await caCertPin(vectors.certificates.root));
+  });
+  it('pins accept bytes as well as text', async () => {
+    const bytes = new TextEncoder().encode(vectors.certificates.kubeadmPinTest);
+    expect(await caCertPin(bytes)).toBe(vectors.kubeadmPin.pin);
+    expect(caCertPins(bytes)).toEqual([vectors.kubeadmPin.pin]);
+  });
+  it('a root listed first does not chain to itself: the raw bytes are hashed (k3s verifies certs[0] against the rest)', async () => {
+    const text = bundle(['root', 'intermediate']);
+    expect(await hashClusterCA(text)).toBe(createHash('sha256').update(text).digest('hex'));
+  });
+  it('a CERTIFICATE block that does not parse is named in the message', async () => {
+    await expect(hashClusterCA('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')).rejects.toThrow(/^failed to parse CA certificate: /);
+    expect(() => caCertPins('')).toThrow('data does not contain any valid RSA or ECDSA certificates');
+  });
+});
+
 describe('caCertPin (kubeadm pubkeypin)', () => {
   it('matches the upstream pubkeypin test vector (SPKI, not the whole cert)', async () => {
     expect(await caCertPin(vectors.certificates.kubeadmPinTest)).toBe(vectors.kubeadmPin.pin);

@@ -67,6 +67,10 @@ describe('formatJoinToken (k3s FormatTokenBytes)', () => {
     expect(parsed).toMatchObject({ caHash: caVectors.caHash[0]!.hash, username: 'server', password: 'pw:with:colons' });
   });
 
+  it('refuses credentials that are not a string (a caller mistake)', async () => {
+    await expect(formatJoinToken(caVectors.certificates.root, 42 as never)).rejects.toThrow(new TypeError('credentials must be a string'));
+  });
+
   it('gives "" for empty credentials as k3s does', async () => {
     expect(await formatJoinToken(caVectors.certificates.root, '')).toBe('');
   });

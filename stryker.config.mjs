@@ -1,0 +1,73 @@
+// Stryker (`npm run mutation`, scripts/mutation.mjs): mutation testing of the domain rules. It runs
+// under Node 22 from tools/node22 (Stryker needs Node >= 22; the project stays on Node 20) and
+// uses vitest.mutation.config.ts (the unit tests beside the mutated files).
+//
+// Every file must score >= 85 %. A surviving mutant is either killed by a test that pins a rule or
+// named below as equivalent (file, mutant, why no test can tell it apart).
+//
+// Equivalent mutants (file:line, mutant → why no test can tell it apart):
+//   src/enroll/machine-state.ts:166 `last !== null` → `true`: with last null, `event.at === null`
+//     is already false (at is a number).
+//   src/enroll/machine-state.ts:166 `state?.lastFleetEventType` → `state.lastFleetEventType`: last
+//     is non-null only when state is.
+//   src/enroll/machine-state.ts:237 `used !== undefined && used > now` → `true && used > now`:
+//     `undefined > now` is false.
+//   src/enroll/machine-state.ts:249 `challengesNotBefore != null` → `true`: `issuedAt < null` or
+//     `< undefined` is false for every issuedAt the service writes (its clock, >= 0).
+//   src/enroll/machine-state.ts:269 `challengeExpiresAt !== undefined ? {…} : {}` → `true`: adds
+//     `challengeExpiresAt: undefined`, which the JSON-persisted document drops.
+//   src/enroll/machine-state.ts:363 `r !== null && …` → `true && …`: commitEnrollment has already
+//     refused a state without this reservation.
+//   src/enroll/machine-state.ts:375 and src/http/webhook-signature.ts:33 `i < length` → `i <= length`:
+//     one step past the end XORs NaN/undefined with itself, adding 0 to the difference.
+//   src/http/webhook-signature.ts:23, :24 `v !== undefined` → `true`: the regex then tests the
+//     string "undefined", which matches neither `\d{1,12}` nor 64 hex characters.
+//   src/attest/tpm/ek.ts:19 `pem ?? ''` → "Stryker was here!": neither holds a PEM block.
+//   src/attest/tpm/ek.ts:34 `err instanceof CertificateParseError` → `true`: parseCertificate
+//     throws nothing else.
+//   src/token/bootstrap-secret.ts:74 `/\.\d{3}Z$/` → `/\.\d{3}Z/`: toISOString has one `.mmmZ`, at the end.
+//   src/token/bootstrap-secret.ts:106, :107 `slash >= 0` → `slash > 0`: a key starting with "/"
+//     is refused either way (empty prefix, or a name containing "/").
+//   src/token/bootstrap-secret.ts:106 `''` → "Stryker was here!": the prefix of a key without "/"
+//     is never read (`slash < 0 ||` short-circuits).
+//   src/token/ca-hash.ts:47-48 the `catch` around TextDecoder.decode: a non-fatal decoder never throws.
+//   src/token/ca-hash.ts:23, :32 `certs.length === 1` → `false`: findRoot over no other certificate
+//     finds no chain, and the fallback is the same bytes / the same first certificate.
+//   src/token/ca-hash.ts:56 `err instanceof CertificateParseError` → `true`: parseCertificate
+//     throws nothing else.
+//   src/token/join-token.ts:66 `credentials === ''` → `false`: formatJoinTokenWithHash gives "" too.
+//   src/token/duration.ts:32 the regex without `^`: every part is optional, so it matches at 0.
+//   src/token/duration.ts:40 `'0'` → `""`: Number(".5") and Number("1.") equal Number("0.5"), Number("1.0").
+//   src/token/duration.ts:49 `ms === 0` → `false`, :50 `ms < 0` → `ms <= 0`: 0 still formats "0s".
+//   src/token/human-duration.ts:6 `seconds < 0` → `seconds <= 0`: 0 s formats "0s" in the next branch.
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutation.config.ts' },
+  mutate: [
+    'src/token/**/*.ts',
+    'src/attest/**/*.ts',
+    'src/enroll/machine-state.ts',
+    'src/http/webhook-signature.ts',
+    '!src/**/*.test.ts',
+  ],
+  coverageAnalysis: 'perTest',
+  // Stryker rewrites the named tsconfig's paths with the classic TypeScript API, which TypeScript 7
+  // (the native tsc) no longer has. Our tsconfigs point nowhere outside the sandbox, so nothing
+  // needs rewriting: name a file that does not exist and the step is skipped.
+  tsconfigFile: 'tsconfig.stryker-skip.json',
+  concurrency: 2,
+  // A mutant that loops forever (a `<` turned `<=` in a read loop) counts as detected once it
+  // outlasts its tests' dry-run time by this much; every such mutant costs the wait.
+  timeoutMS: 4_000,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  incrementalFile: 'reports/mutation/stryker-incremental.json',
+  ignorePatterns: ['/tools', '/.wip', '/bench', '/deploy', '/docs', '/dist', '/.dev', '/.wrangler', '/.artifacts', '/test/vm', '/test/oracle'],
+  reporters: ['progress', 'clear-text', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
+  thresholds: { high: 90, low: 85, break: null },
+};
