@@ -120,10 +120,17 @@ describe.skipIf(!haveChromium)('dashboard in Chromium against npm start', () => 
   it('enroll.sh enrolls it with the code; the machines table shows `enrolled`', async () => {
     const r = await enrollSh({ ENROLL_URL: base, MACHINE_ID: 'ui-edge-1', ENROLL_CODE: code, K3S_CONFIG: join(devDir, 'k3s', 'config.yaml') });
     expect(r.code, r.stderr).toBe(0);
-    await page.goto(`${base}/ui/machines`);
-    const table = page.getByRole('table');
-    expect(await table.count()).toBe(1);
-    await expect.poll(() => row('ui-edge-1').getByRole('cell').first().textContent()).toBe('enrolled');
+    // The listing (D1) is written through the machine object's outbox a moment after the answer: reload until it shows.
+    await expect
+      .poll(
+        async () => {
+          await page.goto(`${base}/ui/machines`);
+          return row('ui-edge-1').getByRole('cell').first().textContent();
+        },
+        { timeout: 15_000 },
+      )
+      .toBe('enrolled');
+    expect(await page.getByRole('table').count()).toBe(1);
     await page.getByLabel('Label').fill('site=7');
     await page.getByLabel('State').selectOption('enrolled');
     await page.getByRole('button', { name: 'Filter' }).click();
