@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterTargets, type ClusterHandle } from '../support/cluster-targets.ts';
+import { clientCert } from '../support/cluster-call.ts';
 
 type Cred = { bearer?: string; cert?: string; key?: string };
 type Opts = Cred & { body?: unknown; contentType?: string };
@@ -19,19 +20,6 @@ const MERGE = 'application/merge-patch+json';
 const docsHaveNodeRbac = readFileSync(new URL('../../docs/real-cluster.md', import.meta.url), 'utf8').includes('resources: ["nodes"]');
 const nodeBody = (name: string, labels: Record<string, string> = {}, extra: Record<string, unknown> = {}) => ({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, ...extra });
 
-/** A client certificate `O=<o>/CN=<cn>` from <stateDir>/tls/client-ca. */
-function clientCert(stateDir: string, cn: string, o?: string): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'oracle-cert-'));
-  try {
-    const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.csr', '-subj', `${o ? `/O=${o}` : ''}/CN=${cn}`);
-    writeFileSync(join(dir, 'ext'), 'extendedKeyUsage=clientAuth\n');
-    ossl('x509', '-req', '-in', 'c.csr', '-CA', join(stateDir, 'tls', 'client-ca.crt'), '-CAkey', join(stateDir, 'tls', 'client-ca.key'), '-set_serial', String(Date.now()), '-out', 'c.pem', '-days', '1', '-extfile', 'ext');
-    return { cert: readFileSync(join(dir, 'c.pem'), 'utf8'), key: readFileSync(join(dir, 'k.pem'), 'utf8') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 describe.each(clusterTargets())('Nodes on $name', (target) => {
   let c: ClusterHandle;
