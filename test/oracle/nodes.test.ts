@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterTargets, type ClusterHandle } from '../support/cluster-targets.ts';
-import { clientCert } from '../support/cluster-call.ts';
+import { callCluster, clientCert } from '../support/cluster-call.ts';
 
 type Cred = { bearer?: string; cert?: string; key?: string };
 type Opts = Cred & { body?: unknown; contentType?: string };
@@ -35,24 +35,10 @@ describe.each(clusterTargets())('Nodes on $name', (target) => {
     await c?.close();
   }, 30_000);
 
-  function call(method: string, path: string, o: Opts = {}): Promise<{ status: number; text: string; json: any }> {
-    const u = new URL(path, c.url);
-    const body = o.body === undefined ? undefined : JSON.stringify(o.body);
-    return new Promise((resolve, reject) => {
-      const req = request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, ca: c.caPem, ...(o.cert ? { cert: o.cert, key: o.key } : {}), headers: { ...(o.bearer ? { authorization: `Bearer ${o.bearer}` } : {}), ...(body ? { 'content-type': o.contentType ?? 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let json: any = null;
-          try {
-            json = JSON.parse(text);
-          } catch {}
-          resolve({ status: res.statusCode ?? 0, text: text.replace(/\n$/, ''), json });
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  /** One call through the shared client (test/support/cluster-call.ts); the text without k3s's trailing newline. */
+  async function call(method: string, path: string, o: Opts = {}): Promise<{ status: number; text: string; json: any }> {
+    const r = await callCluster(c.url, c.caPem, method, path, o);
+    return { status: r.status, text: r.text.replace(/\n$/, ''), json: r.json };
   }
   /** Watch events (one JSON object per line) until `n` arrived or 10 s passed. */
   function watch(path: string, cred: Cred, n: number, act: () => Promise<unknown>): Promise<Array<{ type: string; object: any }>> {
