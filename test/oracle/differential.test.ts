@@ -3,8 +3,8 @@
 // cluster and against a real kube-apiserver v1.32 built from its Go modules (test/oracle). Where
 // they disagree, the dev cluster is wrong. The oracle target skips with a printed reason where Go
 // or its build is missing.
-import { request } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { callCluster } from '../support/cluster-call.ts';
 import { clusterTargets, type ClusterHandle } from '../support/cluster-targets.ts';
 
 const SECRETS = '/api/v1/namespaces/kube-system/secrets';
@@ -21,24 +21,10 @@ describe.each(clusterTargets())('$name', (target) => {
     await c?.close();
   }, 30_000);
 
-  function call(method: string, path: string, opts: { bearer?: string; body?: unknown; auth?: string } = {}): Promise<{ status: number; text: string; raw: string; json: any; headers: Record<string, string | string[] | undefined> }> {
-    const u = new URL(path, c.url);
-    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    return new Promise((resolve, reject) => {
-      const req = request({ hostname: u.hostname, port: u.port, path: u.pathname + u.search, method, ca: c.caPem, headers: { ...(opts.bearer ? { authorization: `Bearer ${opts.bearer}` } : {}), ...(opts.auth ? { authorization: opts.auth } : {}), ...(body ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
-        let text = '';
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          let json: unknown = null;
-          try {
-            json = JSON.parse(text);
-          } catch {}
-          resolve({ status: res.statusCode ?? 0, text: text.replace(/\n$/, ''), raw: text, json, headers: res.headers });
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  /** One call through the shared client (test/support/cluster-call.ts): `text` without the trailing newline, `raw` as sent. */
+  async function call(method: string, path: string, opts: { bearer?: string; body?: unknown; auth?: string } = {}): Promise<{ status: number; text: string; raw: string; json: any; headers: Record<string, string | string[] | undefined> }> {
+    const r = await callCluster(c.url, c.caPem, method, path, opts);
+    return { ...r, text: r.text.replace(/\n$/, ''), raw: r.text };
   }
   const sa = () => c.serviceAccountToken;
   const whoami = (bearer: string) => call('POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { bearer, body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
