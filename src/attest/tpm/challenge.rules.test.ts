@@ -130,6 +130,8 @@ describe('the tpm verifier', () => {
     // A credential of 1..64 bytes, base64 of at most 128 characters.
     await expect(v.verify({ challengeId: ID, secret: Buffer.alloc(64, 1).toString('base64') }, NOW)).resolves.toBeDefined();
     await expect(v.verify({ challengeId: ID, secret: Buffer.alloc(1, 1).toString('base64') }, NOW)).resolves.toBeDefined();
+    // 128 characters is the bound on the string (atob skips the spaces): 128 pass, 129 do not.
+    await expect(v.verify({ challengeId: ID, secret: `${Buffer.alloc(64, 1).toString('base64')}${' '.repeat(40)}` }, NOW)).resolves.toBeDefined();
     for (const bad of [Buffer.alloc(65, 1).toString('base64'), '', '!!!!', 42, undefined, `${Buffer.alloc(64, 1).toString('base64')}${' '.repeat(41)}`]) {
       expect(await failure(v.verify({ challengeId: ID, secret: bad }, NOW))).toMatchObject({ code: 'invalid_request', message: 'secret must be the base64 of the activated credential' });
     }

@@ -73,13 +73,14 @@ async function eccAk(crv: 'P-256' | 'P-384'): Promise<Ak> {
   return { pub, sign: async (msg, hash = 'SHA-256') => new Uint8Array(await crypto.subtle.sign({ name: 'ECDSA', hash }, pair.privateKey, msg as Uint8Array<ArrayBuffer>)) };
 }
 /** TPMT_SIGNATURE: RSASSA (hash, TPM2B sig) or ECDSA (hash, TPM2B r, TPM2B s). */
-async function signature(ak: Ak, msg: Uint8Array, o: { hash?: number; sigAlg?: number; r?: (r: number[]) => number[] } = {}): Promise<Uint8Array> {
+async function signature(ak: Ak, msg: Uint8Array, o: { hash?: number; sigAlg?: number; r?: (r: number[]) => number[]; s?: (s: number[]) => number[] } = {}): Promise<Uint8Array> {
   const hash = o.hash ?? TPM_ALG.SHA256;
   const raw = [...(await ak.sign(msg, hash === TPM_ALG.SHA384 ? 'SHA-384' : 'SHA-256'))];
   if (ak.pub.rsa) return bytes(u16(o.sigAlg ?? TPM_ALG.RSASSA), u16(hash), tpm2b(raw));
   const half = raw.length / 2;
   const r = (o.r ?? ((x) => x))(raw.slice(0, half));
-  return bytes(u16(o.sigAlg ?? TPM_ALG.ECDSA), u16(hash), tpm2b(r), tpm2b(raw.slice(half)));
+  const s = (o.s ?? ((x) => x))(raw.slice(half));
+  return bytes(u16(o.sigAlg ?? TPM_ALG.ECDSA), u16(hash), tpm2b(r), tpm2b(s));
 }
 const reason = async (p: Promise<unknown>) => {
   const e = (await p.then(() => null, (err: unknown) => err)) as { code?: string; reason?: string } | null;
@@ -115,6 +116,19 @@ describe('verifyQuote on TPM 2.0 layouts', () => {
     for (let i = 0; i < 4000 && !sig; i++) {
       const raw = [...(await p256.sign(msg))];
       if (raw[0] === 0) sig = bytes(u16(TPM_ALG.ECDSA), u16(TPM_ALG.SHA256), tpm2b(raw.slice(1, 32)), tpm2b(raw.slice(32)));
+    }
+    expect(sig).not.toBeNull();
+    await expect(verifyQuote(p256.pub, msg, sig!, NONCE, POLICY)).resolves.toBeDefined();
+  });
+
+  it('the same for s: with a leading zero byte added, and without the one it has', async () => {
+    const msg = attest();
+    await expect(verifyQuote(p256.pub, msg, await signature(p256, msg, { s: (s) => [0, ...s] }), NONCE, POLICY)).resolves.toBeDefined();
+    await expect(verifyQuote(p384.pub, msg, await signature(p384, msg, { hash: TPM_ALG.SHA384, s: (s) => [0, 0, ...s] }), NONCE, POLICY)).resolves.toBeDefined();
+    let sig: Uint8Array | null = null;
+    for (let i = 0; i < 4000 && !sig; i++) {
+      const raw = [...(await p256.sign(msg))];
+      if (raw[32] === 0) sig = bytes(u16(TPM_ALG.ECDSA), u16(TPM_ALG.SHA256), tpm2b(raw.slice(0, 32)), tpm2b(raw.slice(33)));
     }
     expect(sig).not.toBeNull();
     await expect(verifyQuote(p256.pub, msg, sig!, NONCE, POLICY)).resolves.toBeDefined();
@@ -220,6 +234,12 @@ describe('the tpm verifier with a PCR policy', () => {
     for (const broken of [{ ...body, quote: undefined }, { ...body, akPublic: undefined }, { ...body, quote: { message: body.quote.message } }, { ...body, quote: { signature: body.quote.signature } }, { ...body, quote: { ...body.quote, message: 'A'.repeat(2049) } }]) {
       expect(await reason(v.verify(broken, new Date()))).toBe('quote: missing quote.message, quote.signature or akPublic');
     }
+    // Each part is a base64 string of at most 2,048 characters: a longer one, or a number, is
+    // missing (not decoded); one of exactly 2,048 characters is decoded and judged as a quote.
+    for (const message of ['A'.repeat(2052), 1234]) {
+      expect(await reason(v.verify({ ...body, quote: { ...body.quote, message } }, new Date()))).toBe('quote: missing quote.message, quote.signature or akPublic');
+    }
+    expect(await reason(v.verify({ ...body, quote: { ...body.quote, message: 'A'.repeat(2048) } }, new Date()))).toBe('quote: not TPM-generated');
     // The quote must be over this challenge's nonce.
     const stale = attest();
     expect(await reason(v.verify({ ...body, quote: { message: b64(stale), signature: b64(await signature(rsa, stale)) } }, new Date()))).toMatch(/nonce mismatch/);

@@ -84,3 +84,51 @@ describe('validateAttestationKey', () => {
     expect(reason(() => validateAttestationKey(pub))).toBe('AK is not acceptable: curve 0x0005 is not P-256 or P-384');
   });
 });
+
+describe('where a TPMT_PUBLIC stops short, the reason says', () => {
+  type Seg = [field: string, bytes: number[]];
+  const at = (segs: Seg[]) => {
+    const whole = segs.flatMap(([, b]) => b);
+    let start = 0;
+    return segs.map(([field, b]) => {
+      const row = { field, start, cut: new Uint8Array(whole.slice(0, start + 1)) };
+      start += b.length;
+      return row;
+    });
+  };
+  const rsaSegs: Seg[] = [
+    ['type', u16(TPM_ALG.RSA)], ['nameAlg', u16(TPM_ALG.SHA256)], ['objectAttributes', u32(AK_ATTRS)], ['authPolicy.size', u16(32)], ['authPolicy', new Array(32).fill(3)],
+    ['symmetric.algorithm', u16(TPM_ALG.NULL)], ['scheme', u16(TPM_ALG.RSAPSS)], ['scheme hashAlg', u16(TPM_ALG.SHA256)], ['keyBits', u16(2048)], ['exponent', u32(0)],
+    ['unique.rsa.size', u16(256)], ['unique.rsa', new Array(256).fill(0xa5)],
+  ];
+  const eccSegs: Seg[] = [
+    ['type', u16(TPM_ALG.ECC)], ['nameAlg', u16(TPM_ALG.SHA256)], ['objectAttributes', u32(AK_ATTRS)], ['authPolicy.size', u16(0)],
+    ['symmetric.algorithm', u16(TPM_ALG.AES)], ['symmetric.keyBits', u16(128)], ['symmetric.mode', u16(TPM_ALG.CFB)], ['scheme', u16(TPM_ALG.ECDAA)], ['scheme hashAlg', u16(TPM_ALG.SHA256)], ['scheme count', u16(1)],
+    ['curveID', u16(0x0003)], ['kdf', u16(TPM_ALG.KDF2)], ['kdf hashAlg', u16(TPM_ALG.SHA256)], ['unique.x.size', u16(32)], ['unique.x', new Array(32).fill(1)], ['unique.y.size', u16(32)], ['unique.y', new Array(32).fill(2)],
+  ];
+
+  it('the field it was reading, and where: for every field of an RSA and an ECC area', () => {
+    for (const segs of [rsaSegs, eccSegs]) {
+      expect(parseTpmtPublic(new Uint8Array(segs.flatMap(([, b]) => b))).type).toBeDefined();
+      for (const { field, start, cut } of at(segs)) expect(reason(() => parseTpmtPublic(cut))).toBe(`TPMT_PUBLIC: truncated in ${field} at byte ${start} of ${start + 1}`);
+    }
+  });
+
+  it('an ECC area: bytes after unique.y, and a y of another size than x, are refused', () => {
+    const whole = eccSegs.flatMap(([, b]) => b);
+    expect(reason(() => parseTpmtPublic(new Uint8Array([...whole, 0])))).toBe('TPMT_PUBLIC: 1 trailing bytes');
+    const shortY = eccSegs.map(([f, b]): Seg => (f === 'unique.y.size' ? [f, u16(31)] : f === 'unique.y' ? [f, b.slice(1)] : [f, b]));
+    expect(reason(() => parseTpmtPublic(new Uint8Array(shortY.flatMap(([, b]) => b))))).toBe('TPMT_PUBLIC: ECC point of 32/31 bytes for a 32-byte curve');
+  });
+
+  it('TPM2B_PUBLIC: 1,026 bytes (a 1,024-byte area) are read and judged; 1,027 are not', () => {
+    const area = [...rsa({ bits: 4096 })];
+    const padded = [...area, ...new Array(1024 - area.length).fill(0)];
+    expect(reason(() => parseTpm2bPublic(new Uint8Array([...u16(1024), ...padded])))).toBe(`TPMT_PUBLIC: ${1024 - area.length} trailing bytes`);
+    expect(reason(() => parseTpm2bPublic(new Uint8Array([...u16(1025), ...padded, 0])))).toBe('TPM2B_PUBLIC: 1027 bytes is over 1026');
+  });
+
+  it('takes bytes only', () => {
+    expect(() => parseTpm2bPublic([0, 0] as never)).toThrow(new TypeError('parseTpm2bPublic expects a Uint8Array'));
+  });
+});
