@@ -3,6 +3,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import vectors from '../../../test/vectors/tpm-swtpm.json' with { type: 'json' };
+import sameLength from '../../../test/vectors/tpm-ek-roots-same-length.json' with { type: 'json' };
 import { parseEkPublicPem, parseEkRoots, verifyEkCertificate } from './index.ts';
 
 const der = new Uint8Array(Buffer.from(vectors.ekCertDerBase64, 'base64'));
@@ -18,6 +19,13 @@ describe('parseEkRoots', () => {
     expect(t.intermediates.map((c) => Buffer.from(c.der).toString('base64'))).toEqual([new X509Certificate(icaPem).raw.toString('base64')]);
     expect(parseEkRoots(null)).toEqual({ roots: [], intermediates: [] });
     expect(parseEkRoots('')).toEqual({ roots: [], intermediates: [] });
+  });
+
+  it('an issuer name as long as the subject does not make a certificate self-signed: every byte must match', () => {
+    const t = parseEkRoots(`${sameLength.intermediatePem}${sameLength.rootPem}`);
+    expect(t.roots.map((c) => Buffer.from(c.der).toString('base64'))).toEqual([new X509Certificate(sameLength.rootPem).raw.toString('base64')]);
+    expect(t.intermediates.map((c) => Buffer.from(c.der).toString('base64'))).toEqual([new X509Certificate(sameLength.intermediatePem).raw.toString('base64')]);
+    expect(t.intermediates[0]!.rawSubject.length).toBe(t.intermediates[0]!.rawIssuer.length);
   });
 });
 

@@ -1,10 +1,10 @@
 // MakeCredential's building blocks rule by rule: KDFa / KDFe as TPM 2.0 Part 1 §11.4.10 defines
 // them (checked against HMAC / SHA-256 by hand), the EK profile an SPKI implies, the EK from a TPM
 // public area, and the tpm2-tools file layout. The end-to-end vectors are in make-credential.test.ts.
-import { createHash, createHmac } from 'node:crypto';
+import { constants, createHash, createHmac, createPrivateKey, createPublicKey, privateDecrypt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import spkis from '../../../test/vectors/tpm-ek-spki.json' with { type: 'json' };
-import { ekFromSpki, ekFromTpmPublic, kdfa, kdfe, makeCredential, TPM_ALG, TPMA_OBJECT, TpmRejectedError, type TpmPublic } from './index.ts';
+import { credentialFromSeed, ekFromSpki, ekFromTpmPublic, kdfa, kdfe, makeCredential, TPM_ALG, TPMA_OBJECT, TpmRejectedError, type TpmPublic } from './index.ts';
 
 const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, 'base64'));
 const u32 = (n: number) => Buffer.from([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
@@ -57,6 +57,17 @@ describe('the EK profile an SPKI implies (TCG EK Credential Profile templates)',
     expect(ek.jwk.crv).toBe('P-256');
     const p384 = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-384' }, true, ['deriveBits'])) as CryptoKeyPair;
     expect(await ekFromSpki(new Uint8Array(await crypto.subtle.exportKey('spki', p384.publicKey)))).toMatchObject({ type: 'ecc', nameAlg: TPM_ALG.SHA384, symKeyBits: 256, curve: 0x0004 });
+  });
+  it('an RSA-3072 EK (SHA-384 profile): the seed is OAEP-encrypted with SHA-384 and label IDENTITY, and is 48 bytes', async () => {
+    const privateKey = createPrivateKey({ key: Buffer.from(spkis.rsa3072Pkcs8, 'base64'), format: 'der', type: 'pkcs8' });
+    const ek = await ekFromSpki(new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' })));
+    const akName = new Uint8Array([0x00, 0x0b, ...new Array(32).fill(0x5a)]);
+    const credential = new Uint8Array(32).fill(9);
+    const made = await makeCredential({ ek, akName, credential });
+    expect((made.encryptedSecret[0]! << 8) | made.encryptedSecret[1]!).toBe(384);
+    const seed = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha384', oaepLabel: Buffer.from('IDENTITY\0') }, made.encryptedSecret.subarray(2));
+    expect(seed.length).toBe(48);
+    expect(made.credentialBlob).toEqual(credentialFromSeed(ek, akName, credential, new Uint8Array(seed)));
   });
   it('a template given wins over the profile', async () => {
     expect(await ekFromSpki(bytes(spkis.rsa3072), { nameAlg: TPM_ALG.SHA256, symKeyBits: 128 })).toMatchObject({ nameAlg: TPM_ALG.SHA256, symKeyBits: 128 });
