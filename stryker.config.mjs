@@ -25,6 +25,28 @@
 //   src/attest/tpm/ek.ts:19 `pem ?? ''` → "Stryker was here!": neither holds a PEM block.
 //   src/attest/tpm/ek.ts:34 `err instanceof CertificateParseError` → `true`: parseCertificate
 //     throws nothing else.
+//   src/attest/tpm/ek.ts:22 `c.rawSubject.length === c.rawIssuer.length` → `true`: a DER Name is
+//     prefix-free (its length is in its first bytes), so a subject shorter than the issuer never
+//     matches it byte for byte, and a longer one reads `undefined` past the issuer's end.
+//   src/attest/tpm/make-credential.ts:44 (b64u) `/=+$/` → `/=+/`: btoa puts `=` only at the end.
+//   src/attest/tpm/make-credential.ts:59, :71 (kdfa, kdfe) `have * 8 < bits` → `<= bits`, and
+//     `have * 8` → `have / 8`: the loop makes more blocks, which `slice(0, bits / 8)` cuts off.
+//   src/attest/tpm/make-credential.ts:89 `alg.name === 'ECDH'` → `true`, `['encrypt']` → `[]`: the
+//     imported EK is only exported to a JWK, never used, and a public key may have no usages.
+//   src/attest/tpm/make-credential.ts:100 `jwk.crv === 'P-256' || jwk.crv === 'P-384'` → `true`:
+//     the only non-RSA imports tried are ECDH P-256 and P-384, so no other curve gets there.
+//   src/attest/tpm/make-credential.ts:162 `akName.length >= 2` → `true` / `> 2`, :163 `akDigest ===
+//     undefined` → `false`: a 0-1 byte name reads alg `b << 8`, never a digest algorithm; a 2-byte
+//     name fails `akName.length !== 2 + akDigest` (NaN when undefined): the same TypeError.
+//   src/attest/tpm/make-credential.ts:171, :180 and src/attest/tpm/quote.ts:92, :102 `extractable:
+//     false` → `true`: those keys are never exported.
+//   src/attest/tpm/quote.ts:72 `k < 8` → `k <= 8`: `byte & (1 << 8)` is 0 for a byte.
+//   src/attest/tpm/quote.ts:89 `let ok = false` → `true`: each branch sets ok or throws.
+//   src/attest/tpm/quote.ts:118 (expBytes: drop leading zero bytes of the exponent) the condition
+//     → `false`, `out.length > 1` → `true` / `>= 1` / `<= 1`, `out[0] === 0` → `!== 0`: WebCrypto
+//     in Node reads the JWK `e` as a big-endian integer and takes leading zero bytes, and e is
+//     never 0 (the parser maps 0 to 65537), so the loop never empties `out`. Whether another
+//     runtime wants `e` minimal is not visible to these tests.
 //   src/token/bootstrap-secret.ts:74 `/\.\d{3}Z$/` → `/\.\d{3}Z/`: toISOString has one `.mmmZ`, at the end.
 //   src/token/bootstrap-secret.ts:106, :107 `slash >= 0` → `slash > 0`: a key starting with "/"
 //     is refused either way (empty prefix, or a name containing "/").

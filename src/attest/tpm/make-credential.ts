@@ -40,7 +40,8 @@ const concat = (...parts: Uint8Array[]) => {
   return out;
 };
 const tpm2b = (b: Uint8Array) => concat(u16(b.length), b);
-const b64u = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+/** base64url without padding, as JWK wants (quote.ts uses it too). */
+export const b64u = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 const unb64u = (s: string) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 
 const DIGEST_SIZES: Readonly<Record<number, number>> = { [TPM_ALG.SHA1]: 20, [TPM_ALG.SHA256]: 32, [TPM_ALG.SHA384]: 48, [TPM_ALG.SHA512]: 64 };

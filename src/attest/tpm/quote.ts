@@ -2,6 +2,7 @@
 // TPMT_SIGNATURE as `-s` writes it, checked against the AK (RSASSA or ECDSA, SHA-256/384), the
 // expected nonce (extraData) and a PCR policy (selection + allowed PCR digests). Pure.
 import { bytesToHex } from '@noble/hashes/utils.js';
+import { b64u } from './make-credential.ts';
 import { tpmRejected as rejected } from './tpm-error.ts';
 import { TPM_ALG, type TpmPublic } from './tpm-public.ts';
 
@@ -112,7 +113,6 @@ export async function verifyQuote(ak: TpmPublic, message: Uint8Array<ArrayBuffer
   return q;
 }
 
-const b64u = (b: Uint8Array) => btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 function expBytes(e: number): Uint8Array {
   const out = [e >>> 24, (e >>> 16) & 0xff, (e >>> 8) & 0xff, e & 0xff];
   while (out.length > 1 && out[0] === 0) out.shift();
