@@ -50,17 +50,24 @@
 //   src/token/bootstrap-secret.ts:74 `/\.\d{3}Z$/` → `/\.\d{3}Z/`: toISOString has one `.mmmZ`, at the end.
 //   src/token/bootstrap-secret.ts:106, :107 `slash >= 0` → `slash > 0`: a key starting with "/"
 //     is refused either way (empty prefix, or a name containing "/").
-//   src/token/bootstrap-secret.ts:106 `''` → "Stryker was here!": the prefix of a key without "/"
-//     is never read (`slash < 0 ||` short-circuits).
+//   src/token/bootstrap-secret.ts:106 `''` → "Stryker was here!", and `slash >= 0` → `true` there:
+//     the prefix of a key without "/" is never read (`slash < 0 ||` short-circuits).
+//   src/token/bootstrap-secret.ts:107 `slash >= 0` → `true`: for a key without "/",
+//     `key.slice(slash + 1)` is `key.slice(0)`, the key itself.
 //   src/token/ca-hash.ts:47-48 the `catch` around TextDecoder.decode: a non-fatal decoder never throws.
 //   src/token/ca-hash.ts:23, :32 `certs.length === 1` → `false`: findRoot over no other certificate
 //     finds no chain, and the fallback is the same bytes / the same first certificate.
 //   src/token/ca-hash.ts:56 `err instanceof CertificateParseError` → `true`: parseCertificate
 //     throws nothing else.
+//   src/token/ca-hash.ts:67 `certs.slice(1)` → `certs`: certs[0] in the pools is never used, since
+//     the chain starts at certs[0] and verifyCertificateChain skips a certificate already in it.
 //   src/token/join-token.ts:66 `credentials === ''` → `false`: formatJoinTokenWithHash gives "" too.
-//   src/token/duration.ts:32 the regex without `^`: every part is optional, so it matches at 0.
-//   src/token/duration.ts:40 `'0'` → `""`: Number(".5") and Number("1.") equal Number("0.5"), Number("1.0").
-//   src/token/duration.ts:49 `ms === 0` → `false`, :50 `ms < 0` → `ms <= 0`: 0 still formats "0s".
+//   src/token/duration.ts:33 the regex without `^`: every part is optional, so it matches at 0.
+//   src/token/duration.ts:41 `'0'` → `""`: Number(".5") and Number("1.") equal Number("0.5"), Number("1.0").
+//   src/token/duration.ts:50 `ms === 0` → `false`, :51 `ms < 0` → `ms <= 0`: 0 still formats "0s".
+//   src/token/rfc3339.ts:3 the pattern without `$`: it then accepts a valid time followed by
+//     anything, and Date.parse gives NaN for each such string tried (' ', 'x', 'Z', '+02:00',
+//     ':30', ' GMT', '\n' after the zone), so parseRfc3339 still returns null.
 //   src/token/human-duration.ts:6 `seconds < 0` → `seconds <= 0`: 0 s formats "0s" in the next branch.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

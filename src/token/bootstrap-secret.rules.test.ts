@@ -20,6 +20,12 @@ describe('bootstrap token Secret refusals', () => {
   it('id and secret: the pattern each must match, whatever the value', () => {
     for (const id of ['ABCDEF', 'abcde', 42]) expect(message(build({ id }))).toBe('token id must match [a-z0-9]{6}');
     for (const secret of ['0123456789ABCDEF', '0123456789abcde', 42]) expect(message(build({ secret }))).toBe('token secret must match [a-z0-9]{16}');
+    // The whole value must match: nothing before or after 16 (or 6) valid characters.
+    for (const secret of ['00123456789abcdef', '0123456789abcdef0']) expect(message(build({ secret }))).toBe('token secret must match [a-z0-9]{16}');
+    for (const id of ['aabcdef', 'abcdefa']) expect(message(build({ id }))).toBe('token id must match [a-z0-9]{6}');
+    // A string, not something that prints as a valid one.
+    expect(message(build({ id: ['abcdef'] }))).toBe('token id must match [a-z0-9]{6}');
+    expect(message(build({ secret: ['0123456789abcdef'] }))).toBe('token secret must match [a-z0-9]{16}');
   });
 
   it('usages and groups', () => {
@@ -31,6 +37,12 @@ describe('bootstrap token Secret refusals', () => {
     expect(message(() => validateTokenGroups('system:bootstrappers:a' as never))).toBe('groups must be a list');
     expect(message(() => validateTokenGroups(['system:bootstrappers:a', 'system:nodes\n']))).toBe('bootstrap group "system:nodes?" is invalid (must match ^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$)');
     expect(message(() => validateTokenGroups([7 as never]))).toMatch(/^bootstrap group "7" is invalid/);
+    expect(message(() => validateTokenGroups([['system:bootstrappers:a'] as never]))).toMatch(/^bootstrap group "system:bootstrappers:a" is invalid/);
+    // The authenticator's pattern, whole: the prefix first, a last character of [a-z0-9], 1 to 256
+    // characters after the prefix.
+    const P = 'system:bootstrappers:';
+    expect(validateTokenGroups([`${P}a`, `${P}${'a'.repeat(256)}`, `${P}k3s:x-1`])).toEqual([`${P}a`, `${P}${'a'.repeat(256)}`, `${P}k3s:x-1`]);
+    for (const g of [`x${P}a`, `${P}a-`, `${P}a:`, `${P}a `, `${P}${'a'.repeat(257)}`, P]) expect(message(() => validateTokenGroups([g]))).toMatch(/^bootstrap group ".*" is invalid/);
     // The group in the message is cut at 300 characters.
     expect(message(() => validateTokenGroups([`x${'y'.repeat(400)}`]))).toBe(`bootstrap group "x${'y'.repeat(299)}" is invalid (must match ^system:bootstrappers:[a-z0-9:-]{0,255}[a-z0-9]$)`);
   });
@@ -60,6 +72,8 @@ describe('bootstrap token Secret refusals', () => {
       [`${'p'.repeat(253)}/n`]: '',
       'k3s-enroll.io/machine': `${'b'.repeat(63)}`,
       'a.b-c_d': 'A.b-c_9',
+      'a.b.c/x': 'v',
+      'a.bc/y': 'v',
       x: 'Z',
     };
     expect(buildBootstrapTokenSecret({ ...base, labels: ok }).metadata.labels).toEqual(ok);
@@ -77,6 +91,7 @@ describe('bootstrap token Secret refusals', () => {
       { name: 'v w' },
       { name: 'b'.repeat(64) },
       { name: 7 as never },
+      { name: ['v'] as never },
       { 'a\u0000b': 'v' },
     ];
     for (const labels of bad) expect(message(build({ labels }))).toBe(`label "${Object.keys(labels)[0]!.replace(/[^\x20-\x7e]/g, '?')}" is not a valid Kubernetes label`);

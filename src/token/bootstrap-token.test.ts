@@ -56,6 +56,7 @@ describe('generateBootstrapToken', () => {
 describe('parseBootstrapToken', () => {
   it('accepts the upstream example', () => {
     expect(parseBootstrapToken('abcdef.0123456789abcdef')).toMatchObject({ id: 'abcdef', secret: '0123456789abcdef' });
+    for (const t of ['xabcdef.0123456789abcdef', 'abcdef.0123456789abcdefx', 'abcdef.0123456789abcdef\n', 'abcdefx0123456789abcdef']) expect(() => parseBootstrapToken(t)).toThrow(TokenError);
   });
   it.each(MALFORMED_STRINGS)('rejects %s', (_n, input) => {
     expect(() => parseBootstrapToken(input)).toThrow(TokenError);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,10 @@ describe('hashClusterCA / caCertPin edges', () => {
   it('a root listed first does not chain to itself: the raw bytes are hashed (k3s verifies certs[0] against the rest)', async () => {
     const text = bundle(['root', 'intermediate']);
     expect(await hashClusterCA(text)).toBe(createHash('sha256').update(text).digest('hex'));
+  });
+  it('a CA whose authority key id is present but empty counts as a root, as in k3s (len(AuthorityKeyId) == 0)', async () => {
+    const der = new X509Certificate(vectors.certificates.akiEmptyRoot).raw;
+    expect(await hashClusterCA(bundle(['akiEmptyLeaf', 'akiEmptyRoot']))).toBe(createHash('sha256').update(der).digest('hex'));
   });
   it('a CERTIFICATE block that does not parse is named in the message', async () => {
     await expect(hashClusterCA('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')).rejects.toThrow(/^failed to parse CA certificate: /);

@@ -18,7 +18,8 @@ const MAX_INPUT_LENGTH = 64;
 export function parseDuration(input: unknown): number {
   if (typeof input !== 'string') throw new TokenError('duration must be a string');
   const original = input;
-  if (input.length === 0 || input.length > MAX_INPUT_LENGTH) throw new TokenError(`time: invalid duration "${safe(original)}"`);
+  // "" (like a bare sign) is refused below, with this same message.
+  if (input.length > MAX_INPUT_LENGTH) throw new TokenError(`time: invalid duration "${safe(original)}"`);
   let s = input;
   let sign = 1;
   if (s[0] === '-' || s[0] === '+') {
