@@ -61,7 +61,6 @@
 //     throws nothing else.
 //   src/token/ca-hash.ts:67 `certs.slice(1)` → `certs`: certs[0] in the pools is never used, since
 //     the chain starts at certs[0] and verifyCertificateChain skips a certificate already in it.
-//   src/token/join-token.ts:66 `credentials === ''` → `false`: formatJoinTokenWithHash gives "" too.
 //   src/token/duration.ts:33 the regex without `^`: every part is optional, so it matches at 0.
 //   src/token/duration.ts:41 `'0'` → `""`: Number(".5") and Number("1.") equal Number("0.5"), Number("1.0").
 //   src/token/duration.ts:50 `ms === 0` → `false`, :51 `ms < 0` → `ms <= 0`: 0 still formats "0s".
