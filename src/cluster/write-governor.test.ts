@@ -124,3 +124,67 @@ describe('batched write gate', () => {
     await expect(gate.acquire('create')).rejects.toMatchObject({ code: 'cluster_busy' });
   });
 });
+
+/**
+ * Virtual time for a busy isolate: every timer fires up to `lateMs` late (a starved event loop),
+ * and the fake cluster counts each request when it arrives, `transitMs` after it was sent at most
+ * (the isolate's own event loop holding it), answering as late again.
+ */
+function busyIsolate(seed: number, lateMs: number, transitMs: number) {
+  let t = 1_000_000;
+  let x = seed;
+  const random = () => ((x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+  const timers: Array<{ at: number; fire: () => void }> = [];
+  const after = (ms: number, fire: () => void) => timers.push({ at: t + Math.max(0, ms), fire });
+  const arrivals: Array<{ method: string; at: number }> = [];
+  const fetch = ((_url: string, init: RequestInit) =>
+    new Promise<Response>((resolve) => {
+      after(random() * transitMs, () => {
+        arrivals.push({ method: String(init.method), at: t });
+        after(random() * transitMs, () => resolve(new Response(init.method === 'POST' ? init.body as string : '{}', { status: init.method === 'POST' ? 201 : 200, headers: { date: new Date(t).toUTCString() } })));
+      });
+    })) as unknown as typeof globalThis.fetch;
+  return {
+    now: () => t,
+    random,
+    fetch,
+    arrivals,
+    sleep: (ms: number) => new Promise<void>((r) => after(ms + random() * lateMs, r)),
+    /** Runs every timer in time order until `work` settles. */
+    async run<T>(work: Promise<T>): Promise<T> {
+      let done = false;
+      void work.finally(() => (done = true)).catch(() => undefined);
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (done) return work;
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (!next) throw new Error('nothing left to run, yet the work is not done');
+        t = Math.max(t, next.at);
+        next.fire();
+      }
+    },
+  };
+}
+
+describe('send window: the cap as the cluster sees it', () => {
+  it('a busy isolate (timers 300 ms late, requests held 400 ms each way) never lands more than cap creates in any second', async () => {
+    const { createBootstrapTokenStore } = await import('./bootstrap-tokens.ts');
+    const { createKubeHttp } = await import('./kube-http.ts');
+    const cap = 20;
+    for (const seed of [1, 2, 3]) {
+      const vt = busyIsolate(seed, 300, 400);
+      const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: vt.now, sleep: vt.sleep, random: vt.random }, { sendWindowCap: cap });
+      const http = createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch: vt.fetch, now: () => new Date(vt.now()), sleep: vt.sleep, random: vt.random });
+      const tokens = createBootstrapTokenStore(http, { now: () => new Date(vt.now()), gate });
+      // Ten waves of 60 concurrent creates, 1.5 s apart, each retried once after cluster_busy.
+      const mintOnce = () => tokens.mint({ ttlSeconds: 60 }).then(() => 'minted', (err: unknown) => ((err as AppError).code === 'cluster_busy' ? 'busy' : Promise.reject(err)));
+      const waves = Array.from({ length: 10 }, (_, w) => vt.sleep(1500 * w).then(() => Promise.all(Array.from({ length: 60 }, () => mintOnce().then((r) => (r === 'busy' ? vt.sleep(1000).then(mintOnce) : r))))));
+      const outcomes = (await vt.run(Promise.all(waves))).flat();
+      const creates = vt.arrivals.filter((a) => a.method === 'POST').map((a) => a.at);
+      expect(creates.length).toBe(outcomes.filter((o) => o === 'minted').length); // a refused create sent nothing
+      expect(creates.length).toBeGreaterThan(cap * 5);
+      expect(maxPerSecond(creates)).toBeLessThanOrEqual(cap);
+    }
+  });
+});

@@ -54,9 +54,23 @@ export interface SlotSource {
   allocate(req: SlotRequest, now: number): Promise<SlotGrant>;
 }
 
-/** A write slot for `kind`: resolves at its send time; a create with no slot soon throws cluster_busy. */
+/**
+ * A write slot for `kind`: resolves at its send time (or at once with `wait: false`, so the caller
+ * can do its own work first); a create with no slot soon throws cluster_busy.
+ */
 export interface WriteGate {
-  acquire(kind: WriteKind): Promise<WriteSlot>;
+  acquire(kind: WriteKind, options?: { wait?: boolean }): Promise<WriteSlot>;
+  /**
+   * Sends one write on `slot` (see sendOnSlot): waits for the slot's time and for room in the
+   * isolate's send window, takes a fresh slot if this one is late, and counts the write until
+   * its answer. Absent on gates that pace nothing (tests, UNGOVERNED).
+   */
+  send?<T>(kind: WriteKind, slot: WriteSlot, write: () => Promise<T>): Promise<T>;
+}
+
+/** Sends `write` through the gate's send window when it has one; otherwise at once. */
+export function sendOnSlot<T>(gate: WriteGate, kind: WriteKind, slot: WriteSlot | null, write: () => Promise<T>): Promise<T> {
+  return gate.send && slot ? gate.send(kind, slot, write) : write();
 }
 
 /** A slot taken but not used (the enrollment was refused before its create) goes back to the pool. */
@@ -66,8 +80,15 @@ export interface WriteSlot {
   giveBack(): void;
 }
 const NO_SLOT: WriteSlot = { at: -Infinity, giveBack: () => {} };
-/** A slot used this much after its time would bunch writes into a later second: take a fresh one. */
-export const SLOT_LATE_MS = 250;
+/**
+ * A slot used this much after its time would bunch writes into a later second: take a fresh one.
+ * At most cap × SLOT_LATE_MS / 1000 extra sends can share a second with on-time ones (10 %).
+ */
+export const SLOT_LATE_MS = 100;
+/** A write that keeps finding its slot late (a starved isolate) gives up after this many fresh slots. */
+export const LATE_RESLOTS_MAX = 3;
+/** The send window: a write counts from its send until this long after its answer. */
+export const SEND_WINDOW_MS = 1000;
 
 export class ClusterBusyError extends AppError {
   constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
@@ -108,8 +129,18 @@ const SLOT_STALE_MS = 100;
  * Workers the continuation would run in the other request's I/O context (and a request with
  * nothing of its own pending is cancelled as hung).
  */
-export function createBatchedWriteGate(source: SlotSource, deps: { now: () => number; sleep: (ms: number) => Promise<void>; random: () => number }): WriteGate {
+export function createBatchedWriteGate(source: SlotSource, deps: { now: () => number; sleep: (ms: number) => Promise<void>; random: () => number }, options: { sendWindowCap?: number } = {}): WriteGate {
   const pool: Record<WriteKind, number[]> = { create: [], delete: [] };
+  // The send window (see `send`): writes sent and not answered, and when recent answers came.
+  const windowCap = options.sendWindowCap ?? Infinity;
+  let inFlight = 0;
+  const answered: number[] = [];
+  /** 0 when a write may leave now, else how long to wait before looking again. */
+  const windowWait = (now: number): number => {
+    while (answered.length > 0 && answered[0]! <= now - SEND_WINDOW_MS) answered.shift();
+    if (inFlight + answered.length < windowCap) return 0;
+    return inFlight < windowCap && answered.length > 0 ? Math.max(1, answered[0]! + SEND_WINDOW_MS - now) : GATE_POLL_MS;
+  };
   const waiting: Record<WriteKind, number> = { create: 0, delete: 0 };
   /** Until when the current allocate call counts as in flight: a call whose request was cancelled never settles. */
   let inFlightUntil = -Infinity;
@@ -147,8 +178,8 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
     }
   }
 
-  return {
-    async acquire(kind) {
+  const gate: WriteGate = {
+    async acquire(kind, acquireOptions) {
       const started = deps.now();
       waiting[kind]++;
       let at: number | null = null;
@@ -173,7 +204,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
         waiting[kind]--;
       }
       const wait = at - deps.now();
-      if (wait > 0) await deps.sleep(wait);
+      if (wait > 0 && acquireOptions?.wait !== false) await deps.sleep(wait);
       const slotAt = at;
       return {
         at: slotAt,
@@ -185,7 +216,41 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
         },
       };
     },
+
+    /**
+     * The pace as the cluster sees it. A slot's time says when a write may leave, but the cluster
+     * counts it when it arrives: a starved isolate fires its timers late and holds sent requests in
+     * its own event loop, so writes paced 1000/cap apart arrived up to 79 in one second (cap 50).
+     * So a write leaves only (1) at or after its slot's time, (2) at most SLOT_LATE_MS after it
+     * (else a fresh slot), and (3) while fewer than `sendWindowCap` of this isolate's writes are
+     * unanswered or answered within the last SEND_WINDOW_MS. (3) holds whatever the delays: a write
+     * arrives between its send and its answer, so any `cap` writes arriving within one second
+     * were all in that window when the last of them was sent.
+     */
+    async send(kind, slot, write) {
+      let at = slot.at;
+      for (let reslots = 0; ; ) {
+        const wait = at - deps.now();
+        if (wait > 0) await deps.sleep(wait);
+        for (let waited = 0, w = windowWait(deps.now()); w > 0; w = windowWait(deps.now())) {
+          if (waited > GATE_WAIT_MAX_MS) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: send window full');
+          waited += w;
+          await deps.sleep(w);
+        }
+        if (deps.now() - at <= SLOT_LATE_MS) break;
+        if (++reslots > LATE_RESLOTS_MAX) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: every slot came too late (busy isolate)');
+        at = (await gate.acquire(kind, { wait: false })).at;
+      }
+      inFlight++;
+      try {
+        return await write();
+      } finally {
+        inFlight--;
+        answered.push(deps.now());
+      }
+    },
   };
+  return gate;
 }
 
 /** No governor (tests, tools): every write may go at once. */

@@ -140,8 +140,9 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   // (cluster_busy) releases the reservation: nothing is burned and the proof stays usable.
   const reservationId = deps.newId();
   const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  let slot;
   try {
-    await (deps.gate ?? UNGOVERNED).acquire('create');
+    slot = await (deps.gate ?? UNGOVERNED).acquire('create', { wait: false });
   } catch (err) {
     await deps.machines.release(machineId, reservationId).catch(() => undefined);
     throw err;
@@ -156,6 +157,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
       description: `k3s-enroll: machine ${machineId} via ${method}`,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
       slotTaken: true,
+      slot,
     });
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown
