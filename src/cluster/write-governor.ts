@@ -13,7 +13,9 @@ export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
  * A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy.
  * Short, so a request's wait stays well under a second and the crowd is spread by Retry-After.
  */
-export const CREATE_HORIZON_MS = 800;
+export const CREATE_HORIZON_MS = 400;
+/** Admission (WriteGate.admit) also lets in what one enrollment takes after its slot comes. */
+export const ADMIT_SLACK_MS = 400;
 /** How long an acquirer waits for a slot to reach the pool before giving up. */
 export const GATE_WAIT_MAX_MS = 10_000;
 /** Deletes may book this far ahead (they are retried by the alarm/sweeper when refused). */
@@ -37,10 +39,18 @@ export interface SlotGrant {
   readonly busyForMs: number;
 }
 
+/**
+ * The schedule hands out slots at this fraction of the cap, so that (a) slots sent up to
+ * SLOT_LATE_MS late still make at most cap sends in any second across isolates (0.9 × 1.1 < 1),
+ * and (b) an isolate's send window (writes counted until a second after their answer) keeps up
+ * with its slots while the cluster answers within ~100 ms, instead of making them late.
+ */
+export const PACE_FRACTION = 0.9;
+
 /** Books slots: deletes first (they are never refused within DELETE_HORIZON_MS), then creates. */
 export function allocateSlots(schedule: GovernorSchedule | null, req: SlotRequest, now: number, cap: number): { schedule: GovernorSchedule; grant: SlotGrant } {
   if (!(cap > 0)) throw new TypeError('cap must be positive');
-  const interval = 1000 / cap;
+  const interval = 1000 / (cap * PACE_FRACTION);
   let next = Math.max(schedule?.nextFreeMs ?? now, now);
   const deletes: number[] = [];
   const creates: number[] = [];
@@ -66,6 +76,13 @@ export interface WriteGate {
    * its answer. Absent on gates that pace nothing (tests, UNGOVERNED).
    */
   send?<T>(kind: WriteKind, slot: WriteSlot, write: () => Promise<T>): Promise<T>;
+  /**
+   * Lets one create-enrollment in before its proof is checked, or refuses it (cluster_busy) when
+   * this isolate already has more in flight than the governor can serve within its horizon: the
+   * refusal it would get later anyway, without the proof check and the store round trip. Returns
+   * the release. Absent on gates without a cap.
+   */
+  admit?(): () => void;
 }
 
 /** Sends `write` through the gate's send window when it has one; otherwise at once. */
@@ -178,7 +195,22 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
     }
   }
 
+  const admitMax = Math.ceil((windowCap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+  let admitted = 0;
   const gate: WriteGate = {
+    ...(Number.isFinite(windowCap)
+      ? {
+          admit() {
+            if (admitted >= admitMax) throw new ClusterBusyError(busyRetryAfterSeconds(CREATE_HORIZON_MS, deps.random), `write governor: ${admitted} enrollments already in flight in this isolate`);
+            admitted++;
+            let released = false;
+            return () => {
+              if (!released) admitted--;
+              released = true;
+            };
+          },
+        }
+      : {}),
     async acquire(kind, acquireOptions) {
       const started = deps.now();
       waiting[kind]++;
