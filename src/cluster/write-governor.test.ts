@@ -3,7 +3,7 @@
 // Retry-After, and a burst costs one slot-source round trip per batch, not per write.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_SLACK_MS, CREATE_HORIZON_MS, DELETE_HORIZON_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
+import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_SLACK_MS, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
 
 /** Largest number of send times inside any half-open one-second window. */
 function maxPerSecond(times: number[]): number {
@@ -132,6 +132,26 @@ describe('batched write gate', () => {
     held.push(gate.admit!());
     expect(() => gate.admit!()).toThrow(ClusterBusyError);
     expect(createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }).admit).toBeUndefined(); // no cap, no admission
+  });
+
+  it('an admission or a write whose request was cancelled (never released, never answered) is forgotten after FORGET_AFTER_MS', async () => {
+    const cap = 2;
+    const clock = { t: 0 };
+    const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: () => clock.t, sleep: async (ms) => void (clock.t += ms), random: () => 0 }, { sendWindowCap: cap });
+    const max = Math.ceil((cap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+    for (let i = 0; i < max; i++) gate.admit!(); // never released
+    expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    // Two writes that never answer fill the send window.
+    for (let i = 0; i < cap; i++) {
+      void gate.send!('create', await gate.acquire('create', { wait: false }), () => new Promise(() => {}));
+      clock.t += 1000;
+    }
+    await expect(gate.send!('create', await gate.acquire('create', { wait: false }), async () => 'sent')).rejects.toThrow(ClusterBusyError); // window full
+    clock.t += FORGET_AFTER_MS + 1;
+    expect(() => gate.admit!()).not.toThrow();
+    let sent = false;
+    await gate.send!('create', await gate.acquire('create', { wait: false }), async () => void (sent = true));
+    expect(sent).toBe(true);
   });
 
   it('an unreachable governor refuses with cluster_busy instead of writing unpaced', async () => {

@@ -13,7 +13,7 @@ export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
  * A create waits at most this long for its slot; beyond it the enrollment answers cluster_busy.
  * Short, so a request's wait stays well under a second and the crowd is spread by Retry-After.
  */
-export const CREATE_HORIZON_MS = 400;
+export const CREATE_HORIZON_MS = 600;
 /** Admission (WriteGate.admit) also lets in what one enrollment takes after its slot comes. */
 export const ADMIT_SLACK_MS = 400;
 /** How long an acquirer waits for a slot to reach the pool before giving up. */
@@ -106,6 +106,12 @@ export const SLOT_LATE_MS = 100;
 export const LATE_RESLOTS_MAX = 3;
 /** The send window: a write counts from its send until this long after its answer. */
 export const SEND_WINDOW_MS = 1000;
+/**
+ * An unanswered write or an unreleased admission this old is forgotten: on Workers a cancelled
+ * request's promises never settle, so its `finally` never runs. Longer than any cluster call
+ * (kube-http: 5 s for the headers, 5 s for the body, twice re-armed on a late timer).
+ */
+export const FORGET_AFTER_MS = 30_000;
 
 export class ClusterBusyError extends AppError {
   constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
@@ -150,13 +156,15 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
   const pool: Record<WriteKind, number[]> = { create: [], delete: [] };
   // The send window (see `send`): writes sent and not answered, and when recent answers came.
   const windowCap = options.sendWindowCap ?? Infinity;
-  let inFlight = 0;
+  /** Send times of unanswered writes (a write whose request was cancelled never answers: forgotten). */
+  const inFlight = new Set<{ sentAt: number }>();
   const answered: number[] = [];
   /** 0 when a write may leave now, else how long to wait before looking again. */
   const windowWait = (now: number): number => {
     while (answered.length > 0 && answered[0]! <= now - SEND_WINDOW_MS) answered.shift();
-    if (inFlight + answered.length < windowCap) return 0;
-    return inFlight < windowCap && answered.length > 0 ? Math.max(1, answered[0]! + SEND_WINDOW_MS - now) : GATE_POLL_MS;
+    for (const w of inFlight) if (w.sentAt < now - FORGET_AFTER_MS) inFlight.delete(w);
+    if (inFlight.size + answered.length < windowCap) return 0;
+    return inFlight.size < windowCap && answered.length > 0 ? Math.max(1, answered[0]! + SEND_WINDOW_MS - now) : GATE_POLL_MS;
   };
   const waiting: Record<WriteKind, number> = { create: 0, delete: 0 };
   /** Until when the current allocate call counts as in flight: a call whose request was cancelled never settles. */
@@ -196,18 +204,18 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
   }
 
   const admitMax = Math.ceil((windowCap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
-  let admitted = 0;
+  /** When each admitted enrollment came in (one whose request was cancelled never releases: forgotten). */
+  const admitted = new Set<{ at: number }>();
   const gate: WriteGate = {
     ...(Number.isFinite(windowCap)
       ? {
           admit() {
-            if (admitted >= admitMax) throw new ClusterBusyError(busyRetryAfterSeconds(CREATE_HORIZON_MS, deps.random), `write governor: ${admitted} enrollments already in flight in this isolate`);
-            admitted++;
-            let released = false;
-            return () => {
-              if (!released) admitted--;
-              released = true;
-            };
+            const now = deps.now();
+            for (const a of admitted) if (a.at < now - FORGET_AFTER_MS) admitted.delete(a);
+            if (admitted.size >= admitMax) throw new ClusterBusyError(busyRetryAfterSeconds(CREATE_HORIZON_MS, deps.random), `write governor: ${admitted.size} enrollments already in flight in this isolate`);
+            const entry = { at: now };
+            admitted.add(entry);
+            return () => void admitted.delete(entry);
           },
         }
       : {}),
@@ -273,12 +281,12 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
         if (++reslots > LATE_RESLOTS_MAX) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: every slot came too late (busy isolate)');
         at = (await gate.acquire(kind, { wait: false })).at;
       }
-      inFlight++;
+      const entry = { sentAt: deps.now() };
+      inFlight.add(entry);
       try {
         return await write();
       } finally {
-        inFlight--;
-        answered.push(deps.now());
+        if (inFlight.delete(entry)) answered.push(deps.now());
       }
     },
   };
