@@ -1,6 +1,6 @@
 // Workers entry: parses env once per isolate, wires Durable Object + D1 adapters and the cluster
 // client into createApp, and exports the Durable Object classes. Composition root only.
-import { createApp, type Services } from './app.ts';
+import { CHALLENGE_OPENS_PER_MINUTE, createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
@@ -19,7 +19,8 @@ import { createDurableJoinWatch, NodeWatchObject, type NodeWatchEnv } from './st
 export { MachineObject, RateLimitObject, NodeWatchObject, WriteGovernorObject };
 
 /** ENROLL_FAILURES: the rate-limiting binding (wrangler.toml [[ratelimits]]); without it, a Durable Object counts. */
-type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit };
+/** CHALLENGE_OPENS: the same for challenge opens (CHALLENGE_OPENS_PER_MINUTE). */
+type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit; CHALLENGE_OPENS?: RateLimit };
 const ENROLL_FAILURES_PERIOD_SECONDS = 60;
 
 const ENROLL_IP_LIMIT_PER_MINUTE = 60;
@@ -43,6 +44,7 @@ function appFor(env: Env) {
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: env.ENROLL_FAILURES ? bindingRateLimiter(env.ENROLL_FAILURES, ENROLL_FAILURES_PERIOD_SECONDS) : createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
+        challengeLimiter: env.CHALLENGE_OPENS ? bindingRateLimiter(env.CHALLENGE_OPENS, 60) : createDurableRateLimiter(env.RATE_LIMITS, CHALLENGE_OPENS_PER_MINUTE, 60_000),
         cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), workersWriteGate(env.GOVERNOR, cfg.clusterMaxWritesPerSecond)),
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
