@@ -39,7 +39,7 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
     register: (reg, now) => run(reg.id, (o) => o.register(reg, now)),
     get: (id) => run(id, (o) => o.get()),
     revoke: (id, now) => run(id, (o) => o.revoke(now)),
-    reserve: (id, proof, rid, now) => run(id, (o) => o.reserve(proof, rid, now)),
+    reserve: (id, proof, rid, now, key) => run(id, (o) => o.reserve(proof, rid, now, key ?? null)),
     commit: (id, rid, minted, usedJwt, now) => run(id, (o) => o.commit(rid, minted, usedJwt, now)),
     release: (id, rid, owed) => run(id, (o) => o.release(rid, owed)),
     confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
