@@ -56,7 +56,7 @@ const servicesFor = (cfg: Config): Services =>
     machines,
     index,
     challenges,
-    audit: cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
+    audit: ((log) => (cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(log, kv, () => crypto.randomUUID()) : log))(createKvAuditLog(kv, { retentionMs: cfg.auditRetentionDays * 86_400_000 })),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     challengeLimiter: createKvRateLimiter(kv, CHALLENGE_OPENS_PER_MINUTE, 60_000),

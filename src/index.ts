@@ -8,7 +8,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
-import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, pruneD1Audit, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, workersClusterClient, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
@@ -68,6 +68,11 @@ export default {
     const watch = createDurableJoinWatch(env.NODE_WATCH);
     await watch.kick();
     const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: workersClusterClient(env), now: () => new Date() };
+    // Audit retention (AUDIT_RETENTION_DAYS): bounded batches each run, so a backlog goes over a few runs.
+    if (cfg.auditRetentionDays > 0) {
+      const pruned = await pruneD1Audit(env.DB, Date.now() - cfg.auditRetentionDays * 86_400_000).catch(() => 0);
+      if (pruned > 0) await deps.audit.append({ at: Date.now(), event: 'audit.pruned', outcome: 'success', machineId: null, method: null, code: null, reason: `${pruned} records older than ${cfg.auditRetentionDays} days`, tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
+    }
     const summary = await reconcileNodes(deps, { quarantine: cfg.quarantineUnattested });
     await deps.audit
       .append({ at: Date.now(), event: 'nodes.reconcile', outcome: 'success', machineId: null, method: null, code: null, reason: JSON.stringify({ ...summary, unaccountedNodes: summary.unaccountedNodes.slice(0, 20) }), tokenId: null, requestId: null, actor: 'cron', clientIp: null })

@@ -91,15 +91,19 @@ export function createKvChallengeStore(kv: Deno.Kv): ChallengeStore {
   };
 }
 
-export function createKvAuditLog(kv: Deno.Kv): AuditLog {
+/** `retentionMs` > 0: each record expires that long after it happened (AUDIT_RETENTION_DAYS) and is listed no longer. */
+export function createKvAuditLog(kv: Deno.Kv, { retentionMs = 0 }: { retentionMs?: number } = {}): AuditLog {
   return {
     async append(e) {
       // Keys sort by time then a random suffix; seq is the time-ordered position in a listing.
-      await kv.set(['audit', e.at, crypto.randomUUID()], e);
+      const expireIn = retentionMs > 0 ? Math.max(1, e.at + retentionMs - Date.now()) : undefined;
+      await kv.set(['audit', e.at, crypto.randomUUID()], e, expireIn === undefined ? undefined : { expireIn });
     },
     async list({ sinceMs, limit }) {
       const out: AuditRecord[] = [];
-      for await (const entry of kv.list<AuditRecord>({ start: ['audit', sinceMs ?? 0], end: ['audit', Number.MAX_SAFE_INTEGER] }, { reverse: true, limit })) {
+      // KV deletes expired records lazily: past the retention they are not listed even while still stored.
+      const from = Math.max(sinceMs ?? 0, retentionMs > 0 ? Date.now() - retentionMs : 0);
+      for await (const entry of kv.list<AuditRecord>({ start: ['audit', from], end: ['audit', Number.MAX_SAFE_INTEGER] }, { reverse: true, limit })) {
         out.push({ ...entry.value, seq: entry.key[1] as number });
       }
       return out;
