@@ -131,6 +131,17 @@ describe('batched write gate', () => {
     held[0]!(); // releasing twice frees one place, not two
     held.push(gate.admit!());
     expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    // A refused crowd is told to come back over the time the schedule needs to serve it.
+    const retryAfters = Array.from({ length: 60 }, () => {
+      try {
+        gate.admit!();
+        return 0;
+      } catch (err) {
+        return (err as ClusterBusyError).retryAfterSeconds!;
+      }
+    });
+    expect(retryAfters[0]).toBe(1);
+    expect(retryAfters.at(-1)).toBe(Math.ceil(62 / (cap * PACE_FRACTION))); // 62 refused within the second, 8 slots a second
     expect(createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }).admit).toBeUndefined(); // no cap, no admission
   });
 

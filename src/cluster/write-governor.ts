@@ -207,13 +207,22 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
   const admitMax = Math.ceil((windowCap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
   /** When each admitted enrollment came in (one whose request was cancelled never releases: forgotten). */
   const admitted = new Set<{ at: number }>();
+  /** When this isolate refused admissions within the last second. */
+  const refusedAt: number[] = [];
   const gate: WriteGate = {
     ...(Number.isFinite(windowCap)
       ? {
           admit() {
             const now = deps.now();
             for (const a of admitted) if (a.at < now - FORGET_AFTER_MS) admitted.delete(a);
-            if (admitted.size >= admitMax) throw new ClusterBusyError(busyRetryAfterSeconds(CREATE_HORIZON_MS, deps.random), `write governor: ${admitted.size} enrollments already in flight in this isolate`);
+            if (admitted.size >= admitMax) {
+              // Spread the refused crowd over the time the schedule needs to serve it: a crowd
+              // told "1 s" comes back as the same crowd, and every refusal costs the isolate.
+              while (refusedAt.length > 0 && refusedAt[0]! <= now - 1000) refusedAt.shift();
+              refusedAt.push(now);
+              const crowdMs = (1000 * refusedAt.length) / (windowCap * PACE_FRACTION);
+              throw new ClusterBusyError(busyRetryAfterSeconds(Math.max(CREATE_HORIZON_MS, crowdMs), deps.random), `write governor: ${admitted.size} enrollments already in flight in this isolate`);
+            }
             const entry = { at: now };
             admitted.add(entry);
             return () => void admitted.delete(entry);
