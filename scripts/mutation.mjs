@@ -2,7 +2,8 @@
 // `npm run mutation [-- <stryker options>]`: Stryker over the domain rules (stryker.config.mjs), then
 // one line per file with its mutation score; exits 1 when a file scores under MUTATION_MIN (85).
 // Stryker needs Node >= 22: it runs on the node@22 binary of tools/node22 (installed here on first
-// use), never replacing the project's Node 20. Not part of `npm test`: a full run takes ~15 min.
+// use), never replacing the project's Node 20. Not part of `npm test`: a full run takes hours on a
+// shared 2-core machine, mostly static mutants (docs/testing.md, Measured).
 // While working on one file: `npm run mutation -- --mutate src/attest/code.ts --incremental`.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
