@@ -74,6 +74,7 @@ describe('bootstrap token Secret refusals', () => {
       'a.b-c_d': 'A.b-c_9',
       'a.b.c/x': 'v',
       'a.bc/y': 'v',
+      'k3s.example-1.io/z': 'v',
       x: 'Z',
     };
     expect(buildBootstrapTokenSecret({ ...base, labels: ok }).metadata.labels).toEqual(ok);
