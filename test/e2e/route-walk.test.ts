@@ -1,16 +1,23 @@
-// The route walk, shared by test/integration/route-walk-*.test.ts: each file walks every sixth
-// route (by index), so the walk stays within one test isolate's limits (one file sending every
-// request ended in a RangeError inside SELF.fetch after a few thousand requests).
-// Walks EVERY route the app serves (read from the Hono app itself, so a new route is covered
-// without touching this file) through the real Worker entry in workerd, with and without admin
-// credentials: every Object.prototype name as path param, JSON value, JSON key, label key, group
-// and query value, and a malformed percent-encoding matrix in every path position. No 5xx, ever;
-// a path that does not decode is 400 invalid_request whatever the credentials.
-import { env, SELF } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+// The route walk (issue 14): EVERY route the app serves (read from the Hono app itself, so a new
+// route is covered without touching this file) through the real Worker entry in workerd, with and
+// without admin credentials: every Object.prototype name as path param, JSON value, JSON key, label
+// key, group and query value, and a malformed percent-encoding matrix in every path position. No
+// 5xx, ever; a path that does not decode is 400 invalid_request whatever the credentials.
+// It runs on plain Miniflare (test/support/worker-miniflare.ts: the built bundle, wrangler.toml's
+// bindings, the D1 migrations) from Node, not in the vitest-pool-workers isolate, where each
+// SELF.fetch got slower the more the file had sent (thousands of requests took tens of minutes).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain JavaScript module with JSDoc types
+import { startDevCluster } from '../../scripts/dev-cluster/index.mjs';
 import { createApp } from '../../src/app.ts';
 import { silentLogger } from '../../src/http/logger.ts';
 import { signWebhook } from '../../src/http/webhook-signature.ts';
+import { startEventsReceiver } from '../support/events-receiver.ts';
+import { startTestIssuer } from '../support/test-issuer.ts';
+import { startMiniflareWorker, type MiniflareWorker } from '../support/worker-miniflare.ts';
 
 const ADMIN = 'Bearer test-admin-token-0123456789';
 const FLEET_SECRET = 'test-fleet-webhook-secret-0123456789';
@@ -27,15 +34,15 @@ function appRoutes(): Array<{ method: string; path: string }> {
 }
 
 const fill = (path: string, value: string) => path.replace(/:[A-Za-z]+/g, value);
+let worker: MiniflareWorker;
 let ip = 0;
 async function send(method: string, path: string, opts: { admin: boolean; body?: string; headers?: Record<string, string> }): Promise<{ status: number; text: string }> {
-  // The enrollment IP limiter allows 60/min per address: spread those requests over 64 addresses
-  // (one rate-limit Durable Object each) so they reach the code behind it.
-  // IPv6 is limited per /64: one /64 per address.
-  const from = path.startsWith('/v1/enroll') ? `2001:db8:${((++ip % 64) + 1).toString(16)}::1` : '2001:db8::1';
+  // The enrollment limits count per client address (IPv6: per /64): every enrollment request
+  // comes from a /64 of its own, so each one reaches the code behind the limiter.
+  const from = path.startsWith('/v1/enroll') ? `2001:db8:${((++ip >> 16) & 0xffff).toString(16)}:${(ip & 0xffff).toString(16)}::1` : '2001:db8::1';
   const headers: Record<string, string> = { 'cf-connecting-ip': from, ...(opts.admin ? { authorization: ADMIN } : {}), ...(opts.headers ?? {}) };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await SELF.fetch(`https://enroll.test${path}`, { method, headers, ...(opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });
+  const res = await worker.fetch(path, { method, headers, redirect: 'manual', ...(opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });
   return { status: res.status, text: await res.text() };
 }
 
@@ -59,16 +66,46 @@ function bodiesFor(name: string): Array<Record<string, unknown>> {
 }
 
 const allRoutes = appRoutes();
-// Six files: the test isolate slows down with every request it sends (SELF.fetch), so the time of
-// one file grows faster than its request count; 34 routes in three files took tens of minutes.
-export const ROUTE_WALK_SLICES = 6;
 /** ROUTE_WALK_FULL=1: every body shape for every name; by default each shape meets a third of the names. */
-const FULL = (env as { ROUTE_WALK_FULL?: string }).ROUTE_WALK_FULL === '1';
+const FULL = process.env.ROUTE_WALK_FULL === '1';
 const sample = <T>(all: T[], n: number): T[] => (FULL ? all : all.filter((_, i) => i === 0 || (i + n) % 3 === 0));
 
-export function walkRoutes(slice: number): void {
-  const routes = allRoutes.filter((_, i) => i % ROUTE_WALK_SLICES === slice);
-  describe(`route walk ${slice + 1}/${ROUTE_WALK_SLICES}: no 5xx from prototype names or broken encodings`, () => {
+// The same service as the workerd integration tests get (vitest.config.ts): a dev cluster, a JWT
+// issuer, an events receiver and the same secrets, so each request meets the same code.
+const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-routewalk-'));
+let stop: Array<() => Promise<void>> = [];
+beforeAll(async () => {
+  const cluster = await startDevCluster({ port: 0, stateDir });
+  stop.push(() => cluster.close());
+  const issuer = await startTestIssuer();
+  const receiver = await startEventsReceiver('test-events-webhook-secret-0123456789');
+  stop.push(() => receiver.close());
+  worker = await startMiniflareWorker({
+    bindings: {
+      K3S_SERVER_URL: 'https://k3s.example.test:6443',
+      CLUSTER_API_URL: cluster.url,
+      CLUSTER_SA_TOKEN: cluster.serviceAccountToken,
+      CLUSTER_CA_PEM: cluster.caPem,
+      ADMIN_TOKEN: 'test-admin-token-0123456789',
+      FLEET_WEBHOOK_SECRET: FLEET_SECRET,
+      EVENTS_WEBHOOK_SECRET: 'test-events-webhook-secret-0123456789',
+      JWT_ISSUERS: JSON.stringify([{ issuer: issuer.issuer, jwks: issuer.jwks, audience: 'k3s-enroll', machineIdClaim: 'machine_id' }]),
+      EVENTS_WEBHOOK_URL: `${receiver.url}/events`,
+    },
+    trustedCaPem: cluster.caPem,
+    // Thousands of refused requests: their `request.rejected` lines are expected and only drown the report.
+    dropLog: (line) => line.includes('"event":"request.rejected"'),
+  });
+  stop.push(() => worker.close());
+}, 120_000);
+afterAll(async () => {
+  for (const s of stop.reverse()) await s().catch(() => undefined);
+  stop = [];
+  rmSync(stateDir, { recursive: true, force: true });
+});
+
+const routes = allRoutes;
+describe('route walk: no 5xx from prototype names or broken encodings', () => {
   it('finds the routes from the app itself', () => {
     expect(allRoutes.length).toBeGreaterThanOrEqual(10);
     expect(routes.length).toBeGreaterThan(0);
@@ -125,4 +162,3 @@ export function walkRoutes(slice: number): void {
     }, 300_000);
   }
 });
-}
