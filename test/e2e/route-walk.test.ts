@@ -42,7 +42,21 @@ async function send(method: string, path: string, opts: { admin: boolean; body?:
   const from = path.startsWith('/v1/enroll') ? `2001:db8:${((++ip >> 16) & 0xffff).toString(16)}:${(ip & 0xffff).toString(16)}::1` : '2001:db8::1';
   const headers: Record<string, string> = { 'cf-connecting-ip': from, ...(opts.admin ? { authorization: ADMIN } : {}), ...(opts.headers ?? {}) };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await worker.fetch(path, { method, headers, redirect: 'manual', ...(opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });
+  let res = await worker.fetch(path, { method, headers, redirect: 'manual', ...(opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });
+  // Redirects are followed as SELF.fetch in workerd followed them (fetch's "follow"): same origin,
+  // 303 (and 301/302 after a POST) as a GET without a body, 307/308 as sent.
+  for (let hops = 0; hops < 20 && [301, 302, 303, 307, 308].includes(res.status); hops++) {
+    const next = new URL(res.headers.get('location') ?? '', `https://enroll.test${path}`);
+    if (next.origin !== 'https://enroll.test') break;
+    await res.body?.cancel();
+    const asGet = res.status === 303 || (res.status <= 302 && method === 'POST');
+    if (asGet) {
+      method = 'GET';
+      delete headers['content-type'];
+    }
+    path = next.pathname + next.search;
+    res = await worker.fetch(path, { method, headers, redirect: 'manual', ...(!asGet && opts.body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body: opts.body } : {}) });
+  }
   return { status: res.status, text: await res.text() };
 }
 
