@@ -24,6 +24,13 @@ import { createUiRoutes } from './ui/index.ts';
 import type { AuditLog, ChallengeStore, MachineIndex, MachineStore, RateLimiter, WebhookEventLog } from './store/ports.ts';
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * Challenge opens one client address may make per minute. Opening needs only public material (an
+ * EK or device certificate) and costs a stored challenge and an audit record, so it is counted
+ * whether it succeeds or not; the budget is large enough for a site of ~1,000 TPM machines behind
+ * one NAT address to open theirs in the first minute (more come back after Retry-After).
+ */
+export const CHALLENGE_OPENS_PER_MINUTE = 1200;
 
 export interface Services {
   readonly machines: MachineStore;
@@ -34,6 +41,11 @@ export interface Services {
   readonly webhookEvents: WebhookEventLog;
   /** Per client IP, on enrollment endpoints. */
   readonly ipLimiter: RateLimiter;
+  /**
+   * Per client IP: every challenge open, answered or not (each costs the store a write). Absent: no
+   * budget (tests). Default budget CHALLENGE_OPENS_PER_MINUTE.
+   */
+  readonly challengeLimiter?: RateLimiter;
   readonly cluster: ClusterClient;
   /** Enrollment in one call to the machine's store (Workers: its Durable Object); else step by step. */
   readonly atomicEnroll?: EnrollDeps['atomic'];

@@ -123,4 +123,11 @@ describe('parseConfig', () => {
     expect([...err.variables].sort()).toEqual(['EVENTS_WEBHOOK_SECRET', 'FLEET_WEBHOOK_SECRET']);
     expect(`${err.message} ${err.reason} ${JSON.stringify(err.extensions)}`).not.toContain(same);
   });
+
+  it('AUDIT_RETENTION_DAYS: a year by default, 0 keeps everything, anything but a whole number of days is misconfigured', () => {
+    expect(parseConfig(valid).auditRetentionDays).toBe(365);
+    expect(parseConfig({ ...valid, AUDIT_RETENTION_DAYS: '0' }).auditRetentionDays).toBe(0);
+    expect(parseConfig({ ...valid, AUDIT_RETENTION_DAYS: '30' }).auditRetentionDays).toBe(30);
+    for (const bad of ['-1', '1.5', '30d', ' 30', '1e3', '99999', 'NaN']) expect(configError({ ...valid, AUDIT_RETENTION_DAYS: bad }).variables).toEqual(['AUDIT_RETENTION_DAYS']);
+  });
 });

@@ -52,7 +52,12 @@ export interface Config {
    * default): the peer is the client. Workers use CF-Connecting-IP and ignore it.
    */
   readonly trustedProxies: readonly IpRange[];
+  /** Audit records older than this many days are deleted (Workers: the cron; Deno: KV expiry); 0 keeps them all. */
+  readonly auditRetentionDays: number;
 }
+
+/** Default audit retention: a year, so a yearly review still finds every enrollment. */
+export const AUDIT_RETENTION_DAYS_DEFAULT = 365;
 
 export type ConfigVars = Readonly<Record<string, unknown>>;
 
@@ -184,6 +189,9 @@ export function parseConfig(vars: ConfigVars): Config {
     }
   }
   const jwtIssuers = parseJwtIssuers(str('JWT_ISSUERS'), bad);
+  const retentionRaw = str('AUDIT_RETENTION_DAYS');
+  const auditRetentionDays = retentionRaw === null ? AUDIT_RETENTION_DAYS_DEFAULT : /^\d{1,5}$/.test(retentionRaw) ? Number(retentionRaw) : NaN;
+  if (!(auditRetentionDays >= 0 && auditRetentionDays <= 36_500)) bad('AUDIT_RETENTION_DAYS', 'must be a whole number of days from 0 (keep everything) to 36500');
   const capRaw = str('CLUSTER_MAX_WRITES_PER_SECOND');
   const clusterMaxWritesPerSecond = capRaw === null ? CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT : Number(capRaw);
   if (!Number.isInteger(clusterMaxWritesPerSecond) || clusterMaxWritesPerSecond < 1 || clusterMaxWritesPerSecond > 10_000) bad('CLUSTER_MAX_WRITES_PER_SECOND', 'must be a whole number from 1 to 10000');
@@ -223,6 +231,7 @@ export function parseConfig(vars: ConfigVars): Config {
     eventsWebhookUrl,
     eventsWebhookSecret,
     clusterMaxWritesPerSecond,
+    auditRetentionDays,
     trustedProxies: Object.freeze(trustedProxies),
   });
 }

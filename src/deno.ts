@@ -2,7 +2,7 @@
 // Composition root only; prints one JSON line `{"listening":"http://host:port"}` when ready.
 // Storage is Deno KV (`--unstable-kv`; DENO_KV_PATH, default Deno's own location, `:memory:` for
 // tests); a sweeper every 30 s does what the Durable Object alarm does on Workers.
-import { createApp, type Services } from './app.ts';
+import { CHALLENGE_OPENS_PER_MINUTE, createApp, type Services } from './app.ts';
 import type { Config } from './config.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
@@ -56,9 +56,10 @@ const servicesFor = (cfg: Config): Services =>
     machines,
     index,
     challenges,
-    audit: cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(createKvAuditLog(kv), kv, () => crypto.randomUUID()) : createKvAuditLog(kv),
+    audit: ((log) => (cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(log, kv, () => crypto.randomUUID()) : log))(createKvAuditLog(kv, { retentionMs: cfg.auditRetentionDays * 86_400_000 })),
     webhookEvents: createKvWebhookEventLog(kv),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
+    challengeLimiter: createKvRateLimiter(kv, CHALLENGE_OPENS_PER_MINUTE, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), gateFor(cfg)),
     verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
     ekTrust: parseEkRoots(cfg.tpmEkRootsPem),

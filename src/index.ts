@@ -1,6 +1,6 @@
 // Workers entry: parses env once per isolate, wires Durable Object + D1 adapters and the cluster
 // client into createApp, and exports the Durable Object classes. Composition root only.
-import { createApp, type Services } from './app.ts';
+import { CHALLENGE_OPENS_PER_MINUTE, createApp, type Services } from './app.ts';
 import { createCodeVerifier } from './attest/code.ts';
 import { createJwtVerifier } from './attest/jwt.ts';
 import { createTpmVerifier, parseEkRoots } from './attest/tpm/index.ts';
@@ -8,7 +8,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
-import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, pruneD1Audit, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, workersClusterClient, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
@@ -19,7 +19,8 @@ import { createDurableJoinWatch, NodeWatchObject, type NodeWatchEnv } from './st
 export { MachineObject, RateLimitObject, NodeWatchObject, WriteGovernorObject };
 
 /** ENROLL_FAILURES: the rate-limiting binding (wrangler.toml [[ratelimits]]); without it, a Durable Object counts. */
-type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit };
+/** CHALLENGE_OPENS: the same for challenge opens (CHALLENGE_OPENS_PER_MINUTE). */
+type Env = StoreEnv & NodeWatchEnv & { DB: D1Database; EVENTS?: Queue<OutboundEvent>; ENROLL_FAILURES?: RateLimit; CHALLENGE_OPENS?: RateLimit };
 const ENROLL_FAILURES_PERIOD_SECONDS = 60;
 
 const ENROLL_IP_LIMIT_PER_MINUTE = 60;
@@ -43,6 +44,7 @@ function appFor(env: Env) {
         audit: cfg.eventsWebhookUrl && env.EVENTS ? createQueuedAuditLog(createD1AuditLog(env.DB), env.EVENTS, () => crypto.randomUUID()) : createD1AuditLog(env.DB),
         webhookEvents: createD1WebhookEventLog(env.DB),
         ipLimiter: env.ENROLL_FAILURES ? bindingRateLimiter(env.ENROLL_FAILURES, ENROLL_FAILURES_PERIOD_SECONDS) : createDurableRateLimiter(env.RATE_LIMITS, ENROLL_IP_LIMIT_PER_MINUTE, 60_000),
+        challengeLimiter: env.CHALLENGE_OPENS ? bindingRateLimiter(env.CHALLENGE_OPENS, 60) : createDurableRateLimiter(env.RATE_LIMITS, CHALLENGE_OPENS_PER_MINUTE, 60_000),
         cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), workersWriteGate(env.GOVERNOR, cfg.clusterMaxWritesPerSecond)),
         verifiers: { code: createCodeVerifier(), jwt: createJwtVerifier(cfg.jwtIssuers), tpm: createTpmVerifier(challenges, cfg.tpmPcrPolicy), x509: createX509Verifier(parseEkRoots(cfg.deviceCaPem), challenges) },
         ekTrust: parseEkRoots(cfg.tpmEkRootsPem),
@@ -66,6 +68,11 @@ export default {
     const watch = createDurableJoinWatch(env.NODE_WATCH);
     await watch.kick();
     const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: workersClusterClient(env), now: () => new Date() };
+    // Audit retention (AUDIT_RETENTION_DAYS): bounded batches each run, so a backlog goes over a few runs.
+    if (cfg.auditRetentionDays > 0) {
+      const pruned = await pruneD1Audit(env.DB, Date.now() - cfg.auditRetentionDays * 86_400_000).catch(() => 0);
+      if (pruned > 0) await deps.audit.append({ at: Date.now(), event: 'audit.pruned', outcome: 'success', machineId: null, method: null, code: null, reason: `${pruned} records older than ${cfg.auditRetentionDays} days`, tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
+    }
     const summary = await reconcileNodes(deps, { quarantine: cfg.quarantineUnattested });
     await deps.audit
       .append({ at: Date.now(), event: 'nodes.reconcile', outcome: 'success', machineId: null, method: null, code: null, reason: JSON.stringify({ ...summary, unaccountedNodes: summary.unaccountedNodes.slice(0, 20) }), tokenId: null, requestId: null, actor: 'cron', clientIp: null })

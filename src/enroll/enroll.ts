@@ -48,7 +48,7 @@ export interface EnrollDeps {
 export interface EnrollContext {
   readonly requestId: string;
   readonly clientIp: string | null;
-  /** SHA-256 (hex) of the request's Idempotency-Key, if any (honoured on the atomic path). */
+  /** SHA-256 (hex) of the request's Idempotency-Key, if any (src/enroll/idempotency.ts). */
   readonly idempotencyKeySha256?: string | null;
 }
 
@@ -139,7 +139,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   // so refused requests cannot crowd honest ones out of the cluster's write budget. A busy cluster
   // (cluster_busy) releases the reservation: nothing is burned and the proof stays usable.
   const reservationId = deps.newId();
-  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime());
+  const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime(), ctx.idempotencyKeySha256 ?? null);
   try {
     await (deps.gate ?? UNGOVERNED).acquire('create');
   } catch (err) {

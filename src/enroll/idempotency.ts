@@ -61,7 +61,9 @@ export function reserveWithKey(state: StateWithKey | null, proof: Proof, reserva
   }
   const r = reserveEnrollment(state, proof, reservationId, now);
   const idempotency: IdempotencyRecord | null = keySha256 === null ? null : { keySha256, proofDigest: proofDigest(proof), until: now + IDEMPOTENCY_WINDOW_MS, reservationId };
-  return { retry: false, policy: r.policy, state: { ...r.state, idempotency } };
+  // No key now and none before: the document is left as it was (a refusal after this burns nothing).
+  const unchanged = idempotency === null && (state?.idempotency ?? null) === null;
+  return { retry: false, policy: r.policy, state: unchanged ? r.state : { ...r.state, idempotency } };
 }
 
 /**

@@ -44,11 +44,17 @@ export function strictPathEncoding(): MiddlewareHandler {
 
 /**
  * Body limit that leaves the connection reusable: a declared length over the limit is refused
- * unread; a chunked body is counted while read and, once over the limit, its stream is cancelled
- * and the reply asks the client to close (`connection: close`), so no unread upload is left
- * between this response and the next request on the same connection.
+ * unread; a chunked body is counted while read and, once over the limit, drained (so no unread
+ * upload is left between this response and the next request on the same connection) — but at
+ * most DRAIN_MAX_BYTES or DRAIN_MAX_MS, then its stream is cancelled.
  */
-export function boundedBody(maxBytes: number): MiddlewareHandler {
+export const DRAIN_MAX_BYTES = 1024 * 1024;
+/** ...and for at most this long: a body that never ends cannot hold the request open. */
+export const DRAIN_MAX_MS = 5_000;
+
+export function boundedBody(maxBytes: number, limits: { drainMaxBytes?: number; drainMaxMs?: number } = {}): MiddlewareHandler {
+  const drainMaxBytes = limits.drainMaxBytes ?? DRAIN_MAX_BYTES;
+  const drainMaxMs = limits.drainMaxMs ?? DRAIN_MAX_MS;
   const tooLarge = () => new AppError('payload_too_large', `the request body exceeds ${maxBytes} bytes`);
   return async (c, next) => {
     const body = c.req.raw.body;
@@ -74,7 +80,9 @@ export function boundedBody(maxBytes: number): MiddlewareHandler {
       if (r.done) break;
       size += r.value.byteLength;
       if (size > maxBytes) {
-        await drain(reader);
+        // Drained so the connection stays usable for the next request (wrangler dev's proxy hangs on
+        // an unread upload), but only so far and so long: then the stream is cancelled.
+        await drain(reader, drainMaxBytes, drainMaxMs);
         throw tooLarge();
       }
       chunks.push(r.value);
@@ -90,10 +98,21 @@ export function boundedBody(maxBytes: number): MiddlewareHandler {
   };
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+/** Reads and drops up to `maxBytes` or for up to `maxMs`, whichever ends first; then cancels what is left. */
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, maxBytes: number, maxMs: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), maxMs)));
   try {
-    for (;;) if ((await reader.read()).done) return;
+    for (let drained = 0; drained <= maxBytes; ) {
+      const r = await Promise.race([reader.read(), timedOut]);
+      if (r === 'timeout') break;
+      if (r.done) return;
+      drained += r.value.byteLength;
+    }
+    await reader.cancel().catch(() => undefined);
   } catch {
     /* the client went away: nothing left to drain */
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
   }
 }

@@ -1,7 +1,13 @@
 // The machine-facing routes' per-address limit in-process (Node, memory stores): every limiter key
 // goes through addressLimiterKey, so the addresses of one IPv6 /64 share one budget (a /64 holds
 // 2^64 addresses, one subscriber's), while IPv4 addresses and other /64s keep their own.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseEkRoots } from '../attest/tpm/index.ts';
 import { createApp, type Services } from '../app.ts';
 import { parseConfig } from '../config.ts';
 import { silentLogger } from '../http/logger.ts';
@@ -37,5 +43,57 @@ describe.each(['/v1/enroll', '/v1/enroll/challenge'])('%s per-address limit', (p
     expect((await post(path, '2001:db8:aa:bb:ffff:1:2:3')).status).toBe(429);
     expect((await post(path, '2001:db8:aa:bc::1')).status).toBe(400);
     for (let i = 1; i <= LIMIT + 1; i++) expect((await post(path, `192.0.2.${i}`)).status).toBe(400);
+  });
+});
+
+// Review #11: opening a challenge needs only public material and costs a stored challenge and an
+// audit record, so every open (answered or not) is charged to the address, on its own budget.
+describe('challenge opens per address (CHALLENGE_OPENS_PER_MINUTE)', () => {
+  const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+  const BUDGET = 3;
+  it.skipIf(!hasOpenssl)('successful opens are counted; over the budget it is 429 rate_limited and nothing is stored or audited', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'k3s-enroll-challenge-budget-'));
+    try {
+      const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+      ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=device-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+      writeFileSync(join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+      ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'device.key', '-out', 'device.csr', '-subj', '/CN=device');
+      ossl('x509', '-req', '-in', 'device.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'device.pem', '-days', '1', '-extfile', 'client.ext');
+      const cert = new X509Certificate(readFileSync(join(dir, 'device.pem'))).raw;
+      const index = createMemoryMachineIndex();
+      const machines = createMemoryMachineStore((v) => void index.upsert(v));
+      const challenges = createMemoryChallengeStore();
+      const audit = createMemoryAuditLog();
+      const services: Services = {
+        machines,
+        index,
+        audit,
+        challenges,
+        webhookEvents: createMemoryWebhookEventLog(),
+        ipLimiter: createMemoryRateLimiter(100, 60_000),
+        challengeLimiter: createMemoryRateLimiter(BUDGET, 60_000),
+        cluster: {} as Services['cluster'],
+        verifiers: {},
+        ekTrust: { roots: [], intermediates: [] },
+        deviceTrust: parseEkRoots(readFileSync(join(dir, 'ca.pem'), 'utf8')),
+      };
+      const registration = { id: 'dev-1', enrollmentCodeSha256: null, enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: createHash('sha256').update(cert).digest('hex'), groups: null, labels: {}, tokenTtlSeconds: null };
+      await machines.register(registration, Date.now());
+      const app = createApp({ loadConfig: () => config, services: () => services, logger: silentLogger });
+      const open = (ip: string) => app.request('https://enroll.test/v1/enroll/challenge', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip }, body: JSON.stringify({ method: 'x509', machineId: 'dev-1', certificate: cert.toString('base64') }) });
+      for (let i = 0; i < BUDGET; i++) expect((await open('198.51.100.7')).status).toBe(201);
+      const stored = challenges.records.size;
+      const audited = (await audit.list({ limit: 1000 })).length;
+      const over = await open('198.51.100.7');
+      expect(over.status).toBe(429);
+      expect(over.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
+      expect(await over.json()).toMatchObject({ code: 'rate_limited' });
+      expect(challenges.records.size).toBe(stored);
+      expect((await audit.list({ limit: 1000 })).length).toBe(audited);
+      // Another address has its own budget.
+      expect((await open('198.51.100.8')).status).toBe(201);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -18,6 +18,21 @@ interface AuditRow {
   client_ip: string | null;
 }
 
+/**
+ * Deletes audit records older than `beforeMs`, oldest first, in bounded batches (one cron run does
+ * at most maxBatches × batch rows; the next run goes on). Returns how many were deleted.
+ */
+export async function pruneD1Audit(db: D1Database, beforeMs: number, { batch = 5_000, maxBatches = 20 } = {}): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const r = await db.prepare('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)').bind(beforeMs, batch).run();
+    const n = r.meta.changes ?? 0;
+    deleted += n;
+    if (n < batch) break;
+  }
+  return deleted;
+}
+
 export function createD1AuditLog(db: D1Database): AuditLog {
   return {
     async append(e: AuditEvent) {

@@ -39,7 +39,7 @@ export function createKvMachineStore(kv: Deno.Kv, onChange?: (view: MachineView)
     register: (reg, now) => run(reg.id, (o) => o.register(reg, now)),
     get: (id) => run(id, (o) => o.get()),
     revoke: (id, now) => run(id, (o) => o.revoke(now)),
-    reserve: (id, proof, rid, now) => run(id, (o) => o.reserve(proof, rid, now)),
+    reserve: (id, proof, rid, now, key) => run(id, (o) => o.reserve(proof, rid, now, key ?? null)),
     commit: (id, rid, minted, usedJwt, now) => run(id, (o) => o.commit(rid, minted, usedJwt, now)),
     release: (id, rid, owed) => run(id, (o) => o.release(rid, owed)),
     confirmDeleted: (id, ids) => run(id, (o) => o.confirmDeleted(ids)),
@@ -91,15 +91,19 @@ export function createKvChallengeStore(kv: Deno.Kv): ChallengeStore {
   };
 }
 
-export function createKvAuditLog(kv: Deno.Kv): AuditLog {
+/** `retentionMs` > 0: each record expires that long after it happened (AUDIT_RETENTION_DAYS) and is listed no longer. */
+export function createKvAuditLog(kv: Deno.Kv, { retentionMs = 0 }: { retentionMs?: number } = {}): AuditLog {
   return {
     async append(e) {
       // Keys sort by time then a random suffix; seq is the time-ordered position in a listing.
-      await kv.set(['audit', e.at, crypto.randomUUID()], e);
+      const expireIn = retentionMs > 0 ? Math.max(1, e.at + retentionMs - Date.now()) : undefined;
+      await kv.set(['audit', e.at, crypto.randomUUID()], e, expireIn === undefined ? undefined : { expireIn });
     },
     async list({ sinceMs, limit }) {
       const out: AuditRecord[] = [];
-      for await (const entry of kv.list<AuditRecord>({ start: ['audit', sinceMs ?? 0], end: ['audit', Number.MAX_SAFE_INTEGER] }, { reverse: true, limit })) {
+      // KV deletes expired records lazily: past the retention they are not listed even while still stored.
+      const from = Math.max(sinceMs ?? 0, retentionMs > 0 ? Date.now() - retentionMs : 0);
+      for await (const entry of kv.list<AuditRecord>({ start: ['audit', from], end: ['audit', Number.MAX_SAFE_INTEGER] }, { reverse: true, limit })) {
         out.push({ ...entry.value, seq: entry.key[1] as number });
       }
       return out;

@@ -203,9 +203,9 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     await this.schedule();
     return r;
   }
-  reserve(proof: Proof, reservationId: string, now: number) {
+  reserve(proof: Proof, reservationId: string, now: number, keySha256: string | null = null) {
     this.fresh();
-    return wrapRpc(() => this.ops().reserve(proof, reservationId, now));
+    return wrapRpc(() => this.ops().reserve(proof, reservationId, now, keySha256));
   }
   async commit(reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number) {
     this.fresh();
@@ -304,7 +304,7 @@ export function createDurableMachineStore(ns: DurableObjectNamespace<MachineObje
     register: (reg, now) => unwrapRpc(stub(reg.id).register(reg, now)) as never,
     get: (id) => unwrapRpc(stub(id).get()) as never,
     revoke: (id, now) => unwrapRpc(stub(id).revoke(now)) as never,
-    reserve: (id, proof, rid, now) => unwrapRpc(stub(id).reserve(proof, rid, now)) as never,
+    reserve: (id, proof, rid, now, key) => unwrapRpc(stub(id).reserve(proof, rid, now, key ?? null)) as never,
     commit: (id, rid, minted, usedJwt, now) => unwrapRpc(stub(id).commit(rid, minted, usedJwt, now)) as never,
     release: (id, rid, owed) => unwrapRpc(stub(id).release(rid, owed ?? null)) as never,
     confirmDeleted: (id, ids) => unwrapRpc(stub(id).confirmDeleted([...ids])) as never,

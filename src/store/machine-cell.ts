@@ -5,11 +5,9 @@ import {
   applyRegistration,
   applyFleetEvent,
   applyRevocation,
-  commitEnrollment,
   confirmDeleted,
   RejectionWithState,
   releaseEnrollment,
-  reserveEnrollment,
   type EnrollPolicy,
   type FleetEvent,
   type LiveToken,
@@ -18,6 +16,7 @@ import {
   type Proof,
   type TokenRef,
 } from '../enroll/machine-state.ts';
+import { commitWithKey, reserveWithKey } from '../enroll/idempotency.ts';
 import { applyJoinEvent, machinePhase, type JoinEvent, type JoinOutcome } from '../enroll/join-state.ts';
 import { AppError } from '../errors.ts';
 import type { MachineView } from './ports.ts';
@@ -73,9 +72,9 @@ export function machineCellOps(cell: StateCell) {
       cell.save(state);
       return { machine: toView(state), tokensToDelete };
     },
-    reserve(proof: Proof, reservationId: string, now: number): EnrollPolicy {
+    reserve(proof: Proof, reservationId: string, now: number, keySha256: string | null = null): EnrollPolicy {
       try {
-        const { state, policy } = reserveEnrollment(cell.load(), proof, reservationId, now);
+        const { state, policy } = reserveWithKey(cell.load(), proof, reservationId, now, keySha256);
         cell.save(state);
         return policy;
       } catch (err) {
@@ -84,7 +83,7 @@ export function machineCellOps(cell: StateCell) {
     },
     commit(reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): TokenRef[] {
       try {
-        const { state, tokensToDelete } = commitEnrollment(cell.load(), reservationId, minted, usedJwt, now);
+        const { state, tokensToDelete } = commitWithKey(cell.load(), reservationId, minted, usedJwt, now);
         cell.save(state);
         return tokensToDelete;
       } catch (err) {

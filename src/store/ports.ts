@@ -29,7 +29,8 @@ export interface MachineStore {
   get(id: string): Promise<MachineView | null>;
   revoke(id: string, now: number): Promise<{ machine: MachineView; tokensToDelete: TokenRef[] }>;
   /** Single-use check and reservation; throws AppError (machine_unknown, machine_revoked, code_used, …). */
-  reserve(id: string, proof: Proof, reservationId: string, now: number): Promise<EnrollPolicy>;
+  /** `keySha256`: the request's Idempotency-Key digest (src/enroll/idempotency.ts), if any. */
+  reserve(id: string, proof: Proof, reservationId: string, now: number, keySha256?: string | null): Promise<EnrollPolicy>;
   /** Records the minted token; returns tokens now owed a delete (the previous one). */
   commit(id: string, reservationId: string, minted: LiveToken, usedJwt: { jtiSha256: string; exp: number } | null, now: number): Promise<TokenRef[]>;
   /** Frees the reservation; `owed` (an ambiguous create) is recorded as owed a delete-if-exists. */

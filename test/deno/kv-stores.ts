@@ -1,6 +1,6 @@
 // Run by test/e2e/deno-kv.test.ts under the real Deno binary, on an in-memory Deno KV: exercises
 // the KV index and challenge store and prints one JSON line of observations for Node to assert.
-import { createKvChallengeStore, createKvMachineIndex } from '../../src/store/deno-kv.ts';
+import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex } from '../../src/store/deno-kv.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
 const kv = await Deno.openKv(':memory:');
@@ -45,6 +45,14 @@ const ch = { id: crypto.randomUUID(), machineId: 'm', kind: 'tpm' as const, secr
 await challenges.put(ch);
 out.challengeFound = JSON.stringify(await challenges.get(ch.id)) === JSON.stringify(ch);
 out.unknownChallenge = await challenges.get(crypto.randomUUID());
+
+// Audit retention: a record older than the retention is gone (KV expiry); a recent one stays.
+const audit = createKvAuditLog(kv, { retentionMs: 86_400_000 });
+const rec = (at: number) => ({ at, event: 'enroll', outcome: 'success' as const, machineId: 'm', method: 'code', code: null, reason: null, tokenId: null, requestId: null, actor: null, clientIp: null });
+await audit.append(rec(Date.now() - 86_400_000 - 60_000));
+await audit.append(rec(Date.now()));
+await new Promise((r) => setTimeout(r, 50));
+out.auditKept = (await audit.list({ limit: 10 })).length;
 
 kv.close();
 console.log(JSON.stringify(out));

@@ -91,6 +91,17 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
+  const whoami = (bootstrap: string) =>
+    new Promise<number>((res, rej) => {
+      const u = new URL(cluster.url);
+      const req = request({ hostname: u.hostname, port: u.port, path: '/apis/authentication.k8s.io/v1/selfsubjectreviews', method: 'POST', ca: cluster.caPem, headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json', 'content-length': '2' } }, (r) => {
+        r.resume();
+        res(r.statusCode ?? 0);
+      });
+      req.on('error', rej);
+      req.end('{}');
+    });
+
   it('20 parallel uses of one code mint exactly one token, and it logs in', async () => {
     const admin = { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json' };
     expect((await fetch(`${denoApp.ready.listening}/v1/machines/deno-1`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: 'deno-code-0123456789abcdef' }) })).status).toBe(201);
@@ -102,17 +113,26 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
     expect(results.map((r) => r.status).filter((s) => s !== 201 && s !== 409 && s !== 429)).toEqual([]);
     const body = (await ok[0]!.json()) as { token: string };
     await Promise.all(results.filter((r) => r !== ok[0]).map((r) => r.body?.cancel()));
-    const bootstrap = body.token.split('::')[1]!;
-    const who = await new Promise<number>((res, rej) => {
-      const u = new URL(cluster.url);
-      const req = request({ hostname: u.hostname, port: u.port, path: '/apis/authentication.k8s.io/v1/selfsubjectreviews', method: 'POST', ca: cluster.caPem, headers: { authorization: `Bearer ${bootstrap}`, 'content-type': 'application/json', 'content-length': '2' } }, (r) => {
-        r.resume();
-        res(r.statusCode ?? 0);
-      });
-      req.on('error', rej);
-      req.end('{}');
-    });
-    expect(who).toBe(201);
+    expect(await whoami(body.token.split('::')[1]!)).toBe(201);
+  }, 60_000);
+
+  it('a lost answer costs nothing: the same code with the same Idempotency-Key enrolls again, the earlier token stops working; another key is a replay', async () => {
+    const admin = { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    expect((await fetch(`${denoApp.ready.listening}/v1/machines/deno-idem`, { method: 'PUT', headers: admin, body: JSON.stringify({ enrollmentCode: 'deno-idem-code-0123456789' }) })).status).toBe(201);
+    const attempt = (key: string) => fetch(`${denoApp.ready.listening}/v1/enroll`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key }, body: JSON.stringify({ method: 'code', machineId: 'deno-idem', code: 'deno-idem-code-0123456789' }) });
+    const first = await attempt('key-one-0123456789');
+    expect(first.status).toBe(201);
+    const a = ((await first.json()) as { token: string }).token.split('::')[1]!;
+    const second = await attempt('key-one-0123456789');
+    expect(second.status).toBe(201);
+    const b = ((await second.json()) as { token: string }).token.split('::')[1]!;
+    expect(b).not.toBe(a);
+    expect(await whoami(b)).toBe(201);
+    expect(await whoami(a)).toBe(401);
+    const other = await attempt('key-two-0123456789');
+    expect(other.status).toBeGreaterThanOrEqual(400);
+    expect(other.status).toBeLessThan(500);
+    expect(await whoami(b)).toBe(201);
   }, 60_000);
 
   it('outbound events go through the Deno KV queue and survive a receiver that fails twice', async () => {

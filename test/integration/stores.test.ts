@@ -2,7 +2,7 @@
 // never auto-registers anew), the listing ignores stale writes, challenges are found by opaque id.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { createD1ChallengeStore, createD1MachineIndex } from '../../src/store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, pruneD1Audit } from '../../src/store/d1.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
 const view = (over: Partial<MachineView> = {}): MachineView => ({
@@ -61,5 +61,19 @@ describe('D1 challenge store', () => {
     expect(await store.get(crypto.randomUUID())).toBeNull();
     await store.put({ ...ch, id: crypto.randomUUID(), issuedAt: 2_000, expiresAt: 3_000 });
     expect(await store.get(ch.id)).toBeNull();
+  });
+});
+
+describe('D1 audit retention (AUDIT_RETENTION_DAYS)', () => {
+  it('deletes only records older than the cut-off, oldest first, in bounded batches', async () => {
+    const audit = createD1AuditLog(env.DB);
+    const rec = (at: number) => ({ at, event: 'enroll', outcome: 'success' as const, machineId: 'm', method: 'code', code: null, reason: null, tokenId: null, requestId: null, actor: null, clientIp: null });
+    for (const at of [10, 20, 30, 40, 50, 1_000, 2_000]) await audit.append(rec(at));
+    // Batches of 2, at most 2 batches: 4 of the 5 old records this run, the last one the next run.
+    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toBe(4);
+    expect((await audit.list({ limit: 100 })).map((r) => r.at).sort((a, b) => a - b)).toEqual([50, 1_000, 2_000]);
+    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toBe(1);
+    expect(await pruneD1Audit(env.DB, 100)).toBe(0);
+    expect((await audit.list({ limit: 100 })).map((r) => r.at).sort((a, b) => a - b)).toEqual([1_000, 2_000]);
   });
 });
