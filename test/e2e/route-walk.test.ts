@@ -6,21 +6,14 @@
 // It runs on plain Miniflare (test/support/worker-miniflare.ts: the built bundle, wrangler.toml's
 // bindings, the D1 migrations) from Node, not in the vitest-pool-workers isolate, where each
 // SELF.fetch got slower the more the file had sent (thousands of requests took tens of minutes).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain JavaScript module with JSDoc types
-import { startDevCluster } from '../../scripts/dev-cluster/index.mjs';
 import { createApp } from '../../src/app.ts';
 import { silentLogger } from '../../src/http/logger.ts';
 import { signWebhook } from '../../src/http/webhook-signature.ts';
-import { startEventsReceiver } from '../support/events-receiver.ts';
-import { startTestIssuer } from '../support/test-issuer.ts';
-import { startMiniflareWorker, type MiniflareWorker } from '../support/worker-miniflare.ts';
+import { startWorkerStack, TEST_ADMIN_TOKEN, TEST_FLEET_WEBHOOK_SECRET, type MiniflareWorker, type WorkerStack } from '../support/worker-miniflare.ts';
 
-const ADMIN = 'Bearer test-admin-token-0123456789';
-const FLEET_SECRET = 'test-fleet-webhook-secret-0123456789';
+const ADMIN = `Bearer ${TEST_ADMIN_TOKEN}`;
+const FLEET_SECRET = TEST_FLEET_WEBHOOK_SECRET;
 const PROTO_NAMES = Object.getOwnPropertyNames(Object.prototype);
 /** Percent-encodings no strict decoder accepts: truncated, non-hex, overlong, surrogate, invalid UTF-8. */
 const MALFORMED_ENCODINGS = ['%', '%Z', '%ZZ', '%E0%A4%A', '%E0%A4', '%C0%AF', '%ED%A0%80', '%FF', '%80', 'abc%', '%%', '%u0041', 'a%2', '%F4%90%80%80', '%C3%28'];
@@ -84,39 +77,13 @@ const allRoutes = appRoutes();
 const FULL = process.env.ROUTE_WALK_FULL === '1';
 const sample = <T>(all: T[], n: number): T[] => (FULL ? all : all.filter((_, i) => i === 0 || (i + n) % 3 === 0));
 
-// The same service as the workerd integration tests get (vitest.config.ts): a dev cluster, a JWT
-// issuer, an events receiver and the same secrets, so each request meets the same code.
-const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-routewalk-'));
-let stop: Array<() => Promise<void>> = [];
+let stack: WorkerStack;
 beforeAll(async () => {
-  const cluster = await startDevCluster({ port: 0, stateDir });
-  stop.push(() => cluster.close());
-  const issuer = await startTestIssuer();
-  const receiver = await startEventsReceiver('test-events-webhook-secret-0123456789');
-  stop.push(() => receiver.close());
-  worker = await startMiniflareWorker({
-    bindings: {
-      K3S_SERVER_URL: 'https://k3s.example.test:6443',
-      CLUSTER_API_URL: cluster.url,
-      CLUSTER_SA_TOKEN: cluster.serviceAccountToken,
-      CLUSTER_CA_PEM: cluster.caPem,
-      ADMIN_TOKEN: 'test-admin-token-0123456789',
-      FLEET_WEBHOOK_SECRET: FLEET_SECRET,
-      EVENTS_WEBHOOK_SECRET: 'test-events-webhook-secret-0123456789',
-      JWT_ISSUERS: JSON.stringify([{ issuer: issuer.issuer, jwks: issuer.jwks, audience: 'k3s-enroll', machineIdClaim: 'machine_id' }]),
-      EVENTS_WEBHOOK_URL: `${receiver.url}/events`,
-    },
-    trustedCaPem: cluster.caPem,
-    // Thousands of refused requests: their `request.rejected` lines are expected and only drown the report.
-    dropLog: (line) => line.includes('"event":"request.rejected"'),
-  });
-  stop.push(() => worker.close());
+  // Thousands of refused requests: their `request.rejected` lines are expected and only drown the report.
+  stack = await startWorkerStack({ dropLog: (line) => line.includes('"event":"request.rejected"') });
+  worker = stack.worker;
 }, 120_000);
-afterAll(async () => {
-  for (const s of stop.reverse()) await s().catch(() => undefined);
-  stop = [];
-  rmSync(stateDir, { recursive: true, force: true });
-});
+afterAll(() => stack?.close());
 
 const routes = allRoutes;
 describe('route walk: no 5xx from prototype names or broken encodings', () => {

@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from 'wrangler';
+// @ts-expect-error: plain JavaScript module with JSDoc types
+import { startDevCluster } from '../../scripts/dev-cluster/index.mjs';
+import { startEventsReceiver } from './events-receiver.ts';
+import { startTestIssuer } from './test-issuer.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -71,4 +75,53 @@ export async function startMiniflareWorker(opts: { bindings: Record<string, stri
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const TEST_FLEET_WEBHOOK_SECRET = 'test-fleet-webhook-secret-0123456789';
+
+export interface WorkerStack {
+  worker: MiniflareWorker;
+  cluster: { url: string; caPem: string; serviceAccountToken: string };
+  close(): Promise<void>;
+}
+
+/**
+ * The service as the workerd integration tests get it (vitest.config.ts, test/global-setup.ts): a
+ * dev cluster, a JWT issuer, an events receiver and the same secrets, in front of the Worker.
+ */
+export async function startWorkerStack(opts: { dropLog?: (line: string) => boolean } = {}): Promise<WorkerStack> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'k3s-enroll-devcluster-'));
+  const stops: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+  try {
+    const cluster = await startDevCluster({ port: 0, stateDir, tokenCleanerIntervalMs: 500 });
+    stops.push(() => cluster.close());
+    const issuer = await startTestIssuer();
+    const receiver = await startEventsReceiver('test-events-webhook-secret-0123456789');
+    stops.push(() => receiver.close());
+    const worker = await startMiniflareWorker({
+      bindings: {
+        K3S_SERVER_URL: 'https://k3s.example.test:6443',
+        CLUSTER_API_URL: cluster.url,
+        CLUSTER_SA_TOKEN: cluster.serviceAccountToken,
+        CLUSTER_CA_PEM: cluster.caPem,
+        ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+        FLEET_WEBHOOK_SECRET: TEST_FLEET_WEBHOOK_SECRET,
+        EVENTS_WEBHOOK_SECRET: 'test-events-webhook-secret-0123456789',
+        JWT_ISSUERS: JSON.stringify([{ issuer: issuer.issuer, jwks: issuer.jwks, audience: 'k3s-enroll', machineIdClaim: 'machine_id' }]),
+        EVENTS_WEBHOOK_URL: `${receiver.url}/events`,
+      },
+      trustedCaPem: cluster.caPem,
+      ...(opts.dropLog ? { dropLog: opts.dropLog } : {}),
+    });
+    stops.push(() => worker.close());
+    return { worker, cluster: { url: cluster.url, caPem: cluster.caPem, serviceAccountToken: cluster.serviceAccountToken }, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
