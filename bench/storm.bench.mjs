@@ -173,6 +173,7 @@ async function enrollMachine(id, code, ip, stats, abortFirstAfterMs = null) {
     }
     const body = await res.text();
     stats.latencies.push(performance.now() - t);
+    (res.status === 201 ? stats.latOk : stats.latRefused).push(performance.now() - t);
     if (res.status === 201) {
       stats.enrolled.set(id, JSON.parse(body));
       return;
@@ -217,7 +218,7 @@ async function storm(name, n, ipOf, abortMs = () => null) {
   const ids = [...codes.keys()];
   await sleep(1100);
   await resetWrites();
-  const stats = { latencies: [], enrolled: new Map(), failed: new Map(), statuses: new Map(), retries: 0, aborted: 0 };
+  const stats = { latencies: [], latOk: [], latRefused: [], enrolled: new Map(), failed: new Map(), statuses: new Map(), retries: 0, aborted: 0 };
   const profiler = process.env.BENCH_PROFILE && mf ? await startProfile(mf) : null;
   const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
   const clusterCpu0 = cpuMsOf(cluster.pid);
@@ -284,6 +285,7 @@ for (const r of results) {
   row('wall time', `${r.wall.toFixed(1)} s`, scenarioWallTarget);
   row('p50 per request', `${pct(s.latencies, 50).toFixed(0)} ms`, `bare Secret round trip p50 ${base.p50.toFixed(1)} ms`);
   row('p99 per request', `${pct(s.latencies, 99).toFixed(0)} ms`, '< 1000 ms');
+  row('  p50 / p99 of 201s, of refusals', `${pct(s.latOk, 50).toFixed(0)}/${pct(s.latOk, 99).toFixed(0)}, ${s.latRefused.length ? `${pct(s.latRefused, 50).toFixed(0)}/${pct(s.latRefused, 99).toFixed(0)}` : '-'} ms`, 'where the slow requests are');
   row('retries per machine', `${retriesPer.toFixed(2)} (${s.retries})`, 'polite clients: 503/429 + Retry-After');
   row('most writes in any second', `${r.writes.maxWritesInASecond}`, `≤ ${(CAP * 1.1).toFixed(0)} (cap ${CAP} + 10 %)`);
   row('Secret creates seen by the cluster', `${r.writes.creates}`, `${r.n} (one per machine)`);

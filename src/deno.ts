@@ -30,7 +30,7 @@ const challenges = createKvChallengeStore(kv);
 let services: Services | null = null;
 // The cluster write governor, in process: one Deno process is one schedule (no round trip).
 let gate: WriteGate | null = null;
-const gateFor = (cfg: Config): WriteGate => (gate ??= createBatchedWriteGate(createLocalSlotSource(cfg.clusterMaxWritesPerSecond), { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() }));
+const gateFor = (cfg: Config): WriteGate => (gate ??= createBatchedWriteGate(createLocalSlotSource(cfg.clusterMaxWritesPerSecond), { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() }, { sendWindowCap: cfg.clusterMaxWritesPerSecond }));
 const loadConfig = createConfigLoader(env, logger);
 const trustedProxies = () => {
   try {

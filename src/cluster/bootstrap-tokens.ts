@@ -13,7 +13,7 @@ import {
   type SecretObject,
 } from '../token/index.ts';
 import { KubeApiError, KubeNetworkError, type KubeHttp } from './kube-http.ts';
-import { UNGOVERNED, type WriteGate } from './write-governor.ts';
+import { sendOnSlot, UNGOVERNED, type WriteGate, type WriteSlot } from './write-governor.ts';
 
 const SECRETS_PATH = `/api/v1/namespaces/${BOOTSTRAP_TOKEN_NAMESPACE}/secrets`;
 
@@ -46,6 +46,8 @@ export interface MintRequest {
   readonly token?: BootstrapToken;
   /** The caller already took a write slot for the first create (enrollment takes it before reserving). */
   readonly slotTaken?: boolean;
+  /** That slot: the create is sent on it, through the gate's send window (sendOnSlot). */
+  readonly slot?: WriteSlot;
 }
 
 export interface MintedToken {
@@ -123,9 +125,10 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
     };
     for (let send = 0; ; send++) {
       let now: Date;
+      let slot: WriteSlot | null;
       try {
         // A refused slot or clock probe after a resend still leaves the earlier create owed (#7).
-        if (!(send === 0 && req.slotTaken)) await gate.acquire('create');
+        slot = send === 0 && req.slotTaken ? (req.slot ?? null) : await gate.acquire('create', { wait: false });
         now = await serverNow();
       } catch (err) {
         return failWith(err);
@@ -141,8 +144,13 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
         ...(req.labels ? { labels: req.labels } : {}),
       });
       try {
-        unsettled.add(token.id);
-        const res = await http.request<StoredSecret>('POST', SECRETS_PATH, 'create secrets', { body: JSON.stringify(secret), contentType: 'application/json' });
+        const id = token.id;
+        const res = await http.request<StoredSecret>('POST', SECRETS_PATH, 'create secrets', {
+          body: JSON.stringify(secret),
+          contentType: 'application/json',
+          // Unsettled from the moment it leaves: a slot refused before that sent nothing.
+          through: (_attempt, go) => sendOnSlot(gate, 'create', slot, () => (unsettled.add(id), go())),
+        });
         return minted(token, expiresAt, res.body);
       } catch (err) {
         if (err instanceof KubeApiError && err.status === 409) {
@@ -193,9 +201,11 @@ export function createBootstrapTokenStore(http: KubeHttp, deps: { now: () => Dat
   /** Deletes `bootstrap-token-<id>`; false when it was already gone (the cleaner may have won). */
   async function remove(id: string, options: { uid?: string } = {}): Promise<boolean> {
     const body = options.uid ? JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', preconditions: { uid: options.uid } }) : undefined;
-    await gate.acquire('delete');
+    let slot = await gate.acquire('delete', { wait: false });
     try {
-      await http.request('DELETE', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'delete secrets', body ? { body, contentType: 'application/json' } : {});
+      // Each try (kube-http retries a DELETE) is a write: each gets its own slot.
+      const through = async <T>(attempt: number, go: () => Promise<T>) => sendOnSlot(gate, 'delete', attempt === 0 ? slot : (slot = await gate.acquire('delete', { wait: false })), go);
+      await http.request('DELETE', `${SECRETS_PATH}/${BOOTSTRAP_TOKEN_SECRET_PREFIX}${id}`, 'delete secrets', { ...(body ? { body, contentType: 'application/json' } : {}), through });
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && (err.status === 404 || (err.status === 409 && options.uid))) return false;

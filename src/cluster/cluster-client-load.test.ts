@@ -79,6 +79,25 @@ describe('cluster client under load', () => {
     expect(taken).toEqual(['create', 'delete']);
   });
 
+  it('a DELETE the client retries (503, then a dropped connection) takes a fresh slot and goes through the send window on every try', async () => {
+    let deletes = 0;
+    const fetch = (async (_url: string, init: RequestInit) => {
+      if (init.method !== 'DELETE') return new Response('{}', { status: 200, headers: { date: DATE } });
+      if (++deletes === 1) return new Response(JSON.stringify({ kind: 'Status', reason: 'ServiceUnavailable', code: 503 }), { status: 503 });
+      if (deletes === 2) throw new TypeError('Network connection lost.');
+      return new Response('{}', { status: 200 });
+    }) as unknown as typeof globalThis.fetch;
+    const log: string[] = [];
+    let n = 0;
+    const gate = {
+      acquire: async (k: WriteKind) => (log.push(`acquire ${k}`), { at: ++n, giveBack: () => {} }),
+      send: async <T>(k: WriteKind, slot: { at: number }, write: () => Promise<T>) => (log.push(`send ${k} on slot ${slot.at}`), write()),
+    };
+    expect(await clientOn(fetch, { gate }).tokens.remove('abc123')).toBe(true);
+    expect(deletes).toBe(3);
+    expect(log).toEqual(['acquire delete', 'send delete on slot 1', 'acquire delete', 'send delete on slot 2', 'acquire delete', 'send delete on slot 3']);
+  });
+
   it('a busy gate refuses the create before anything is sent', async () => {
     const c = fakeCluster();
     const { ClusterBusyError } = await import('./write-governor.ts');

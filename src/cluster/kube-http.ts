@@ -152,7 +152,8 @@ export function createKubeHttp(options: KubeHttpOptions) {
   /** Idempotent calls retry on network errors, timeouts, 429 and 5xx; others run once. */
   /** `raw`: a 2xx body is returned as text, unparsed (the supervisor's /cacerts is PEM). */
   /** `absentOk`: a 404 answers `{ status: 404, body: null }` instead of throwing. */
-  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean; absentOk?: boolean } = {}): Promise<KubeResponse<T>> {
+  /** `through`: every try (a retry too) is sent through it — the write governor's send window. */
+  async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, what: string, init: { body?: string; auth?: string; contentType?: string; idempotent?: boolean; raw?: boolean; absentOk?: boolean; through?: (attempt: number, send: () => Promise<KubeResponse<T>>) => Promise<KubeResponse<T>> } = {}): Promise<KubeResponse<T>> {
     const tries = init.idempotent ?? method !== 'POST' ? 1 + retries : 1;
     let last: unknown;
     for (let attempt = 0; attempt < tries; attempt++) {
@@ -161,7 +162,7 @@ export function createKubeHttp(options: KubeHttpOptions) {
         await sleep(Math.min(5_000, Math.max(retryAfter, RETRY_BASE_MS * 2 ** (attempt - 1) * (0.5 + random()))));
       }
       try {
-        return await once<T>(method, path, what, init);
+        return await (init.through ? init.through(attempt, () => once<T>(method, path, what, init)) : once<T>(method, path, what, init));
       } catch (err) {
         last = err;
         if (!(err instanceof UpstreamError) || !err.retryable) throw err;

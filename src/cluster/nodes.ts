@@ -3,7 +3,7 @@
 // precondition, and the k3s node-password Secret (get, delete). It decides nothing about joins.
 import { UpstreamError } from '../errors.ts';
 import { KubeApiError, type KubeHttp } from './kube-http.ts';
-import { UNGOVERNED, type WriteGate } from './write-governor.ts';
+import { sendOnSlot, UNGOVERNED, type WriteGate } from './write-governor.ts';
 
 const NODES_PATH = '/api/v1/nodes';
 const KUBE_SYSTEM_SECRETS = '/api/v1/namespaces/kube-system/secrets';
@@ -126,9 +126,11 @@ export function createNodeClient(http: KubeHttp, options: { gate?: WriteGate } =
 
   /** Deletes `<node>.node-password.k3s` (a Secret write: it takes a slot from the write governor); false when there was none. */
   async function deleteNodePassword(name: string): Promise<boolean> {
-    await gate.acquire('delete');
+    let slot = await gate.acquire('delete', { wait: false });
     try {
-      await http.request('DELETE', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'delete secrets');
+      // Each try (kube-http retries a DELETE) is a write: each gets its own slot.
+      const through = async <T>(attempt: number, go: () => Promise<T>) => sendOnSlot(gate, 'delete', attempt === 0 ? slot : (slot = await gate.acquire('delete', { wait: false })), go);
+      await http.request('DELETE', `${KUBE_SYSTEM_SECRETS}/${nodePasswordSecretName(name)}`, 'delete secrets', { through });
       return true;
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return false;

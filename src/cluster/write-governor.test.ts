@@ -3,7 +3,7 @@
 // Retry-After, and a burst costs one slot-source round trip per batch, not per write.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, CREATE_HORIZON_MS, DELETE_HORIZON_MS, type SlotSource, type WriteKind } from './write-governor.ts';
+import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_SLACK_MS, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
 
 /** Largest number of send times inside any half-open one-second window. */
 function maxPerSecond(times: number[]): number {
@@ -17,12 +17,14 @@ function maxPerSecond(times: number[]): number {
 }
 
 describe('allocateSlots', () => {
-  it('paces slots 1000/cap ms apart from now, deletes first, creates only within the horizon', () => {
+  it('paces slots 1000/(cap × PACE_FRACTION) ms apart from now, deletes first, creates only within the horizon', () => {
     const { schedule, grant } = allocateSlots(null, { creates: 200, deletes: 2 }, 10_000, 50);
-    expect(grant.deletes).toEqual([10_000, 10_020]);
-    expect(grant.creates[0]).toBe(10_040);
+    const interval = 1000 / (50 * PACE_FRACTION); // 22.2 ms
+    expect(grant.deletes).toEqual([10_000, Math.ceil(10_000 + interval)]);
+    expect(grant.creates[0]).toBe(Math.ceil(10_000 + 2 * interval));
     expect(grant.creates.at(-1)! - 10_000).toBeLessThanOrEqual(CREATE_HORIZON_MS);
-    expect(grant.creates.length).toBe(Math.floor(CREATE_HORIZON_MS / 20) - 1);
+    expect(grant.creates.length).toBeGreaterThanOrEqual(Math.floor(CREATE_HORIZON_MS / interval) - 2);
+    expect(grant.creates.length).toBeLessThanOrEqual(Math.floor(CREATE_HORIZON_MS / interval) - 1);
     expect(schedule.nextFreeMs).toBeGreaterThan(10_000 + CREATE_HORIZON_MS);
     expect(grant.busyForMs).toBeGreaterThan(0);
   });
@@ -96,7 +98,7 @@ describe('batched write gate', () => {
     const gate = gateOn(createLocalSlotSource(1), { t: 0 });
     const results = await Promise.allSettled(Array.from({ length: DELETE_HORIZON_MS / 1000 + 10 }, () => gate.acquire('delete')));
     const refused = results.filter((x) => x.status === 'rejected');
-    expect(results.length - refused.length).toBe(DELETE_HORIZON_MS / 1000 + 1);
+    expect(results.length - refused.length).toBe(Math.floor((DELETE_HORIZON_MS * PACE_FRACTION) / 1000) + 1);
     expect((refused[0] as PromiseRejectedResult).reason).toBeInstanceOf(ClusterBusyError);
   });
 
@@ -119,8 +121,116 @@ describe('batched write gate', () => {
     expect(high.retryAfterSeconds).toBeGreaterThan(low.retryAfterSeconds!);
   });
 
+  it('admission: at most cap × (horizon + slack) create enrollments in flight per isolate; the rest cluster_busy at once', () => {
+    const cap = 10;
+    const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }, { sendWindowCap: cap });
+    const max = Math.ceil((cap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+    const held = Array.from({ length: max }, () => gate.admit!());
+    expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    held[0]!();
+    held[0]!(); // releasing twice frees one place, not two
+    held.push(gate.admit!());
+    expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    // A refused crowd is told to come back over the time the schedule needs to serve it.
+    const retryAfters = Array.from({ length: 60 }, () => {
+      try {
+        gate.admit!();
+        return 0;
+      } catch (err) {
+        return (err as ClusterBusyError).retryAfterSeconds!;
+      }
+    });
+    expect(retryAfters[0]).toBe(1);
+    expect(retryAfters.at(-1)).toBe(Math.ceil(62 / (cap * PACE_FRACTION))); // 62 refused within the second, 8 slots a second
+    expect(createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }).admit).toBeUndefined(); // no cap, no admission
+  });
+
+  it('an admission or a write whose request was cancelled (never released, never answered) is forgotten after FORGET_AFTER_MS', async () => {
+    const cap = 2;
+    const clock = { t: 0 };
+    const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: () => clock.t, sleep: async (ms) => void (clock.t += ms), random: () => 0 }, { sendWindowCap: cap });
+    const max = Math.ceil((cap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+    for (let i = 0; i < max; i++) gate.admit!(); // never released
+    expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    // Two writes that never answer fill the send window.
+    for (let i = 0; i < cap; i++) {
+      void gate.send!('create', await gate.acquire('create', { wait: false }), () => new Promise(() => {}));
+      clock.t += 1000;
+    }
+    await expect(gate.send!('create', await gate.acquire('create', { wait: false }), async () => 'sent')).rejects.toThrow(ClusterBusyError); // window full
+    clock.t += FORGET_AFTER_MS + 1;
+    expect(() => gate.admit!()).not.toThrow();
+    let sent = false;
+    await gate.send!('create', await gate.acquire('create', { wait: false }), async () => void (sent = true));
+    expect(sent).toBe(true);
+  });
+
   it('an unreachable governor refuses with cluster_busy instead of writing unpaced', async () => {
     const gate = gateOn({ allocate: async () => Promise.reject(new Error('no route')) }, { t: 0 });
     await expect(gate.acquire('create')).rejects.toMatchObject({ code: 'cluster_busy' });
+  });
+});
+
+/**
+ * Virtual time for a busy isolate: every timer fires up to `lateMs` late (a starved event loop),
+ * and the fake cluster counts each request when it arrives, `transitMs` after it was sent at most
+ * (the isolate's own event loop holding it), answering as late again.
+ */
+function busyIsolate(seed: number, lateMs: number, transitMs: number) {
+  let t = 1_000_000;
+  let x = seed;
+  const random = () => ((x = (x * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+  const timers: Array<{ at: number; fire: () => void }> = [];
+  const after = (ms: number, fire: () => void) => timers.push({ at: t + Math.max(0, ms), fire });
+  const arrivals: Array<{ method: string; at: number }> = [];
+  const fetch = ((_url: string, init: RequestInit) =>
+    new Promise<Response>((resolve) => {
+      after(random() * transitMs, () => {
+        arrivals.push({ method: String(init.method), at: t });
+        after(random() * transitMs, () => resolve(new Response(init.method === 'POST' ? init.body as string : '{}', { status: init.method === 'POST' ? 201 : 200, headers: { date: new Date(t).toUTCString() } })));
+      });
+    })) as unknown as typeof globalThis.fetch;
+  return {
+    now: () => t,
+    random,
+    fetch,
+    arrivals,
+    sleep: (ms: number) => new Promise<void>((r) => after(ms + random() * lateMs, r)),
+    /** Runs every timer in time order until `work` settles. */
+    async run<T>(work: Promise<T>): Promise<T> {
+      let done = false;
+      void work.finally(() => (done = true)).catch(() => undefined);
+      for (;;) {
+        await new Promise((r) => setImmediate(r));
+        if (done) return work;
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (!next) throw new Error('nothing left to run, yet the work is not done');
+        t = Math.max(t, next.at);
+        next.fire();
+      }
+    },
+  };
+}
+
+describe('send window: the cap as the cluster sees it', () => {
+  it('a busy isolate (timers 300 ms late, requests held 400 ms each way) never lands more than cap creates in any second', async () => {
+    const { createBootstrapTokenStore } = await import('./bootstrap-tokens.ts');
+    const { createKubeHttp } = await import('./kube-http.ts');
+    const cap = 20;
+    for (const seed of [1, 2, 3]) {
+      const vt = busyIsolate(seed, 300, 400);
+      const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: vt.now, sleep: vt.sleep, random: vt.random }, { sendWindowCap: cap });
+      const http = createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch: vt.fetch, now: () => new Date(vt.now()), sleep: vt.sleep, random: vt.random });
+      const tokens = createBootstrapTokenStore(http, { now: () => new Date(vt.now()), gate });
+      // Ten waves of 60 concurrent creates, 1.5 s apart, each retried once after cluster_busy.
+      const mintOnce = () => tokens.mint({ ttlSeconds: 60 }).then(() => 'minted', (err: unknown) => ((err as AppError).code === 'cluster_busy' ? 'busy' : Promise.reject(err)));
+      const waves = Array.from({ length: 10 }, (_, w) => vt.sleep(1500 * w).then(() => Promise.all(Array.from({ length: 60 }, () => mintOnce().then((r) => (r === 'busy' ? vt.sleep(1000).then(mintOnce) : r))))));
+      const outcomes = (await vt.run(Promise.all(waves))).flat();
+      const creates = vt.arrivals.filter((a) => a.method === 'POST').map((a) => a.at);
+      expect(creates.length).toBe(outcomes.filter((o) => o === 'minted').length); // a refused create sent nothing
+      expect(creates.length).toBeGreaterThan(cap * 3);
+      expect(maxPerSecond(creates)).toBeLessThanOrEqual(cap);
+    }
   });
 });

@@ -4,7 +4,7 @@
 // leaving an orphan, a busy governor burns nothing, and every outcome lands in the outbox.
 import { describe, expect, it } from 'vitest';
 import { hashEnrollmentCode } from '../attest/code.ts';
-import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
+import { ClusterBusyError, createBatchedWriteGate, type WriteGate } from '../cluster/write-governor.ts';
 import { toView } from '../store/machine-cell.ts';
 import { generateBootstrapToken } from '../token/index.ts';
 import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecord } from './atomic-enroll.ts';
@@ -129,14 +129,25 @@ describe('enrollment in one call, with Idempotency-Key', () => {
   });
 
   it('a slot gone stale while the reservation became durable is exchanged for a fresh one; no fresh one → cluster_busy, nothing burned', async () => {
+    const { createKubeHttp } = await import('../cluster/kube-http.ts');
+    const { createBootstrapTokenStore } = await import('../cluster/bootstrap-tokens.ts');
     let calls = 0;
-    const late: WriteGate = { acquire: async () => (++calls === 1 ? { at: T0 - 10_000, giveBack: () => {} } : Promise.reject(new ClusterBusyError(2))) };
-    const t = setup({ gate: late });
-    await expect(enrollInCell(t.cell, t.input('k1'), t.deps)).rejects.toMatchObject({ code: 'cluster_busy' });
+    const t = setup();
+    // The governor grants one slot (now), then is busy; making the reservation durable takes 10 s.
+    const gate = createBatchedWriteGate(
+      { allocate: async (req, now) => (++calls === 1 ? { creates: Array.from({ length: req.creates }, () => now), deletes: [], busyForMs: 0 } : { creates: [], deletes: [], busyForMs: 2000 }) },
+      { now: () => t.clock.t, sleep: async (ms) => void (t.clock.t += ms), random: () => 0.5 },
+    );
+    const sent: string[] = [];
+    const fetch = (async (_url: string, init: RequestInit) => (sent.push(String(init.method)), new Response('{}', { status: 201 }))) as unknown as typeof globalThis.fetch;
+    const tokens = createBootstrapTokenStore(createKubeHttp({ baseUrl: 'https://api.test', bearer: 'sa', fetch, now: () => new Date(t.clock.t) }), { now: () => new Date(t.clock.t), gate });
+    const cell: AtomicCell = { ...t.cell, flush: async () => void (t.clock.t += 10_000) };
+    await expect(enrollInCell(cell, t.input('k1'), { ...t.deps, gate, tokens })).rejects.toMatchObject({ code: 'cluster_busy' });
     expect(calls).toBe(2);
-    expect(t.minted).toEqual([]);
+    expect(sent.filter((m) => m !== 'GET')).toEqual([]); // no create left on the stale slot (a GET reads the cluster's clock)
     expect(t.state()!.reservation).toBeNull();
     expect(t.state()!.codeUsedAt).toBeNull();
+    expect(t.state()!.pendingDeletes).toEqual([]); // nothing was sent, so nothing is owed a delete
   });
 
   it('join-watch work runs alongside the create and is finished before the answer: committed → true; a failed mint → false', async () => {

@@ -3,7 +3,7 @@
 // costs a single round trip to the machine's object. Every outcome becomes an audit record in the
 // cell's outbox, saved with the state it describes; the owner flushes the outbox later (the
 // Durable Object's alarm), so an answer whose process dies right after still leaves its audit.
-import { possiblyLandedTokenIds, SLOT_LATE_MS, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
+import { possiblyLandedTokenIds, type BootstrapTokenStore, type MintedToken, type WriteGate } from '../cluster/index.ts';
 import { AppError, UpstreamError } from '../errors.ts';
 import type { AuditEvent, MachineView } from '../store/ports.ts';
 import { MACHINE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, METHOD_LABEL } from './enroll.ts';
@@ -85,10 +85,11 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
   } catch (err) {
     return fail(err);
   }
-  // 2. A write slot before anything is reserved: cluster_busy burns nothing.
+  // 2. A write slot before anything is reserved: cluster_busy burns nothing. Its time may still
+  // be ahead: the reservation below is made (and made durable) while it comes.
   let slot;
   try {
-    slot = await deps.gate.acquire('create');
+    slot = await deps.gate.acquire('create', { wait: false });
   } catch (err) {
     return fail(err);
   }
@@ -102,17 +103,10 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
     slot.giveBack();
     return fail(err);
   }
-  // The reservation must be durable before the create leaves; if that took us well past the slot's
-  // time, sending now would bunch writes into a later second: take a fresh slot (or give up cleanly).
+  // The reservation must be durable before the create leaves. The create itself leaves on the
+  // slot's time through the gate's send window; a slot found late there is swapped for a fresh
+  // one, and a refusal then (cluster_busy) is a mint failure that sent nothing: released below.
   await cell.flush?.();
-  if (deps.now() - slot.at > SLOT_LATE_MS) {
-    try {
-      await deps.gate.acquire('create');
-    } catch (err) {
-      cell.save(releaseEnrollment(cell.load(), input.reservationId) as StateWithKey | null);
-      return fail(err);
-    }
-  }
   // 4. Mint (the slot covers the first create); nothing landed on failure, so the proof stays usable.
   const ttlSeconds = policy.tokenTtlSeconds ?? input.defaults.tokenTtlSeconds;
   let finish: ((committed: boolean) => Promise<void>) | null = null;
@@ -133,6 +127,7 @@ export async function enrollInCell(cell: AtomicCell, input: AtomicEnrollInput, d
       description: `k3s-enroll: machine ${input.machineId} via ${input.method}`,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: input.machineId, [METHOD_LABEL]: input.method },
       slotTaken: true,
+      slot,
     });
   } catch (err) {
     // Not minted: the proof stays usable. A create sent without a definite answer may still land:

@@ -61,6 +61,35 @@ describe('enrollment under the write governor', () => {
     expect(machines.states.get('m-1')!.codeUsedAt).not.toBeNull();
   });
 
+  it('more enrollments in flight than the governor can serve soon: cluster_busy before the proof is checked, nothing read or reserved, the refusal audited', async () => {
+    let admitted = 0;
+    const gate: WriteGate = {
+      acquire: async () => ({ at: 0, giveBack: () => {} }),
+      admit: () => {
+        if (admitted >= 1) throw new ClusterBusyError(2, 'write governor: 1 enrollments already in flight in this isolate');
+        admitted++;
+        return () => void admitted--;
+      },
+    };
+    const { machines, audit, minted, deps: base } = setup(gate);
+    let verified = 0;
+    const code = createCodeVerifier();
+    const deps: EnrollDeps = { ...base, verifiers: { code: { ...code, verify: (input: Parameters<typeof code.verify>[0], now: Date) => (verified++, code.verify(input, now)) } } };
+    await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
+    const before = machines.states.get('m-1');
+    const release = gate.admit!(); // another enrollment holds the only place
+    const err = await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r1', clientIp: null }, deps).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'cluster_busy', retryAfterSeconds: 2 });
+    expect(verified).toBe(0);
+    expect(minted).toEqual([]);
+    expect(machines.states.get('m-1')).toEqual(before);
+    expect(audit.events.at(-1)).toMatchObject({ outcome: 'failure', code: 'cluster_busy' });
+    release();
+    await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r2', clientIp: null }, deps);
+    expect(verified).toBe(1);
+    expect(admitted).toBe(0); // released once the enrollment answered
+  });
+
   it('a replay or a wrong code takes no write slot (refused requests cannot crowd honest ones out)', async () => {
     let slots = 0;
     const gate: WriteGate = { acquire: async () => (slots++, { at: 0, giveBack: () => {} }) };

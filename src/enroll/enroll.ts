@@ -81,12 +81,16 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
 
   let evidence: VerifiedEvidence | null = null;
   let auditedByStore = false;
+  let release: (() => void) | null = null;
   try {
     const input = parseWith(EnrollBody, body);
     // Own keys only: `{"method":"toString"}` must not reach Object.prototype. A method the schema
     // knows may still be disabled here (no issuer, no device CA).
     const verifier = Object.hasOwn(deps.verifiers, input.method) ? deps.verifiers[input.method] : undefined;
     if (!verifier) throw new AppError('invalid_request', `method: must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
+    // More enrollments in flight here than the governor can serve soon: refused before the proof
+    // is checked or anything is read or reserved (the refusal the governor would give later).
+    release = deps.gate?.admit?.() ?? null;
     evidence = await verifier.verify(input, deps.now());
     if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps, ctx);
@@ -95,6 +99,8 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
   } catch (err) {
     if (err instanceof AppError && !auditedByStore) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
     throw err;
+  } finally {
+    release?.();
   }
 }
 
@@ -140,8 +146,9 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
   // (cluster_busy) releases the reservation: nothing is burned and the proof stays usable.
   const reservationId = deps.newId();
   const policy = await deps.machines.reserve(machineId, evidence.proof, reservationId, deps.now().getTime(), ctx.idempotencyKeySha256 ?? null);
+  let slot;
   try {
-    await (deps.gate ?? UNGOVERNED).acquire('create');
+    slot = await (deps.gate ?? UNGOVERNED).acquire('create', { wait: false });
   } catch (err) {
     await deps.machines.release(machineId, reservationId).catch(() => undefined);
     throw err;
@@ -156,6 +163,7 @@ async function mintFor(evidence: VerifiedEvidence, method: string, deps: EnrollD
       description: `k3s-enroll: machine ${machineId} via ${method}`,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [MACHINE_LABEL]: machineId, [METHOD_LABEL]: method },
       slotTaken: true,
+      slot,
     });
   } catch (err) {
     // Nothing confirmed landed: the proof stays usable for a retry. A create whose fate is unknown

@@ -37,6 +37,7 @@ export function workersWriteGate(ns: DurableObjectNamespace<WriteGovernorObject>
     gate = createBatchedWriteGate(
       { allocate: async (req) => (await stub().allocate(req, cap)) as SlotGrant },
       { now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: () => Math.random() },
+      { sendWindowCap: cap },
     );
     byCap.set(cap, gate);
   }
