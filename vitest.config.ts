@@ -4,16 +4,8 @@
 import { defineConfig } from 'vitest/config';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 
-// The route walk (test/integration/route-walk-*.test.ts) sends thousands of refused requests; their
-// `request.rejected` log lines are expected and only drown the report.
-const fromRouteWalk = (entity: unknown) => {
-  const e = entity as { moduleId?: string; module?: { moduleId?: string } } | undefined;
-  return (e?.moduleId ?? e?.module?.moduleId ?? '').includes('route-walk');
-};
-
 export default defineConfig({
   test: {
-    onConsoleLog: (log, _type, entity) => !(log.includes('"event":"request.rejected"') && fromRouteWalk(entity)),
     projects: [
       {
         test: {
@@ -44,8 +36,6 @@ export default defineConfig({
                   EVENTS_WEBHOOK_URL: `${cluster.eventsUrl}/events`,
                   TEST_MIGRATIONS: await readD1Migrations('./migrations'),
                   DEV_CLUSTER: JSON.stringify(cluster),
-                  // More fuzz than the bounded default (test/integration/route-walk-*.test.ts).
-                  ROUTE_WALK_FULL: process.env.ROUTE_WALK_FULL ?? '',
                 },
                 outboundService: {
                   network: { allow: ['public', 'private', 'local'], tlsOptions: { trustBrowserCas: true, trustedCertificates: [cluster.caPem] } },

@@ -263,7 +263,80 @@ async function bareWork(n) {
   return { p50: pct(lat, 50), cpu: (cu.user + cu.system) / 1000 / n };
 }
 
+/** Workerd CPU (ms) of `procs` spent answering `n` enrollment-shaped POSTs sent `inFlight` at a time; every answer must be `want`. */
+async function cpuPerRequest(procs, sendFn, n, warm, expectCode) {
+  const bad = new Map();
+  const one = async (i) => {
+    const res = await sendFn('/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': `10.200.${(i >> 8) & 255}.${i & 255}`, 'idempotency-key': randomUUID() }, body: JSON.stringify({ method: 'code', machineId: `probe-${i}`, code: 'code-0123456789abcdef' }) });
+    const text = await res.text();
+    let code = '';
+    try {
+      code = JSON.parse(text).code;
+    } catch {}
+    if (res.status !== 503 || code !== expectCode) bad.set(`${res.status} ${code}`, (bad.get(`${res.status} ${code}`) ?? 0) + 1);
+  };
+  await pool(IN_FLIGHT, Array.from({ length: warm }, (_, i) => i + n), one);
+  const c0 = procs.reduce((s, p) => s + cpuMsOf(p), 0);
+  const t0 = performance.now();
+  await pool(IN_FLIGHT, Array.from({ length: n }, (_, i) => i), one);
+  const wall = performance.now() - t0;
+  return { cpu: (procs.reduce((s, p) => s + cpuMsOf(p), 0) - c0) / n, perSecond: n / (wall / 1000), bad };
+}
+
+/**
+ * The harness floor: a bare Worker (no Hono, no bindings) answering every POST with a small
+ * problem+json 503, in its own workerd, sent the same requests at the same concurrency. What a
+ * cluster_busy refusal costs above this is ours.
+ */
+async function harnessFloor(n) {
+  const before = new Set(processesNamed('workerd'));
+  const bare = new Miniflare({
+    modules: true,
+    script: `export default { fetch() { return new Response(JSON.stringify({ type: 'about:blank', title: 'The cluster is busy', status: 503, code: 'cluster_busy', detail: 'retry after the given time' }), { status: 503, headers: { 'content-type': 'application/problem+json', 'retry-after': '2' } }); } };`,
+    compatibilityDate: '2026-04-01',
+    cf: false,
+  });
+  await bare.ready;
+  const procs = processesNamed('workerd').filter((p) => !before.has(p) && descendsFromUs(p));
+  try {
+    return await cpuPerRequest(procs, (path, init) => bare.dispatchFetch(`http://floor${path}`, init), n, 100, 'cluster_busy');
+  } finally {
+    await bare.dispose();
+  }
+}
+
+/**
+ * What one cluster_busy refusal costs the service: CAP enrollments are held in flight (the dev
+ * cluster never answers their creates), so this isolate's admission refuses everything else;
+ * then `n` enrollments for unknown machines are sent and every answer must be cluster_busy.
+ */
+async function refusalCost(n) {
+  const codes = [...(await registerFleet('storm-hold', 3 * CAP))];
+  await clusterCall('POST', '/__dev/faults', { headers: { 'x-dev-cluster-control': controlToken }, body: JSON.stringify({ mode: 'hang', method: 'POST', pathPrefix: '/api/v1/namespaces/kube-system/secrets', times: 6 * CAP }) });
+  await resetWrites();
+  const held = new AbortController();
+  const holding = [];
+  // The governor's horizon lets a batch of creates through at a time: keep sending until the
+  // isolate's admission is full (admissionLimit(CAP) in src/cluster/write-governor.ts; CAP is
+  // enough for any version), but no longer: a create hung for 5 s times out and is retried.
+  const full = Math.min(CAP, Math.max(10, Math.ceil(CAP * 0.8 * 0.4)));
+  for (let i = 0; (await writesSnapshot()).creates < full && i < codes.length; i += CAP / 2) {
+    for (const [id, code] of codes.slice(i, i + CAP / 2)) holding.push(send('/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.250.0.1' }, body: JSON.stringify({ method: 'code', machineId: id, code }), signal: held.signal }).then((r) => r.text(), () => undefined));
+    await sleep(700);
+  }
+  try {
+    return await cpuPerRequest(workerd, send, n, 100, 'cluster_busy');
+  } finally {
+    held.abort();
+    await Promise.all(holding);
+    await clusterCall('DELETE', '/__dev/faults', { headers: { 'x-dev-cluster-control': controlToken } });
+  }
+}
+
 const results = [];
+const REFUSALS = Number(process.env.STORM_REFUSALS ?? 400);
+const refusal = RUNTIME === 'workerd' && REFUSALS > 0 ? await refusalCost(REFUSALS) : null;
+const floorCost = RUNTIME === 'workerd' && REFUSALS > 0 ? await harnessFloor(REFUSALS) : null;
 if (SCENARIOS.includes('distinct')) results.push(await storm('distinct', MACHINES, (i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`));
 if (SCENARIOS.includes('one-address')) results.push(await storm('one-address', MACHINES, () => '198.51.100.1'));
 if (SCENARIOS.includes('aborting')) results.push(await storm('aborting', ABORTING, (i) => `172.16.${(i >> 8) & 255}.${i & 255}`, () => 20 + Math.floor(Math.random() * 200)));
@@ -274,6 +347,14 @@ const wallTarget = 1.3 * floor + 10;
 const distinctWall = results.find((r) => r.name === 'distinct')?.wall ?? wallTarget;
 console.log(`\n# boot storm: ${RUNTIME === 'deno' ? 'the Deno entry (every request from 127.0.0.1)' : 'workerd (Miniflare)'} + dev cluster, CLUSTER_MAX_WRITES_PER_SECOND=${CAP}, ${IN_FLIGHT} requests in flight, Retry-After honoured with jitter`);
 const row = (k, v, t) => console.log(`${k.padEnd(36)}${String(v).padStart(22)}   ${t}`);
+if (refusal && floorCost) {
+  console.log(`\n## one cluster_busy refusal vs the harness floor (${REFUSALS} requests, ${IN_FLIGHT} in flight)`);
+  console.log(`${''.padEnd(36)}${'service'.padStart(22)}   baseline`);
+  row('CPU per refusal (workerd)', `${refusal.cpu.toFixed(2)} ms`, `harness floor per request ${floorCost.cpu.toFixed(2)} ms (a bare Worker answering 503; ${(refusal.cpu / floorCost.cpu).toFixed(1)}x)`);
+  row('refusals per second', `${refusal.perSecond.toFixed(0)}/s`, `floor ${floorCost.perSecond.toFixed(0)}/s`);
+  const bad = [...refusal.bad, ...floorCost.bad].map(([k, v]) => `${k}×${v}`).join(', ');
+  if (bad) row('answers other than cluster_busy', bad, '0');
+}
 for (const r of results) {
   const s = r.stats;
   const other503 = [...s.statuses.entries()].filter(([k]) => k.startsWith('503') && !k.endsWith('cluster_busy')).reduce((a, [, v]) => a + v, 0);

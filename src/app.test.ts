@@ -152,7 +152,7 @@ describe('logs never carry a token secret', () => {
   });
 });
 
-// Issue 14 items 7, 8, 10, 16 in-process (the workerd walk is test/integration/route-walk-*.test.ts).
+// Issue 14 items 7, 8, 10, 16 in-process (the workerd walk is test/e2e/route-walk.test.ts, on Miniflare).
 function withServices() {
   const lines: string[] = [];
   const logger: Logger = { log: (level, event, fields) => lines.push(JSON.stringify({ level, event, ...fields })) };

@@ -3,7 +3,7 @@
 // Retry-After, and a burst costs one slot-source round trip per batch, not per write.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_SLACK_MS, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
+import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_IN_FLIGHT_MIN, ADMIT_IN_FLIGHT_MS, admissionLimit, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
 
 /** Largest number of send times inside any half-open one-second window. */
 function maxPerSecond(times: number[]): number {
@@ -121,10 +121,13 @@ describe('batched write gate', () => {
     expect(high.retryAfterSeconds).toBeGreaterThan(low.retryAfterSeconds!);
   });
 
-  it('admission: at most cap × (horizon + slack) create enrollments in flight per isolate; the rest cluster_busy at once', () => {
-    const cap = 10;
+  it('admission: at most what the paced schedule serves in ADMIT_IN_FLIGHT_MS in flight per isolate (Little: that is their wait); the rest cluster_busy at once', () => {
+    const cap = 50;
     const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }, { sendWindowCap: cap });
-    const max = Math.ceil((cap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+    const max = admissionLimit(cap);
+    expect(max).toBe(Math.ceil((cap * PACE_FRACTION * ADMIT_IN_FLIGHT_MS) / 1000));
+    expect(max).toBe(16); // 40 slots a second × 0.4 s: an admitted enrollment waits ~0.4 s for its slot, not 1 s
+    expect(admissionLimit(20)).toBe(ADMIT_IN_FLIGHT_MIN); // low caps keep enough in flight to use their slots
     const held = Array.from({ length: max }, () => gate.admit!());
     expect(() => gate.admit!()).toThrow(ClusterBusyError);
     held[0]!();
@@ -141,7 +144,7 @@ describe('batched write gate', () => {
       }
     });
     expect(retryAfters[0]).toBe(1);
-    expect(retryAfters.at(-1)).toBe(Math.ceil(62 / (cap * PACE_FRACTION))); // 62 refused within the second, 8 slots a second
+    expect(retryAfters.at(-1)).toBe(Math.ceil(62 / (cap * PACE_FRACTION))); // 62 refused within the second, 40 slots a second
     expect(createBatchedWriteGate(createLocalSlotSource(cap), { now: () => 0, sleep: async () => {}, random: () => 0 }).admit).toBeUndefined(); // no cap, no admission
   });
 
@@ -149,7 +152,7 @@ describe('batched write gate', () => {
     const cap = 2;
     const clock = { t: 0 };
     const gate = createBatchedWriteGate(createLocalSlotSource(cap), { now: () => clock.t, sleep: async (ms) => void (clock.t += ms), random: () => 0 }, { sendWindowCap: cap });
-    const max = Math.ceil((cap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+    const max = admissionLimit(cap);
     for (let i = 0; i < max; i++) gate.admit!(); // never released
     expect(() => gate.admit!()).toThrow(ClusterBusyError);
     // Two writes that never answer fill the send window.

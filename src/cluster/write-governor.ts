@@ -14,8 +14,26 @@ export const CLUSTER_MAX_WRITES_PER_SECOND_DEFAULT = 20;
  * Short, so a request's wait stays well under a second and the crowd is spread by Retry-After.
  */
 export const CREATE_HORIZON_MS = 600;
-/** Admission (WriteGate.admit) also lets in what one enrollment takes after its slot comes. */
-export const ADMIT_SLACK_MS = 400;
+/**
+ * Admission (WriteGate.admit): an isolate lets in as many create-enrollments as the paced schedule
+ * serves in this long. By Little's law that is about how long an admitted enrollment waits for its
+ * slot; what it then takes (create round trip, commit) comes on top, so it is kept well under the
+ * one-second answer the storm aims for. Enough to keep the pipeline full: at 40 slots/s it admits
+ * 24, and an enrollment's own work takes ~0.2–0.3 s of them.
+ */
+export const ADMIT_IN_FLIGHT_MS = 400;
+/**
+ * But never fewer than this: an isolate needs about rate × (its own work + the cluster's round
+ * trip) enrollments in flight to use its slots, and over a real network that round trip alone can
+ * be 0.3–0.5 s (at the default cap, 16 slots/s × 0.5 s = 8). Low caps then wait longer for a slot
+ * (at 20: 10 / 16 s⁻¹ ≈ 0.6 s, still within CREATE_HORIZON_MS).
+ */
+export const ADMIT_IN_FLIGHT_MIN = 10;
+
+/** How many create-enrollments one isolate lets in at once under `cap` (WriteGate.admit). */
+export function admissionLimit(cap: number): number {
+  return Math.max(ADMIT_IN_FLIGHT_MIN, Math.ceil((cap * PACE_FRACTION * ADMIT_IN_FLIGHT_MS) / 1000));
+}
 /** How long an acquirer waits for a slot to reach the pool before giving up. */
 export const GATE_WAIT_MAX_MS = 10_000;
 /** Deletes may book this far ahead (they are retried by the alarm/sweeper when refused). */
@@ -204,7 +222,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
     }
   }
 
-  const admitMax = Math.ceil((windowCap * (CREATE_HORIZON_MS + ADMIT_SLACK_MS)) / 1000);
+  const admitMax = admissionLimit(windowCap);
   /** When each admitted enrollment came in (one whose request was cancelled never releases: forgotten). */
   const admitted = new Set<{ at: number }>();
   /** When this isolate refused admissions within the last second. */

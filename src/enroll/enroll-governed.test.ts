@@ -7,6 +7,7 @@ import { createCodeVerifier, hashEnrollmentCode } from '../attest/code.ts';
 import { ClusterBusyError, type WriteGate } from '../cluster/write-governor.ts';
 import { createMemoryAuditLog, createMemoryMachineIndex, createMemoryMachineStore } from '../store/memory.ts';
 import { generateBootstrapToken } from '../token/index.ts';
+import { createBusyAudit } from './busy-audit.ts';
 import { enroll, type EnrollDeps } from './enroll.ts';
 
 const CODE = 'first-boot-code-0123456789';
@@ -88,6 +89,33 @@ describe('enrollment under the write governor', () => {
     await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: 'r2', clientIp: null }, deps);
     expect(verified).toBe(1);
     expect(admitted).toBe(0); // released once the enrollment answered
+  });
+
+  it('with a busy audit, admission refusals are counted into one enroll.busy record, while a wrong code keeps its own record', async () => {
+    const gate: WriteGate = { acquire: async () => ({ at: 0, giveBack: () => {} }), admit: () => { throw new ClusterBusyError(2, 'write governor: 1 enrollments already in flight in this isolate'); } };
+    const { machines, audit, deps: base } = setup(gate);
+    const deferred: Promise<unknown>[] = [];
+    let closeWindow = () => {};
+    const busyAudit = createBusyAudit({ audit, now: () => 0, sleep: () => new Promise<void>((r) => (closeWindow = r)) });
+    const deps: EnrollDeps = { ...base, busyAudit, defer: (p) => void deferred.push(p) };
+    await machines.register({ id: 'm-1', enrollmentCodeSha256: hashEnrollmentCode(CODE), enrollmentCodeExpiresAt: null, jwtSubject: null, ekPublicKeySha256: null, certificateSha256: null, groups: null, labels: {}, tokenTtlSeconds: null }, 0);
+    for (let i = 0; i < 5; i++) {
+      const err = await enroll({ method: 'code', machineId: 'm-1', code: CODE }, { requestId: `r${i}`, clientIp: '10.0.0.1' }, deps).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'cluster_busy', retryAfterSeconds: 2 });
+    }
+    expect(audit.events).toEqual([]);
+    expect(deferred).toHaveLength(1); // the window's record, kept alive by the first refusal's request
+    closeWindow();
+    await Promise.all(deferred);
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]).toMatchObject({ event: 'enroll.busy', code: 'cluster_busy', requestId: 'r0', clientIp: '10.0.0.1' });
+    expect(JSON.parse(audit.events[0]!.reason!)).toMatchObject({ refused: 5 });
+
+    // A proof that is checked and fails is still audited on its own, busy audit or not.
+    const open: WriteGate = { acquire: async () => ({ at: 0, giveBack: () => {} }), admit: () => () => {} };
+    const err = await enroll({ method: 'code', machineId: 'm-1', code: 'wrong-code-0123456789abcdef' }, { requestId: 'bad', clientIp: '10.0.0.1' }, { ...deps, gate: open }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'attestation_rejected' });
+    expect(audit.events.at(-1)).toMatchObject({ event: 'enroll', outcome: 'failure', code: 'attestation_rejected', requestId: 'bad', machineId: 'm-1' });
   });
 
   it('a replay or a wrong code takes no write slot (refused requests cannot crowd honest ones out)', async () => {

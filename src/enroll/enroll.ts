@@ -11,6 +11,7 @@ import { possiblyLandedTokenIds, UNGOVERNED, type BootstrapTokenStore, type Writ
 import type { TokenRef } from './machine-state.ts';
 import type { AtomicEnrollInput } from './atomic-enroll.ts';
 import type { BootstrapToken } from '../token/index.ts';
+import type { BusyAudit } from './busy-audit.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY_VALUE = 'k3s-enroll';
@@ -41,6 +42,11 @@ export interface EnrollDeps {
    * every outcome itself (Workers: the machine's Durable Object). Without it, the steps run here.
    */
   readonly atomic?: (input: AtomicEnrollInput) => Promise<{ token: BootstrapToken; uid: string; expiresAt: number | null; mintedAt: number }>;
+  /**
+   * Admission refusals (cluster_busy before the proof is looked at) counted into one `enroll.busy`
+   * record per window (busy-audit.ts). Absent: each is audited like any failure.
+   */
+  readonly busyAudit?: BusyAudit;
   /** Work that may finish after the response (Workers waitUntil); awaited inline by default. */
   readonly defer?: (p: Promise<unknown>) => void;
 }
@@ -82,6 +88,7 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
   let evidence: VerifiedEvidence | null = null;
   let auditedByStore = false;
   let release: (() => void) | null = null;
+  let admitting = false;
   try {
     const input = parseWith(EnrollBody, body);
     // Own keys only: `{"method":"toString"}` must not reach Object.prototype. A method the schema
@@ -90,14 +97,21 @@ export async function enroll(body: Readonly<Record<string, unknown>>, ctx: Enrol
     if (!verifier) throw new AppError('invalid_request', `method: must be one of: ${Object.keys(deps.verifiers).join(', ')}`, { reason: `unsupported method ${JSON.stringify(method).slice(0, 40)}` });
     // More enrollments in flight here than the governor can serve soon: refused before the proof
     // is checked or anything is read or reserved (the refusal the governor would give later).
+    admitting = true;
     release = deps.gate?.admit?.() ?? null;
+    admitting = false;
     evidence = await verifier.verify(input, deps.now());
     if (deps.atomic) return await atomicFor(evidence, method, ctx, deps, deps.atomic, () => (auditedByStore = true));
     const result = await mintFor(evidence, method, deps, ctx);
     await audit('success', { machineId: evidence.machineId, tokenId: result.tokenId });
     return result;
   } catch (err) {
-    if (err instanceof AppError && !auditedByStore) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
+    if (admitting && err instanceof AppError && err.code === 'cluster_busy' && deps.busyAudit) {
+      // Refused before any proof was looked at: counted, not written one by one (busy-audit.ts).
+      const record = deps.busyAudit.refused({ requestId: ctx.requestId, clientIp: ctx.clientIp, method: method || null });
+      // The record is written when its window closes; never awaited here (Deno: the process lives on).
+      if (record && deps.defer) deps.defer(record);
+    } else if (err instanceof AppError && !auditedByStore) await audit('failure', { machineId: evidence?.machineId ?? null, code: err.code, reason: err.reason });
     throw err;
   } finally {
     release?.();

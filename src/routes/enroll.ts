@@ -1,11 +1,12 @@
 // POST /v1/enroll: the machine-facing endpoint. Per-IP rate limit, JSON body, then the use case.
 import { Hono, type Context } from 'hono';
-import { servicesOf, type AppEnv } from '../app.ts';
+import { servicesOf, type AppEnv, type Services } from '../app.ts';
 import { issueTpmChallenge } from '../attest/tpm/index.ts';
 import { issueX509Challenge } from '../attest/x509.ts';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { enroll } from '../enroll/enroll.ts';
+import { createBusyAudit, type BusyAudit } from '../enroll/busy-audit.ts';
 import { resetNodePassword } from '../enroll/join.ts';
 import { parseIdempotencyKey } from '../enroll/idempotency.ts';
 import { AppError } from '../errors.ts';
@@ -13,6 +14,14 @@ import { addressLimiterKey } from '../http/client-address.ts';
 import { readJsonObject } from '../http/json-body.ts';
 import { ChallengeBody, parseWith } from '../schemas/index.ts';
 import { failureLimiterFor } from '../store/failure-limiter.ts';
+
+/** One admission-refusal counter per audit log (per isolate): see enroll/busy-audit.ts. */
+const busyAudits = new WeakMap<object, BusyAudit>();
+function busyAuditFor(audit: Services['audit'], now: () => Date): BusyAudit {
+  let b = busyAudits.get(audit);
+  if (!b) busyAudits.set(audit, (b = createBusyAudit({ audit, now: () => now().getTime(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) })));
+  return b;
+}
 
 export function createEnrollRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -102,6 +111,7 @@ export function createEnrollRoutes(): Hono<AppEnv> {
       audit: s.audit,
       tokens: s.cluster.tokens,
       gate: s.cluster.gate,
+      busyAudit: busyAuditFor(s.audit, now),
       caHash: () => s.cluster.ca.caHash(),
       verifiers: s.verifiers,
       defaults: { tokenTtlSeconds: config.tokenTtlSeconds, tokenGroups: config.tokenGroups, serverUrl: config.k3sServerUrl },

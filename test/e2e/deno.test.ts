@@ -110,9 +110,12 @@ describe('Deno runtime: enrollment against the dev cluster', () => {
     );
     const ok = results.filter((r) => r.status === 201);
     expect(ok).toHaveLength(1);
-    expect(results.map((r) => r.status).filter((s) => s !== 201 && s !== 409 && s !== 429)).toEqual([]);
+    expect(results.map((r) => r.status).filter((s) => s !== 201 && s !== 409 && s !== 429 && s !== 503)).toEqual([]);
+    // 20 at once are more than one process admits at the default cap (admissionLimit: 10): the rest
+    // are the governor's cluster_busy, refused before the proof was looked at.
+    for (const r of results.filter((r) => r.status === 503)) expect(await r.json()).toMatchObject({ code: 'cluster_busy' });
     const body = (await ok[0]!.json()) as { token: string };
-    await Promise.all(results.filter((r) => r !== ok[0]).map((r) => r.body?.cancel()));
+    await Promise.all(results.filter((r) => r !== ok[0] && r.status !== 503).map((r) => r.body?.cancel()));
     expect(await whoami(body.token.split('::')[1]!)).toBe(201);
   }, 60_000);
 
