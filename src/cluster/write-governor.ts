@@ -19,7 +19,7 @@ export const CREATE_HORIZON_MS = 600;
  * serves in this long. By Little's law that is about how long an admitted enrollment waits for its
  * slot; what it then takes (create round trip, commit) comes on top, so it is kept well under the
  * one-second answer the storm aims for. Enough to keep the pipeline full: at 40 slots/s it admits
- * 24, and an enrollment's own work takes ~0.2–0.3 s of them.
+ * 16, and an enrollment's own work takes ~0.2–0.3 s of them.
  */
 export const ADMIT_IN_FLIGHT_MS = 400;
 /**
