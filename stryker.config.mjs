@@ -16,6 +16,8 @@
 //     `< undefined` is false for every issuedAt the service writes (its clock, >= 0).
 //   src/enroll/machine-state.ts:269 `challengeExpiresAt !== undefined ? {…} : {}` → `true`: adds
 //     `challengeExpiresAt: undefined`, which the JSON-persisted document drops.
+//   src/enroll/machine-state.ts:314 `fresh.length > 0` → `true` / `>= 0`: with no fresh owed id the
+//     copy's pendingDeletes equal the state's; every caller saves the result, never compares it.
 //   src/enroll/machine-state.ts:363 `r !== null && …` → `true && …`: commitEnrollment has already
 //     refused a state without this reservation.
 //   src/enroll/machine-state.ts:375 and src/http/webhook-signature.ts:33 `i < length` → `i <= length`:
