@@ -78,7 +78,8 @@ function count(name, r) {
 
 async function vitest(label, args, extraEnv = {}) {
   const report = join(mkdtempSync(join(tmpdir(), 'k3s-enroll-vitest-')), 'report.json');
-  const v = await run('npx', ['vitest', 'run', ...args, '--passWithNoTests', '--reporter=default', '--reporter=json', `--outputFile=${report}`, ...extra], { extraEnv });
+  // A project that matches no test file fails the run, unless a command-line filter narrowed it.
+  const v = await run('npx', ['vitest', 'run', ...args, ...(extra.length > 0 ? ['--passWithNoTests'] : []), '--reporter=default', '--reporter=json', `--outputFile=${report}`, ...extra], { extraEnv });
   if (existsSync(report)) {
     const r = JSON.parse(readFileSync(report, 'utf8'));
     passed += r.numPassedTests;

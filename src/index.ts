@@ -70,8 +70,12 @@ export default {
     const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: workersClusterClient(env), now: () => new Date() };
     // Audit retention (AUDIT_RETENTION_DAYS): bounded batches each run, so a backlog goes over a few runs.
     if (cfg.auditRetentionDays > 0) {
-      const pruned = await pruneD1Audit(env.DB, Date.now() - cfg.auditRetentionDays * 86_400_000).catch(() => 0);
-      if (pruned > 0) await deps.audit.append({ at: Date.now(), event: 'audit.pruned', outcome: 'success', machineId: null, method: null, code: null, reason: `${pruned} records older than ${cfg.auditRetentionDays} days`, tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
+      const { deleted, error } = await pruneD1Audit(env.DB, Date.now() - cfg.auditRetentionDays * 86_400_000);
+      if (error !== null) logger.log('error', 'audit.prune_failed', { deleted, error });
+      if (deleted > 0 || error !== null) {
+        const reason = `${deleted} records older than ${cfg.auditRetentionDays} days${error === null ? '' : `; stopped by: ${error.slice(0, 200)}`}`;
+        await deps.audit.append({ at: Date.now(), event: 'audit.pruned', outcome: error === null ? 'success' : 'failure', machineId: null, method: null, code: null, reason, tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
+      }
     }
     const summary = await reconcileNodes(deps, { quarantine: cfg.quarantineUnattested });
     await deps.audit

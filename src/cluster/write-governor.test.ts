@@ -3,7 +3,7 @@
 // Retry-After, and a burst costs one slot-source round trip per batch, not per write.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_IN_FLIGHT_MIN, ADMIT_IN_FLIGHT_MS, admissionLimit, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
+import { ADMIT_LEASE_MS, allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_IN_FLIGHT_MIN, ADMIT_IN_FLIGHT_MS, admissionLimit, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
 
 /** Largest number of send times inside any half-open one-second window. */
 function maxPerSecond(times: number[]): number {
@@ -235,5 +235,45 @@ describe('send window: the cap as the cluster sees it', () => {
       expect(creates.length).toBeGreaterThan(cap * 3);
       expect(maxPerSecond(creates)).toBeLessThanOrEqual(cap);
     }
+  });
+});
+
+describe('review of the merged storm work: admission leases and the send window', () => {
+  const virtual = () => {
+    const clock = { t: 0 };
+    return { clock, deps: { now: () => clock.t, sleep: async (ms: number) => void (clock.t += ms), random: () => 0 } };
+  };
+
+  it('an admission whose request was cancelled holds its place for ADMIT_LEASE_MS, not FORGET_AFTER_MS', () => {
+    const { clock, deps } = virtual();
+    const gate = createBatchedWriteGate(createLocalSlotSource(20), deps, { sendWindowCap: 20 });
+    for (let i = 0; i < admissionLimit(20); i++) gate.admit!(); // dropped connections: never released
+    expect(() => gate.admit!()).toThrow(ClusterBusyError);
+    clock.t += ADMIT_LEASE_MS + 1;
+    expect(() => gate.admit!()).not.toThrow();
+  });
+
+  it('a create waits for a full send window at most CREATE_HORIZON_MS, then is refused with nothing sent', async () => {
+    const { clock, deps } = virtual();
+    const gate = createBatchedWriteGate(createLocalSlotSource(2), deps, { sendWindowCap: 2 });
+    for (let i = 0; i < 2; i++) void gate.send!('create', { at: clock.t, giveBack: () => {} }, () => new Promise(() => {})); // never answered
+    const started = clock.t;
+    let sent = false;
+    await expect(gate.send!('create', { at: clock.t, giveBack: () => {} }, async () => void (sent = true))).rejects.toMatchObject({ code: 'cluster_busy' });
+    expect(sent).toBe(false);
+    expect(clock.t - started).toBeLessThanOrEqual(CREATE_HORIZON_MS);
+  });
+
+  it('a create does not take the window before a delete that waits for it', async () => {
+    const { clock, deps } = virtual();
+    const gate = createBatchedWriteGate(createLocalSlotSource(1), deps, { sendWindowCap: 1 });
+    let answer: () => void = () => {};
+    void gate.send!('create', { at: 0, giveBack: () => {} }, () => new Promise<void>((r) => (answer = r)));
+    const order: string[] = [];
+    const del = gate.send!('delete', { at: clock.t, giveBack: () => {} }, async () => void order.push('delete'));
+    const create = gate.send!('create', { at: clock.t, giveBack: () => {} }, async () => void order.push('create')).catch(() => order.push('create refused'));
+    answer();
+    await Promise.all([del, create]);
+    expect(order[0]).toBe('delete');
   });
 });

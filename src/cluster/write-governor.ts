@@ -131,6 +131,14 @@ export const SEND_WINDOW_MS = 1000;
  * (kube-http: 5 s for the headers, 5 s for the body, twice re-armed on a late timer).
  */
 export const FORGET_AFTER_MS = 30_000;
+/**
+ * An admission is a lease this long, released earlier when its enrollment ends. Admission only
+ * sheds load (the schedule and the send window hold the cap), so a lease that outlives nothing
+ * honest is safe to drop: a client that opens enrollments and drops the connection (its `finally`
+ * never runs on Workers) holds a place for this long, not FORGET_AFTER_MS. An admitted enrollment
+ * waits at most CREATE_HORIZON_MS for its slot and then one create.
+ */
+export const ADMIT_LEASE_MS = 2_000;
 
 export class ClusterBusyError extends AppError {
   constructor(retryAfterSeconds: number, reason = 'write governor: no slot within the horizon') {
@@ -178,10 +186,13 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
   /** Send times of unanswered writes (a write whose request was cancelled never answers: forgotten). */
   const inFlight = new Set<{ sentAt: number }>();
   const answered: number[] = [];
+  /** Deletes waiting for the window right now: a create does not take a place before them. */
+  let deletesAtWindow = 0;
   /** 0 when a write may leave now, else how long to wait before looking again. */
-  const windowWait = (now: number): number => {
+  const windowWait = (now: number, kind: WriteKind): number => {
     while (answered.length > 0 && answered[0]! <= now - SEND_WINDOW_MS) answered.shift();
     for (const w of inFlight) if (w.sentAt < now - FORGET_AFTER_MS) inFlight.delete(w);
+    if (kind === 'create' && deletesAtWindow > 0) return GATE_POLL_MS;
     if (inFlight.size + answered.length < windowCap) return 0;
     return inFlight.size < windowCap && answered.length > 0 ? Math.max(1, answered[0]! + SEND_WINDOW_MS - now) : GATE_POLL_MS;
   };
@@ -232,7 +243,7 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
       ? {
           admit() {
             const now = deps.now();
-            for (const a of admitted) if (a.at < now - FORGET_AFTER_MS) admitted.delete(a);
+            for (const a of admitted) if (a.at < now - ADMIT_LEASE_MS) admitted.delete(a);
             if (admitted.size >= admitMax) {
               // Spread the refused crowd over the time the schedule needs to serve it: a crowd
               // told "1 s" comes back as the same crowd, and every refusal costs the isolate.
@@ -297,13 +308,22 @@ export function createBatchedWriteGate(source: SlotSource, deps: { now: () => nu
      */
     async send(kind, slot, write) {
       let at = slot.at;
+      // A create waits for the window at most CREATE_HORIZON_MS in all (its answer stays under a
+      // second, its reservation is not held long), and never while a delete waits: deletes go first.
+      const maxWindowWait = kind === 'create' ? CREATE_HORIZON_MS : GATE_WAIT_MAX_MS;
+      let waited = 0;
       for (let reslots = 0; ; ) {
         const wait = at - deps.now();
         if (wait > 0) await deps.sleep(wait);
-        for (let waited = 0, w = windowWait(deps.now()); w > 0; w = windowWait(deps.now())) {
-          if (waited > GATE_WAIT_MAX_MS) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: send window full');
-          waited += w;
-          await deps.sleep(w);
+        if (kind === 'delete') deletesAtWindow++;
+        try {
+          for (let w = windowWait(deps.now(), kind); w > 0; w = windowWait(deps.now(), kind)) {
+            if (waited + w > maxWindowWait) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: send window full');
+            waited += w;
+            await deps.sleep(w);
+          }
+        } finally {
+          if (kind === 'delete') deletesAtWindow--;
         }
         if (deps.now() - at <= SLOT_LATE_MS) break;
         if (++reslots > LATE_RESLOTS_MAX) throw new ClusterBusyError(busyRetryAfterSeconds(1000, deps.random), 'write governor: every slot came too late (busy isolate)');

@@ -51,7 +51,7 @@ export function createEnrollRoutes(): Hono<AppEnv> {
   app.post('/v1/enroll/challenge', async (c) => {
     const { counted, ...rest } = await limited(c);
     // Every open is charged to the address (review #11): it writes a challenge and an audit record
-    // with only public material. Over the budget, nothing is read or written.
+    // with only public material. Over the budget, neither the body is read nor a challenge or audit record written.
     if (rest.s.challengeLimiter) {
       const r = await rest.s.challengeLimiter.hit(addressLimiterKey('challenge', rest.clientIp), rest.now().getTime()).catch(() => ({ allowed: true, retryAfterSeconds: 0 }));
       if (!r.allowed) throw new AppError('rate_limited', 'too many challenges opened from this address', { reason: `challenge open limit: ${rest.clientIp}`, retryAfterSeconds: Math.max(1, r.retryAfterSeconds) });

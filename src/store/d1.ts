@@ -20,17 +20,22 @@ interface AuditRow {
 
 /**
  * Deletes audit records older than `beforeMs`, oldest first, in bounded batches (one cron run does
- * at most maxBatches × batch rows; the next run goes on). Returns how many were deleted.
+ * at most maxBatches × batch rows; the next run goes on). Returns how many were deleted, and the
+ * error that stopped it, if one did (the batches before it stay deleted and are counted).
  */
-export async function pruneD1Audit(db: D1Database, beforeMs: number, { batch = 5_000, maxBatches = 20 } = {}): Promise<number> {
+export async function pruneD1Audit(db: D1Database, beforeMs: number, { batch = 5_000, maxBatches = 20 } = {}): Promise<{ deleted: number; error: string | null }> {
   let deleted = 0;
-  for (let i = 0; i < maxBatches; i++) {
-    const r = await db.prepare('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)').bind(beforeMs, batch).run();
-    const n = r.meta.changes ?? 0;
-    deleted += n;
-    if (n < batch) break;
+  try {
+    for (let i = 0; i < maxBatches; i++) {
+      const r = await db.prepare('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)').bind(beforeMs, batch).run();
+      const n = r.meta.changes ?? 0;
+      deleted += n;
+      if (n < batch) break;
+    }
+    return { deleted, error: null };
+  } catch (err) {
+    return { deleted, error: err instanceof Error ? err.message : String(err) };
   }
-  return deleted;
 }
 
 export function createD1AuditLog(db: D1Database): AuditLog {

@@ -288,7 +288,7 @@ export class RateLimitObject extends DurableObject<Record<string, unknown>> {
       return { allowed: true, retryAfterSeconds: 0 };
     }
     const count = w.count + 1;
-    kv.put('w', { start: w.start, count });
+    if (w.count <= limit) kv.put('w', { start: w.start, count }); // once over the limit, nothing more is written
     return count <= limit ? { allowed: true, retryAfterSeconds: 0 } : { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil((w.start + windowMs - now) / 1000)) };
   }
 }

@@ -70,10 +70,25 @@ describe('D1 audit retention (AUDIT_RETENTION_DAYS)', () => {
     const rec = (at: number) => ({ at, event: 'enroll', outcome: 'success' as const, machineId: 'm', method: 'code', code: null, reason: null, tokenId: null, requestId: null, actor: null, clientIp: null });
     for (const at of [10, 20, 30, 40, 50, 1_000, 2_000]) await audit.append(rec(at));
     // Batches of 2, at most 2 batches: 4 of the 5 old records this run, the last one the next run.
-    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toBe(4);
+    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toEqual({ deleted: 4, error: null });
     expect((await audit.list({ limit: 100 })).map((r) => r.at).sort((a, b) => a - b)).toEqual([50, 1_000, 2_000]);
-    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toBe(1);
-    expect(await pruneD1Audit(env.DB, 100)).toBe(0);
+    expect(await pruneD1Audit(env.DB, 100, { batch: 2, maxBatches: 2 })).toEqual({ deleted: 1, error: null });
+    expect(await pruneD1Audit(env.DB, 100)).toEqual({ deleted: 0, error: null });
     expect((await audit.list({ limit: 100 })).map((r) => r.at).sort((a, b) => a - b)).toEqual([1_000, 2_000]);
+  });
+});
+
+describe('D1 audit retention when a batch fails', () => {
+  it('a failing batch stops the prune; the rows deleted before it are reported with the error', async () => {
+    const failingOn = (batchNo: number) => {
+      let calls = 0;
+      const run = async () => {
+        if (++calls === batchNo) throw new Error('D1_ERROR: storage reset');
+        return { meta: { changes: 2 } };
+      };
+      return { prepare: () => ({ bind: () => ({ run }) }) } as unknown as D1Database;
+    };
+    expect(await pruneD1Audit(failingOn(3), 100, { batch: 2, maxBatches: 5 })).toEqual({ deleted: 4, error: 'D1_ERROR: storage reset' });
+    expect(await pruneD1Audit(failingOn(99), 100, { batch: 2, maxBatches: 5 })).toEqual({ deleted: 10, error: null });
   });
 });
