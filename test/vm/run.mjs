@@ -105,16 +105,27 @@ async function provisionTpm(name) {
   const state = join(work, name, 'tpm');
   mkdirSync(state, { recursive: true });
   execFileSync('swtpm_setup', ['--tpm2', '--tpmstate', state, '--createek', '--create-ek-cert', '--create-platform-cert', '--config', join(work, 'swtpm_setup.conf'), '--overwrite'], { stdio: 'pipe' });
-  // Read the EK certificate back through the TPM itself, as the machine will.
-  let port = await freePort();
-  while (port >= 65535) port = await freePort();
-  const sw = track(spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${state}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' }), 'swtpm');
+  // Read the EK certificate back through the TPM itself, as the machine will. swtpm needs two
+  // ports (server, ctrl = server + 1): if the second was taken meanwhile it exits, and another
+  // pair is tried.
+  let port = 0;
+  let sw = null;
+  const startSwtpm = async () => {
+    port = await freePort();
+    while (port >= 65535) port = await freePort();
+    sw = track(spawn('swtpm', ['socket', '--tpm2', '--tpmstate', `dir=${state}`, '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`, '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`, '--flags', 'not-need-init,startup-clear'], { stdio: 'ignore' }), 'swtpm');
+  };
+  await startSwtpm();
   try {
     const der = join(work, name, 'ek-cert.der');
-    for (let i = 0; ; i++) {
+    for (let i = 0, restarts = 0; ; i++) {
       const r = spawnSync('tpm2_nvread', ['0x1c00002', '-C', 'o', '-o', der], { env: { ...process.env, TPM2TOOLS_TCTI: `swtpm:host=127.0.0.1,port=${port}` }, stdio: 'pipe' });
       if (r.status === 0) break;
-      if (i > 50) throw new Error(`tpm2_nvread: ${r.stderr}`);
+      if (sw.exitCode !== null && restarts++ < 5) {
+        await startSwtpm();
+        continue;
+      }
+      if (i > 100) throw new Error(`tpm2_nvread: ${r.stderr}`);
       await sleep(100);
     }
     const spki = new X509Certificate(readFileSync(der)).publicKey.export({ type: 'spki', format: 'der' });
