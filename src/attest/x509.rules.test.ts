@@ -11,16 +11,9 @@ import { CHALLENGE_TTL_MS, type MachineRegistration } from '../enroll/machine-st
 import { AppError } from '../errors.ts';
 import { createMemoryChallengeStore, createMemoryMachineStore } from '../store/memory.ts';
 import { parseEkRoots } from './tpm/index.ts';
+import { hasOpenssl } from '../../test/support/device-pki.ts';
 import { createX509Verifier, issueX509Challenge, verifyDeviceCertificate, x509NonceHex, type DeviceTrust } from './x509.ts';
 
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const dir = mkdtempSync(join(tmpdir(), 'k3s-enroll-x509-rules-'));
 const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -5,10 +5,11 @@
 import { execFileSync } from 'node:child_process';
 import { sign as signData, X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasOpenssl, makeDeviceCerts } from '../../test/support/device-pki.ts';
 import { enroll, type EnrollDeps } from '../enroll/enroll.ts';
 import type { MachineRegistration } from '../enroll/machine-state.ts';
 import type { AppError } from '../errors.ts';
@@ -16,14 +17,6 @@ import { createMemoryAuditLog, createMemoryChallengeStore, createMemoryMachineIn
 import { parseEkRoots } from './tpm/index.ts';
 import { createX509Verifier, issueX509Challenge } from './x509.ts';
 
-const hasOpenssl = (() => {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 if (!hasOpenssl) console.log('src/attest/x509.test.ts: skipped, openssl is not installed');
 
 const dir = mkdtempSync(join(tmpdir(), 'k3s-enroll-x509-'));
@@ -36,12 +29,7 @@ const failure = async (p: Promise<unknown>) => (await p.catch((e: unknown) => e)
 
 describe.skipIf(!hasOpenssl)('x509 challenges', () => {
   beforeAll(() => {
-    writeFileSync(join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-    ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '365', '-subj', '/CN=device-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-    for (const name of ['device', 'other']) {
-      ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-      ossl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '30', '-extfile', 'client.ext');
-    }
+    makeDeviceCerts(dir, ['device', 'other']);
   }, 60_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

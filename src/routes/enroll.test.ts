@@ -1,12 +1,12 @@
 // The machine-facing routes' per-address limit in-process (Node, memory stores): every limiter key
 // goes through addressLimiterKey, so the addresses of one IPv6 /64 share one budget (a /64 holds
 // 2^64 addresses, one subscriber's), while IPv4 addresses and other /64s keep their own.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { hasOpenssl, makeDeviceCerts } from '../../test/support/device-pki.ts';
 import { parseEkRoots } from '../attest/tpm/index.ts';
 import { createApp, type Services } from '../app.ts';
 import { parseConfig } from '../config.ts';
@@ -49,16 +49,11 @@ describe.each(['/v1/enroll', '/v1/enroll/challenge'])('%s per-address limit', (p
 // Review #11: opening a challenge needs only public material and costs a stored challenge and an
 // audit record, so every open (answered or not) is charged to the address, on its own budget.
 describe('challenge opens per address (CHALLENGE_OPENS_PER_MINUTE)', () => {
-  const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
   const BUDGET = 3;
   it.skipIf(!hasOpenssl)('successful opens are counted; over the budget it is 429 rate_limited and nothing is stored or audited', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'k3s-enroll-challenge-budget-'));
     try {
-      const ossl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-      ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=device-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
-      writeFileSync(join(dir, 'client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
-      ossl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'device.key', '-out', 'device.csr', '-subj', '/CN=device');
-      ossl('x509', '-req', '-in', 'device.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'device.pem', '-days', '1', '-extfile', 'client.ext');
+      makeDeviceCerts(dir, ['device'], 1);
       const cert = new X509Certificate(readFileSync(join(dir, 'device.pem'))).raw;
       const index = createMemoryMachineIndex();
       const machines = createMemoryMachineStore((v) => void index.upsert(v));
