@@ -16,6 +16,8 @@ import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
 const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
+/** Enrollments (and baseline creates) sent one at a time, for unloaded latency. */
+const SOLO = Number(process.env.BENCH_SOLO ?? 50);
 const tmp = mkdtempSync(join(tmpdir(), 'k3s-enroll-bench-'));
 // BENCH_PROFILE=<file.cpuprofile>: a V8 CPU profile of the Worker's isolate (the Worker and its
 // Durable Objects) during the timed enrollments, and the top functions by self time printed.
@@ -110,6 +112,22 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
 const wall = performance.now() - t0;
 const serverCpuPerEnroll = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / N;
 if (profiler) await profiler.stop(PROFILE, N);
+// Unloaded latency: one request at a time, so no request waits behind another (at concurrency 8
+// on 2 cores, p50 is mostly queueing: 8 in flight / throughput).
+const soloIds = Array.from({ length: SOLO }, (_, i) => `solo-${i}`);
+for (const id of soloIds) (await mf.dispatchFetch(`http://x/v1/machines/${id}`, { method: 'PUT', headers: admin, body: jwtReg(id) })).body?.cancel();
+const soloJwts = await Promise.all(soloIds.map(sign));
+const soloLat = [];
+for (let i = 0; i < SOLO; i++) {
+  const s = performance.now();
+  const res = await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': `10.1.0.${i & 255}` }, body: JSON.stringify({ method: 'jwt', jwt: soloJwts[i] }) });
+  await res.text();
+  if (res.status !== 201) failures++;
+  soloLat.push(performance.now() - s);
+}
+// The service stops before the baselines run: its background work (outbox flushes, the fleet
+// watcher) must not take CPU from them.
+await mf.dispose();
 
 // Baseline in Node: JWT verify + the hashes + one Secret create round trip, same cluster.
 const jwks = createLocalJWKSet({ keys: [jwk] });
@@ -143,6 +161,15 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
 const baseWall = performance.now() - b0;
 const cu = process.cpuUsage(c0);
 const baseCpuPerOp = (cu.user + cu.system) / 1000 / N;
+const soloBaseJwts = await Promise.all(soloIds.map(sign));
+const soloBaseLat = [];
+for (let i = 0; i < SOLO; i++) {
+  const s = performance.now();
+  await jwtVerify(soloBaseJwts[i], jwks, { issuer, audience: 'k3s-enroll', algorithms: ['ES256'] });
+  for (const x of [soloBaseJwts[i], `jti:s${i}`, caPem]) createHash('sha256').update(x).digest('hex');
+  await createSecret(N + i);
+  soloBaseLat.push(performance.now() - s);
+}
 
 // The same bare work inside workerd (a second baseline: what the runtime itself costs): a Worker
 // that reads the JSON body, verifies the ES256 JWT with WebCrypto, hashes, and sends one Secret
@@ -165,7 +192,6 @@ export default {
     return Response.json({ id }, { status: 201 });
   },
 };`;
-await mf.dispose();
 const beforeFloor = new Set(processesNamed('workerd'));
 const floorMf = new Miniflare({
   modules: true,
@@ -193,6 +219,13 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
   }
 }));
 const floorCpu = (floorProcs.reduce((s, p) => s + cpuMsOf(p), 0) - fc0) / N;
+const floorSolo = [];
+const floorSoloJwts = await Promise.all(soloIds.map(sign));
+for (let i = 0; i < SOLO; i++) {
+  const s = performance.now();
+  await (await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorSoloJwts[i] }) })).text();
+  floorSolo.push(performance.now() - s);
+}
 await floorMf.dispose();
 
 console.log(`\n# enrollment (jwt) against workerd + dev cluster: ${N} enrollments, concurrency ${CONCURRENCY}${failures ? `, ${failures} FAILED` : ''}`);
@@ -201,9 +234,10 @@ const row = (name, a, b, unit) => console.log(`${name.padEnd(34)}${`${a.toFixed(
 row('throughput (per second)', (N / wall) * 1000, (N / baseWall) * 1000, '');
 row('latency p50', pct(latencies, 50), pct(baseLat, 50), 'ms');
 row('latency p99', pct(latencies, 99), pct(baseLat, 99), 'ms');
+row(`unloaded p50 (${SOLO}, one at a time)`, pct(soloLat, 50), pct(soloBaseLat, 50), 'ms');
 row('CPU per enrollment', serverCpuPerEnroll, baseCpuPerOp, 'ms');
 console.log('baseline = jose jwtVerify + 3 sha256 + one HTTPS Secret create, in Node, same cluster; service CPU = workerd process CPU / enrollments');
-console.log(`the same bare work as a bare Worker in workerd (Miniflare): CPU ${floorCpu.toFixed(2)} ms (${(floorCpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(floorLat, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / floorCpu).toFixed(2)}x that CPU`);
+console.log(`the same bare work as a bare Worker in workerd (Miniflare): CPU ${floorCpu.toFixed(2)} ms (${(floorCpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(floorLat, 50).toFixed(1)} ms, unloaded p50 ${pct(floorSolo, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / floorCpu).toFixed(2)}x that CPU`);
 
 cluster.kill('SIGTERM');
 rmSync(tmp, { recursive: true, force: true });

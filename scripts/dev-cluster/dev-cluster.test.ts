@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // @ts-expect-error: plain JavaScript module with JSDoc types
 import { startDevCluster } from './index.mjs';
+// @ts-expect-error: plain JavaScript module with JSDoc types
+import { openStore, SAVE_DELAY_MS } from './store.mjs';
 
 type Cluster = { url: string; caFile: string; caPem: string; serviceAccountToken: string; readonlyServiceAccountToken: string; serverToken: string; controlToken: string; close(): Promise<void> };
 let dir = '';
@@ -310,6 +312,28 @@ describe('test controls', () => {
 });
 
 describe('persistence', () => {
+  it('changes are written behind, together: a burst of saves is one write, and flush() writes at once', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'devcluster-store-'));
+    try {
+      const store = openStore(d);
+      const onDisk = () => JSON.parse(readFileSync(join(d, 'state.json'), 'utf8')).rv as number;
+      const rv0 = onDisk();
+      for (let i = 0; i < 100; i++) {
+        store.nextRv();
+        store.save();
+      }
+      expect(onDisk()).toBe(rv0); // nothing written per change (each write was the whole state)
+      await new Promise((r) => setTimeout(r, SAVE_DELAY_MS * 4));
+      expect(onDisk()).toBe(rv0 + 100);
+      store.nextRv();
+      store.save();
+      store.flush();
+      expect(onDisk()).toBe(rv0 + 101);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('state survives a restart with the same state dir', async () => {
     const d = mkdtempSync(join(tmpdir(), 'devcluster-restart-'));
     const saved = c;

@@ -1,7 +1,8 @@
 // @ts-check
 // The dev cluster's persistent state: Secrets by namespace/name, Nodes and Leases (objects), the resourceVersion counter,
 // the bearer tokens and the supervisor's server password. Written atomically (temp + rename)
-// after every change so a restart with the same state dir continues where it stopped.
+// at most SAVE_DELAY_MS after a change (and at close) so a restart with the same state dir
+// continues where it stopped.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,9 @@ import { join } from 'node:path';
  * @typedef {{ metadata: { name: string, namespace: string, uid: string, resourceVersion: string, creationTimestamp: string, labels?: Record<string,string>, annotations?: Record<string,string>, ownerReferences?: any[], deletionTimestamp?: string }, type: string, data?: Record<string,string>, immutable?: boolean }} Secret
  * @typedef {{ rv: number, secrets: Record<string, Secret>, objects: Record<string, Record<string, any>>, namespaces: Record<string, any>, serviceAccountToken: string, readonlyServiceAccountToken: string, controlToken: string, serverPassword: string }} State
  */
+
+/** How long changes may wait to be written together. */
+export const SAVE_DELAY_MS = 25;
 
 /** @param {string} dir */
 export function openStore(dir) {
@@ -34,15 +38,38 @@ export function openStore(dir) {
     spec: { finalizers: ['kubernetes'] },
     status: { phase: 'Active' },
   }]));
-  const save = () => {
+  const writeNow = () => {
+    dirty = false;
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
     const tmp = `${file}.tmp`;
     writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
     renameSync(tmp, file);
   };
-  save();
+  // Write-behind: changes within SAVE_DELAY_MS go to disk in one write. Writing the whole state
+  // after every change made each write cost O(all objects) (a boot storm's thousandth Secret
+  // serialized the 999 before it); etcd's cost per write does not grow like that. close() writes
+  // what is pending; a SIGKILL may lose the last SAVE_DELAY_MS of changes.
+  let dirty = false;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let timer = null;
+  const save = () => {
+    dirty = true;
+    if (timer !== null) return;
+    timer = setTimeout(() => {
+      timer = null;
+      if (dirty) writeNow();
+    }, SAVE_DELAY_MS);
+    timer.unref?.();
+  };
+  writeNow();
   return {
     state,
     save,
+    /** Writes pending changes now (close, exit). */
+    flush() {
+      if (dirty) writeNow();
+    },
     /** The next resourceVersion: opaque digits, as etcd revisions look. */
     nextRv() {
       state.rv += 1;

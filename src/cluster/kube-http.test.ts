@@ -127,4 +127,27 @@ describe('kube http', () => {
     const http = createKubeHttp({ ...base, fetch: scripted([chunked]).fetch });
     expect((await http.request<{ name: string }>('GET', '/x', 'get x')).body.name).toBe('knoten-ü-'.repeat(1000));
   });
+  it('an expected 404 (absentOk) is read to its end, not cancelled: a cancelled body closes the pooled connection', async () => {
+    let cancelled = false;
+    let pulledToEnd = false;
+    const chunks = [new TextEncoder().encode(status(404, 'NotFound'))];
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        const next = chunks.shift();
+        if (next) c.enqueue(next);
+        else {
+          pulledToEnd = true;
+          c.close();
+        }
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const s = scripted([new Response(body, { status: 404 })]);
+    const http = createKubeHttp({ ...base, fetch: s.fetch });
+    expect(await http.request('GET', '/x', 'get x', { absentOk: true })).toMatchObject({ status: 404, body: null });
+    expect(cancelled).toBe(false);
+    expect(pulledToEnd).toBe(true);
+  });
 });

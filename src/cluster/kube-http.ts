@@ -87,8 +87,13 @@ export function createKubeHttp(options: KubeHttpOptions) {
   async function once<T>(method: string, path: string, what: string, init: { body?: string; auth?: string; contentType?: string; raw?: boolean; absentOk?: boolean }): Promise<KubeResponse<T>> {
     const res = await send(method, path, what, init);
     if (init.absentOk && res.status === 404) {
-      // An expected absence is an answer, not an error: no error object (its stack) per call.
-      await res.body?.cancel().catch(() => undefined);
+      // An expected absence is an answer, not an error: no error object (its stack) per call. The
+      // small Status body is read, not cancelled: a cancelled body closes the connection, and the
+      // next call would pay a new TLS handshake.
+      const timer = clusterTimeout(timeoutMs, () => options.now().getTime());
+      await readCapped(res, timer.signal, what)
+        .catch(() => undefined)
+        .finally(() => timer.clear());
       return { status: 404, body: null as T, serverDate: parseHttpDate(res.headers.get('date')) };
     }
     return read<T>(res, what, init.raw === true);

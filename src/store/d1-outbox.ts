@@ -1,6 +1,6 @@
-// Writes a machine's outbox (audit records + its listing view) to D1 in one batch, each audit
+// Writes machines' outboxes (audit records + each machine's newest listing view) to D1 in one batch, each audit
 // record at most once (its record_id is unique), and publishes the enrollment events to the queue
-// when EVENTS_WEBHOOK_URL is set. Called from the machine's Durable Object alarm, off the response path.
+// when EVENTS_WEBHOOK_URL is set. Called from the machine's Durable Object after its answer (batched per isolate) and from its alarm.
 import type { OutboxRecord } from '../enroll/atomic-enroll.ts';
 import { PUBLISHED_EVENTS, toOutboundEvent, type OutboundEvent } from '../enroll/events.ts';
 import { machineUpsert } from './d1.ts';
@@ -13,9 +13,11 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
     const e = r.audit;
     stmts.push(audit.bind(e.at, e.event, e.outcome, e.machineId, e.method, e.code, e.reason?.slice(0, 1000) ?? null, e.tokenId, e.requestId, e.actor, e.clientIp, r.id));
   }
-  // The newest view of the machine is enough for the listing; one batch (one D1 round trip) for all.
-  const latest = [...records].reverse().find((r) => r.view !== null)?.view ?? null;
-  if (latest) stmts.push(machineUpsert(db, latest));
+  // The newest view of each machine is enough for the listing; one batch (one D1 round trip) for
+  // all (the records of many machines' outboxes may be written together).
+  const latest = new Map<string, NonNullable<OutboxRecord['view']>>();
+  for (const r of records) if (r.view !== null) latest.set(r.view.id, r.view);
+  for (const view of latest.values()) stmts.push(machineUpsert(db, view));
   await db.batch(stmts);
   if (queue) {
     const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, newId()), contentType: 'json' as const }));

@@ -17,6 +17,7 @@ import type { StateWithKey } from '../enroll/idempotency.ts';
 import type { ClusterClient } from '../cluster/index.ts';
 import type { BootstrapToken } from '../token/index.ts';
 import { writeOutbox } from './d1-outbox.ts';
+import { createBatchedCalls, type BatchedCalls } from './batched-calls.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
 import { workersWriteGate, type WriteGovernorObject } from './write-governor-object.ts';
@@ -25,8 +26,11 @@ import type { NodeWatchObject } from './node-watch-object.ts';
 const STATE_KEY = 'state';
 const OUTBOX_PREFIX = 'outbox:';
 export const ALARM_RETRY_MS = 30_000;
-/** How soon after an enrollment its audit record and owed deletes are flushed by the alarm. */
-export const OUTBOX_FLUSH_MS = 250;
+/**
+ * An enrollment's audit record is written to D1 right after the answer (waitUntil, same call);
+ * the alarm is the backstop, due this soon, for a flush that failed or a process that died first.
+ */
+export const OUTBOX_BACKSTOP_MS = 30_000;
 
 export interface StoreEnv {
   MACHINES: DurableObjectNamespace<MachineObject>;
@@ -69,12 +73,39 @@ export function workersClusterClient(env: Record<string, unknown>): ClusterClien
   return c;
 }
 
-const fleetIds = new WeakMap<object, DurableObjectId>();
-/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
-function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
-  let id = fleetIds.get(ns);
-  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
-  return id;
+/** How long an expectation waits for others to share its call: hidden behind the create it runs beside. */
+export const EXPECT_LINGER_MS = 2;
+const fleetExpects = new WeakMap<object, BatchedCalls<{ machineId: string; until: number | null }>>();
+/**
+ * The isolate's batched `expect` to the fleet watcher: enrollments in flight together share one
+ * call (and one storage commit there) instead of one round trip each. The id is derived once
+ * (idFromName hashes).
+ */
+function fleetExpect(ns: DurableObjectNamespace<NodeWatchObject>): BatchedCalls<{ machineId: string; until: number | null }> {
+  let b = fleetExpects.get(ns);
+  if (!b) {
+    const id = ns.idFromName('fleet');
+    fleetExpects.set(ns, (b = createBatchedCalls((items) => ns.get(id).expectMany(items), { lingerMs: EXPECT_LINGER_MS })));
+  }
+  return b;
+}
+
+const outboxWriters = new WeakMap<D1Database, Map<unknown, BatchedCalls<readonly OutboxRecord[]>>>();
+/** Records per D1 batch: two statements each at most, well inside D1's per-batch limits. */
+export const OUTBOX_BATCH_MAX = 50;
+/** How long a flush waits for other machines' outboxes to share its D1 batch. */
+export const OUTBOX_LINGER_MS = 50;
+/**
+ * The isolate's D1 writer for machine outboxes: the outboxes of machines flushing together go in
+ * one D1 batch (one round trip, one transaction) instead of one each. A record leaves its
+ * object's outbox only after the batch holding it was written.
+ */
+function outboxWriter(db: D1Database, queue: Queue<OutboundEvent> | null): BatchedCalls<readonly OutboxRecord[]> {
+  let byQueue = outboxWriters.get(db);
+  if (!byQueue) outboxWriters.set(db, (byQueue = new Map()));
+  let w = byQueue.get(queue);
+  if (!w) byQueue.set(queue, (w = createBatchedCalls<readonly OutboxRecord[]>((outboxes) => writeOutbox(db, outboxes.flat(), queue, () => crypto.randomUUID()), { maxBatch: OUTBOX_BATCH_MAX, lingerMs: OUTBOX_LINGER_MS })));
+  return w;
 }
 
 export class MachineObject extends DurableObject<Record<string, unknown>> {
@@ -117,7 +148,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
 
   private async schedule(): Promise<void> {
     let at = nextAlarmAt(this.loadState(), Date.now(), ALARM_RETRY_MS);
-    if (this.pendingOutbox() > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_FLUSH_MS);
+    if (this.pendingOutbox() > 0) at = Math.min(at ?? Infinity, Date.now() + OUTBOX_BACKSTOP_MS);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(at);
   }
@@ -145,7 +176,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return (ttlSeconds: number | null) => {
       const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
       const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
-      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
+      const watch = watchNs ? fleetExpect(watchNs).call({ machineId: input.machineId, until }).catch(() => undefined) : Promise.resolve();
       const lookup = cluster.nodes.getNodePassword(input.machineId);
       lookup.catch(() => undefined); // awaited below; a failure is audited there
       return async (committed: boolean) => {
@@ -183,8 +214,22 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
       throw err;
     } finally {
+      // The alarm (the backstop) is set before the answer leaves; the outbox is then written at
+      // once, after the answer, and the alarm moved back to the token's expiry.
       await this.schedule();
+      if (this.pendingOutbox() > 0) this.ctx.waitUntil(this.flushAfterAnswer());
     }
+  }
+
+  /** The outbox to D1 right after an enrollment's answer; on failure the backstop alarm retries. */
+  private async flushAfterAnswer(): Promise<void> {
+    try {
+      await this.flushOutbox();
+    } catch (err) {
+      console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) }));
+      return;
+    }
+    await this.schedule();
   }
 
   async register(reg: MachineRegistration, now: number) {
@@ -265,7 +310,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     if (pending.length === 0) return;
     const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
     const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
-    await writeOutbox(env.DB, pending.map(([, r]) => r), eventsOn && env.EVENTS ? env.EVENTS : null, () => crypto.randomUUID());
+    await outboxWriter(env.DB, eventsOn && env.EVENTS ? env.EVENTS : null).call(pending.map(([, r]) => r));
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
     this.outboxSize = null;
   }

@@ -37,10 +37,17 @@ export class NodeWatchObject extends DurableObject<Record<string, unknown>> {
 
   /** A machine awaits its join until `until` (ms); starts the watch if it is idle. */
   async expect(machineId: string, until: number | null): Promise<void> {
+    await this.expectMany([{ machineId, until }]);
+  }
+
+  /** Many machines at once (enrollments batched per isolate): one call, one storage commit. */
+  async expectMany(items: ReadonlyArray<{ machineId: string; until: number | null }>): Promise<void> {
     const kv = this.ctx.storage.kv;
-    const prev = kv.get<Awaited>(AWAIT_PREFIX + machineId);
-    const u = (until ?? Date.now() + AWAIT_NO_EXPIRY_MS) + AWAIT_GRACE_MS;
-    kv.put(AWAIT_PREFIX + machineId, { until: Math.max(u, prev?.until ?? 0), retry: prev?.retry ?? false });
+    for (const { machineId, until } of items) {
+      const prev = kv.get<Awaited>(AWAIT_PREFIX + machineId);
+      const u = (until ?? Date.now() + AWAIT_NO_EXPIRY_MS) + AWAIT_GRACE_MS;
+      kv.put(AWAIT_PREFIX + machineId, { until: Math.max(u, prev?.until ?? 0), retry: prev?.retry ?? false });
+    }
     await this.kick();
   }
 

@@ -3,6 +3,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, pruneD1Audit } from '../../src/store/d1.ts';
+import { writeOutbox } from '../../src/store/d1-outbox.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
 const view = (over: Partial<MachineView> = {}): MachineView => ({
@@ -90,5 +91,25 @@ describe('D1 audit retention when a batch fails', () => {
     };
     expect(await pruneD1Audit(failingOn(3), 100, { batch: 2, maxBatches: 5 })).toEqual({ deleted: 4, error: 'D1_ERROR: storage reset' });
     expect(await pruneD1Audit(failingOn(99), 100, { batch: 2, maxBatches: 5 })).toEqual({ deleted: 10, error: null });
+  });
+});
+
+describe('D1 outbox writes (many machines in one batch)', () => {
+  it('writes every record once and each machine\'s newest view, whatever the order of the outboxes', async () => {
+    const rec = (id: string, machineId: string, updatedAt: number) => ({
+      id,
+      view: view({ id: machineId, ekPublicKeySha256: null, updatedAt, lastEnrolledAt: updatedAt }),
+      audit: { at: updatedAt, event: 'enroll', outcome: 'success' as const, machineId, method: 'code', code: null, reason: null, tokenId: null, requestId: id, actor: null, clientIp: null },
+    });
+    const records = [rec('ob-a:1', 'ob-a', 10), rec('ob-b:1', 'ob-b', 11), rec('ob-a:2', 'ob-a', 12)];
+    await writeOutbox(env.DB, records, null, () => crypto.randomUUID());
+    await writeOutbox(env.DB, records, null, () => crypto.randomUUID()); // a retried batch: stored once
+    const audit = await env.DB.prepare("SELECT record_id FROM audit WHERE record_id LIKE 'ob-%' ORDER BY record_id").all<{ record_id: string }>();
+    expect(audit.results.map((r) => r.record_id)).toEqual(['ob-a:1', 'ob-a:2', 'ob-b:1']);
+    const index = createD1MachineIndex(env.DB);
+    const listed = new Map((await index.list({ limit: 100, after: 'ob-' })).map((m) => [m.id, m.updatedAt]));
+    // Each machine's newest view (the old code upserted only the batch's last view: ob-b was never listed).
+    expect(listed.get('ob-a')).toBe(12);
+    expect(listed.get('ob-b')).toBe(11);
   });
 });

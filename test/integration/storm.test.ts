@@ -44,16 +44,17 @@ describe('Idempotency-Key and the audit outbox', () => {
     const { tokenId } = (await res.json()) as { tokenId: string };
     const rid = res.headers.get('x-request-id')!;
     const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-outbox-1'));
-    // The answer went out with the audit record saved beside the state it describes (nothing else
-    // ran for it: no waitUntil, no D1 write on the response path). Then the alarm flushes it —
-    // twice here, as after a crash between the D1 write and the outbox delete: stored once.
+    // The answer went out with the audit record saved beside the state it describes (no D1 write
+    // on the response path; it is written just after the answer). If that write never happens (a
+    // crash), the alarm flushes it — twice here, as after a crash between the D1 write and the
+    // outbox delete: stored once.
     type Rec = { id: string; view: unknown; audit: { requestId: string; tokenId: string } };
     const pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list<Rec>({ prefix: 'outbox:' })]);
     const inD1 = async () => (await env.DB.prepare('SELECT token_id FROM audit WHERE request_id = ?').bind(rid).all<{ token_id: string }>()).results;
     let saved = pending.find(([, r]) => r.audit.requestId === rid);
     if (saved) expect(saved[1].audit).toMatchObject({ requestId: rid, tokenId });
     else {
-      // The alarm already ran (a slow machine): the record is in D1 under its (server-chosen) id.
+      // Already written after the answer: the record is in D1 under its (server-chosen) id.
       expect(await inD1()).toEqual([{ token_id: tokenId }]);
       const row = await env.DB.prepare('SELECT record_id FROM audit WHERE request_id = ?').bind(rid).first<{ record_id: string }>();
       saved = [`outbox:${row!.record_id}`, { id: row!.record_id, view: null, audit: { at: Date.now(), event: 'enroll', outcome: 'success', machineId: 'storm-outbox-1', method: 'code', code: null, reason: null, tokenId, requestId: rid, actor: null, clientIp: null } as never }];
@@ -65,5 +66,36 @@ describe('Idempotency-Key and the audit outbox', () => {
     await runDurableObjectAlarm(stub);
     expect(await inD1()).toEqual([{ token_id: tokenId }]);
     expect(await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)).toBe(0);
+  });
+  it('the audit record is written to D1 right after the answer, not by a timer; the alarm is only a backstop, then back at the token\'s expiry', async () => {
+    await register('storm-outbox-2');
+    const res = await enroll('storm-outbox-2', '192.0.2.79');
+    expect(res.status).toBe(201);
+    const { tokenId, expiresAt } = (await res.json()) as { tokenId: string; expiresAt: string };
+    const rid = res.headers.get('x-request-id')!;
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-outbox-2'));
+    const alarmAt = () => runInDurableObject(stub, async (_o, state) => state.storage.getAlarm());
+    // Never a short flush timer (it was 250 ms): the backstop (30 s) or already the expiry.
+    expect((await alarmAt())! - Date.now()).toBeGreaterThan(20_000);
+    let row: { token_id: string } | null = null;
+    for (let i = 0; i < 100 && !row; i++) {
+      row = await env.DB.prepare('SELECT token_id FROM audit WHERE request_id = ?').bind(rid).first<{ token_id: string }>();
+      if (!row) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(row).toEqual({ token_id: tokenId });
+    let pending = -1;
+    for (let i = 0; i < 100 && pending !== 0; i++) {
+      pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
+      if (pending !== 0) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(pending).toBe(0);
+    // Flushed: the alarm is back where the token needs it, its expiry.
+    let at: number | null = null;
+    for (let i = 0; i < 100; i++) {
+      at = await alarmAt();
+      if (at !== null && Math.abs(at - Date.parse(expiresAt)) < 2_000) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(Math.abs(at! - Date.parse(expiresAt))).toBeLessThan(2_000);
   });
 });
