@@ -57,7 +57,7 @@ const servicesFor = (cfg: Config): Services =>
     index,
     challenges,
     audit: ((log) => (cfg.eventsWebhookUrl && cfg.eventsWebhookSecret ? createKvQueuedAuditLog(log, kv, () => crypto.randomUUID()) : log))(createKvAuditLog(kv, { retentionMs: cfg.auditRetentionDays * 86_400_000 })),
-    webhookEvents: createKvWebhookEventLog(kv),
+    webhookEvents: createKvWebhookEventLog(kv, { retentionMs: cfg.auditRetentionDays * 86_400_000 }),
     ipLimiter: createKvRateLimiter(kv, 60, 60_000),
     challengeLimiter: createKvRateLimiter(kv, CHALLENGE_OPENS_PER_MINUTE, 60_000),
     cluster: clusterClientFor(cfg, (input, init) => fetch(input, init), gateFor(cfg)),

@@ -8,7 +8,7 @@ import { createX509Verifier } from './attest/x509.ts';
 import { clusterClientFor, createConfigLoader } from './compose.ts';
 import { parseConfig } from './config.ts';
 import { createConsoleLogger } from './http/logger.ts';
-import { createD1AuditLog, createD1ChallengeStore, pruneD1Audit, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, pruneD1Audit, pruneD1FleetEvents, createD1MachineIndex, createD1WebhookEventLog } from './store/d1.ts';
 import { createQueuedAuditLog, deliverEvents, type OutboundEvent } from './store/queue-events.ts';
 import { createDurableAtomicEnroll, createDurableMachineStore, createDurableRateLimiter, MachineObject, RateLimitObject, workersAuditLog, workersClusterClient, type StoreEnv } from './store/durable-object.ts';
 import { bindingRateLimiter } from './store/failure-limiter.ts';
@@ -70,10 +70,14 @@ export default {
     const deps = { machines: createDurableMachineStore(env.MACHINES), index: createD1MachineIndex(env.DB), audit: workersAuditLog(env, cfg), cluster: workersClusterClient(env), now: () => new Date() };
     // Audit retention (AUDIT_RETENTION_DAYS): bounded batches each run, so a backlog goes over a few runs.
     if (cfg.auditRetentionDays > 0) {
-      const { deleted, error } = await pruneD1Audit(env.DB, Date.now() - cfg.auditRetentionDays * 86_400_000);
-      if (error !== null) logger.log('error', 'audit.prune_failed', { deleted, error });
-      if (deleted > 0 || error !== null) {
-        const reason = `${deleted} records older than ${cfg.auditRetentionDays} days${error === null ? '' : `; stopped by: ${error.slice(0, 200)}`}`;
+      const cutoff = Date.now() - cfg.auditRetentionDays * 86_400_000;
+      const audit = await pruneD1Audit(env.DB, cutoff);
+      // Fleet webhook event ids are kept as long as the audit records that name them.
+      const ids = await pruneD1FleetEvents(env.DB, cutoff);
+      const error = audit.error ?? ids.error;
+      if (error !== null) logger.log('error', 'audit.prune_failed', { deleted: audit.deleted, fleet_event_ids: ids.deleted, error });
+      if (audit.deleted > 0 || ids.deleted > 0 || error !== null) {
+        const reason = `${audit.deleted} records and ${ids.deleted} fleet event ids older than ${cfg.auditRetentionDays} days${error === null ? '' : `; stopped by: ${error.slice(0, 200)}`}`;
         await deps.audit.append({ at: Date.now(), event: 'audit.pruned', outcome: error === null ? 'success' : 'failure', machineId: null, method: null, code: null, reason, tokenId: null, requestId: null, actor: 'cron', clientIp: null }).catch(() => undefined);
       }
     }

@@ -23,11 +23,24 @@ interface AuditRow {
  * at most maxBatches × batch rows; the next run goes on). Returns how many were deleted, and the
  * error that stopped it, if one did (the batches before it stay deleted and are counted).
  */
-export async function pruneD1Audit(db: D1Database, beforeMs: number, { batch = 5_000, maxBatches = 20 } = {}): Promise<{ deleted: number; error: string | null }> {
+export async function pruneD1Audit(db: D1Database, beforeMs: number, limits: { batch?: number; maxBatches?: number } = {}): Promise<{ deleted: number; error: string | null }> {
+  return pruneInBatches(db, 'DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)', beforeMs, limits);
+}
+
+/**
+ * Forgets fleet webhook event ids claimed before `beforeMs` (migrations/0005), in the same bounded
+ * batches. A delivery of a forgotten id is then judged by occurrence order alone: stale if the
+ * machine has applied a later event, applied again otherwise.
+ */
+export async function pruneD1FleetEvents(db: D1Database, beforeMs: number, limits: { batch?: number; maxBatches?: number } = {}): Promise<{ deleted: number; error: string | null }> {
+  return pruneInBatches(db, 'DELETE FROM fleet_events WHERE id IN (SELECT id FROM fleet_events WHERE claimed_at < ? ORDER BY claimed_at LIMIT ?)', beforeMs, limits);
+}
+
+async function pruneInBatches(db: D1Database, sql: string, beforeMs: number, { batch = 5_000, maxBatches = 20 }: { batch?: number; maxBatches?: number }): Promise<{ deleted: number; error: string | null }> {
   let deleted = 0;
   try {
     for (let i = 0; i < maxBatches; i++) {
-      const r = await db.prepare('DELETE FROM audit WHERE seq IN (SELECT seq FROM audit WHERE at < ? ORDER BY at LIMIT ?)').bind(beforeMs, batch).run();
+      const r = await db.prepare(sql).bind(beforeMs, batch).run();
       const n = r.meta.changes ?? 0;
       deleted += n;
       if (n < batch) break;
@@ -90,10 +103,10 @@ export function machineUpsert(db: D1Database, v: MachineView): D1PreparedStateme
     .bind(v.id, JSON.stringify(v), v.updatedAt, v.ekPublicKeySha256);
 }
 
-export function createD1WebhookEventLog(db: D1Database): WebhookEventLog {
+export function createD1WebhookEventLog(db: D1Database, now: () => number = () => Date.now()): WebhookEventLog {
   return {
     async claim(id, meta) {
-      const r = await db.prepare('INSERT INTO fleet_events (id, type, machine_id, occurred_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').bind(id, meta.type, meta.machineId, meta.at).run();
+      const r = await db.prepare('INSERT INTO fleet_events (id, type, machine_id, occurred_at, claimed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING').bind(id, meta.type, meta.machineId, meta.at, now()).run();
       return (r.meta.changes ?? 0) > 0;
     },
     async unclaim(id) {

@@ -111,11 +111,25 @@ export function createKvAuditLog(kv: Deno.Kv, { retentionMs = 0 }: { retentionMs
   };
 }
 
-export function createKvWebhookEventLog(kv: Deno.Kv): WebhookEventLog {
+/**
+ * Event ids are forgotten after the audit retention, like the audit records that name them (0
+ * keeps them): written with KV's expireIn, and, since KV deletes expired keys lazily, an id
+ * claimed longer ago than the retention counts as absent. Ids stored before this carry no claim
+ * time and are kept.
+ */
+export function createKvWebhookEventLog(kv: Deno.Kv, { retentionMs = 0 }: { retentionMs?: number } = {}): WebhookEventLog {
   return {
     async claim(id, meta) {
-      const r = await kv.atomic().check({ key: ['fleet-event', id], versionstamp: null }).set(['fleet-event', id], meta).commit();
-      return r.ok;
+      const key = ['fleet-event', id];
+      const now = Date.now();
+      const value = { ...meta, claimedAt: now };
+      const options = retentionMs > 0 ? { expireIn: retentionMs } : undefined;
+      if ((await kv.atomic().check({ key, versionstamp: null }).set(key, value, options).commit()).ok) return true;
+      if (retentionMs <= 0) return false;
+      const cur = await kv.get<{ claimedAt?: unknown }>(key);
+      const forgotten = cur.versionstamp === null || (typeof cur.value?.claimedAt === 'number' && now - cur.value.claimedAt >= retentionMs);
+      if (!forgotten) return false;
+      return (await kv.atomic().check({ key, versionstamp: cur.versionstamp }).set(key, value, options).commit()).ok;
     },
     async unclaim(id) {
       await kv.delete(['fleet-event', id]);

@@ -1,6 +1,6 @@
 // Run by test/e2e/deno-kv.test.ts under the real Deno binary, on an in-memory Deno KV: exercises
 // the KV index and challenge store and prints one JSON line of observations for Node to assert.
-import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex } from '../../src/store/deno-kv.ts';
+import { createKvAuditLog, createKvChallengeStore, createKvMachineIndex, createKvWebhookEventLog } from '../../src/store/deno-kv.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
 const kv = await Deno.openKv(':memory:');
@@ -53,6 +53,20 @@ await audit.append(rec(Date.now() - 86_400_000 - 60_000));
 await audit.append(rec(Date.now()));
 await new Promise((r) => setTimeout(r, 50));
 out.auditKept = (await audit.list({ limit: 10 })).length;
+
+// Fleet event ids: claimed once; with a retention they expire, and the id can be claimed again.
+const meta = { type: 'machine.registered', machineId: 'm', at: Date.now() };
+const kept = createKvWebhookEventLog(kv);
+out.eventIdClaims = [await kept.claim('evt-kept', meta), await kept.claim('evt-kept', meta)];
+const expiring = createKvWebhookEventLog(kv, { retentionMs: 20 });
+const first = await expiring.claim('evt-expiring', meta);
+const again = await expiring.claim('evt-expiring', meta);
+let afterRetention = false;
+for (let i = 0; i < 100 && !afterRetention; i++) {
+  await new Promise((r) => setTimeout(r, 50));
+  afterRetention = await expiring.claim('evt-expiring', meta);
+}
+out.expiringIdClaims = [first, again, afterRetention];
 
 kv.close();
 console.log(JSON.stringify(out));

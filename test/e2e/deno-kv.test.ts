@@ -17,6 +17,6 @@ describe('Deno KV stores', () => {
       ),
     );
     const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-    expect(r).toEqual({ revokedEkOwner: 'ek-revoked', afterStaleWrite: 2, oldEkOwner: null, newEkOwner: 'ek-revoked', challengeFound: true, unknownChallenge: null, auditKept: 1 });
+    expect(r).toEqual({ revokedEkOwner: 'ek-revoked', afterStaleWrite: 2, oldEkOwner: null, newEkOwner: 'ek-revoked', challengeFound: true, unknownChallenge: null, auditKept: 1, eventIdClaims: [true, false], expiringIdClaims: [true, false, true] });
   }, 90_000);
 });

@@ -43,4 +43,15 @@ describe('/v1/nodes', () => {
     const audit = (await (await call('GET', '/v1/audit?limit=50')).json()) as { items: Array<{ event: string; actor: string | null }> };
     expect(audit.items.find((e) => e.event === 'nodes.reconcile' && e.actor === 'cron')).toBeDefined();
   });
+  it('the Cron Trigger forgets audit records and fleet event ids past AUDIT_RETENTION_DAYS and audits both counts', async () => {
+    await env.DB.prepare("INSERT INTO audit (at, event, outcome, record_id) VALUES (1, 'enroll', 'success', 'cron-old-record')").run();
+    await env.DB.prepare("INSERT INTO fleet_events (id, type, machine_id, occurred_at, claimed_at) VALUES ('cron-old-event', 'machine.registered', 'm', 1, 1)").run();
+    await env.DB.prepare("INSERT INTO fleet_events (id, type, machine_id, occurred_at, claimed_at) VALUES ('cron-new-event', 'machine.registered', 'm', 1, ?)").bind(Date.now()).run();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env as never);
+    const ids = await env.DB.prepare("SELECT id FROM fleet_events WHERE id LIKE 'cron-%' ORDER BY id").all<{ id: string }>();
+    expect(ids.results.map((r) => r.id)).toEqual(['cron-new-event']); // claimed now: kept, whatever its occurrence time
+    expect(await env.DB.prepare("SELECT 1 FROM audit WHERE record_id = 'cron-old-record'").first()).toBeNull();
+    const audit = (await (await call('GET', '/v1/audit?limit=50')).json()) as { items: Array<{ event: string; reason: string | null }> };
+    expect(audit.items.find((e) => e.event === 'audit.pruned')?.reason).toMatch(/^[1-9]\d* records and [1-9]\d* fleet event ids older than 365 days$/);
+  });
 });

@@ -2,7 +2,7 @@
 // never auto-registers anew), the listing ignores stale writes, challenges are found by opaque id.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, pruneD1Audit } from '../../src/store/d1.ts';
+import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog, pruneD1Audit, pruneD1FleetEvents } from '../../src/store/d1.ts';
 import { writeOutbox } from '../../src/store/d1-outbox.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
@@ -111,5 +111,22 @@ describe('D1 outbox writes (many machines in one batch)', () => {
     // Each machine's newest view (the old code upserted only the batch's last view: ob-b was never listed).
     expect(listed.get('ob-a')).toBe(12);
     expect(listed.get('ob-b')).toBe(11);
+  });
+});
+
+describe('D1 fleet event ids (retention)', () => {
+  it('an id is claimed once; ids claimed before the cut-off are forgotten in bounded batches, and can then be claimed again', async () => {
+    let clock = 1_000;
+    const log = createD1WebhookEventLog(env.DB, () => clock);
+    const meta = { type: 'machine.registered', machineId: 'fe-m', at: 5 };
+    for (const id of ['fe-1', 'fe-2', 'fe-3']) expect(await log.claim(id, meta)).toBe(true);
+    expect(await log.claim('fe-1', meta)).toBe(false);
+    clock = 9_000;
+    expect(await log.claim('fe-new', meta)).toBe(true);
+    // Only ids claimed before 5,000 go (not by occurrence time: every id here occurred at 5).
+    expect(await pruneD1FleetEvents(env.DB, 5_000, { batch: 2, maxBatches: 1 })).toEqual({ deleted: 2, error: null });
+    expect(await pruneD1FleetEvents(env.DB, 5_000)).toEqual({ deleted: 1, error: null });
+    expect(await log.claim('fe-new', meta)).toBe(false);
+    expect(await log.claim('fe-1', meta)).toBe(true);
   });
 });
