@@ -80,6 +80,11 @@ for (const file of readdirSync(join(ROOT, 'migrations')).sort()) {
   for (const stmt of sql.split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(stmt).run();
 }
 
+// Requests carry Content-Length, as enroll.sh's `curl --data-binary` sends them (Miniflare's
+// dispatchFetch would otherwise send the body chunked, which the service reads through its
+// chunked-body limit: a path real machines do not take).
+const enrollInit = (ip, body) => ({ method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'cf-connecting-ip': ip }, body });
+const floorInit = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body });
 const admin = { authorization: 'Bearer bench-admin-token-0123456789', 'content-type': 'application/json' };
 const ids = Array.from({ length: N }, (_, i) => `bench-${i}`);
 // The jwt method is open only to a machine registered with `<iss>|<sub>`.
@@ -90,7 +95,7 @@ const jwts = await Promise.all(ids.map(sign));
 for (let i = 0; i < 5; i++) {
   const w = `warm-${i}`;
   await (await mf.dispatchFetch(`http://x/v1/machines/${w}`, { method: 'PUT', headers: admin, body: jwtReg(w) })).text();
-  await (await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '10.9.9.9' }, body: JSON.stringify({ method: 'jwt', jwt: await sign(w) }) })).text();
+  await (await mf.dispatchFetch('http://x/v1/enroll', enrollInit('10.9.9.9', JSON.stringify({ method: 'jwt', jwt: await sign(w) })))).text();
 }
 
 const profiler = PROFILE ? await startProfile(mf) : null;
@@ -103,7 +108,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
   while (next < N) {
     const i = next++;
     const s = performance.now();
-    const res = await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': `10.0.${i >> 8}.${i & 255}` }, body: JSON.stringify({ method: 'jwt', jwt: jwts[i] }) });
+    const res = await mf.dispatchFetch('http://x/v1/enroll', enrollInit(`10.0.${i >> 8}.${i & 255}`, JSON.stringify({ method: 'jwt', jwt: jwts[i] })));
     await res.text();
     if (res.status !== 201) failures++;
     latencies.push(performance.now() - s);
@@ -120,7 +125,7 @@ const soloJwts = await Promise.all(soloIds.map(sign));
 const soloLat = [];
 for (let i = 0; i < SOLO; i++) {
   const s = performance.now();
-  const res = await mf.dispatchFetch('http://x/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': `10.1.0.${i & 255}` }, body: JSON.stringify({ method: 'jwt', jwt: soloJwts[i] }) });
+  const res = await mf.dispatchFetch('http://x/v1/enroll', enrollInit(`10.1.0.${i & 255}`, JSON.stringify({ method: 'jwt', jwt: soloJwts[i] })));
   await res.text();
   if (res.status !== 201) failures++;
   soloLat.push(performance.now() - s);
@@ -204,7 +209,7 @@ const floorMf = new Miniflare({
 await floorMf.ready;
 const floorProcs = processesNamed('workerd').filter((p) => !beforeFloor.has(p) && descendsFromUs(p));
 const floorJwts = await Promise.all(ids.map(sign));
-for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorJwts[i] }) })).text();
+for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorJwts[i] })))).text();
 const floorLat = [];
 const fc0 = floorProcs.reduce((s, p) => s + cpuMsOf(p), 0);
 next = 0;
@@ -212,7 +217,7 @@ await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
   while (next < N) {
     const i = next++;
     const s = performance.now();
-    const res = await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorJwts[i] }) });
+    const res = await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorJwts[i] })));
     await res.text();
     if (res.status !== 201) failures++;
     floorLat.push(performance.now() - s);
@@ -223,7 +228,7 @@ const floorSolo = [];
 const floorSoloJwts = await Promise.all(soloIds.map(sign));
 for (let i = 0; i < SOLO; i++) {
   const s = performance.now();
-  await (await floorMf.dispatchFetch('http://x/', { method: 'POST', body: JSON.stringify({ jwt: floorSoloJwts[i] }) })).text();
+  await (await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorSoloJwts[i] })))).text();
   floorSolo.push(performance.now() - s);
 }
 await floorMf.dispose();
