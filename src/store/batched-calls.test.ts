@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createBatchedCalls } from './batched-calls.ts';
+import { createBatchedCalls, type BatchedCalls } from './batched-calls.ts';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-/** A fake clock: timers fire only when advanced; `drop` loses the next timer set (a dead context). */
+/** A fake clock: timers fire only when advanced; `drop()` loses the next timer set (a context gone). */
 function fakeTime() {
   let t = 0;
   let timers: Array<{ at: number; fn: () => void; live: boolean }> = [];
@@ -20,67 +20,80 @@ function fakeTime() {
     drop: () => void (dropNext = true),
     pending: () => timers.filter((x) => x.live).length,
     async advance(ms: number) {
-      t += ms;
+      const end = t + ms;
       for (;;) {
-        const due = timers.filter((x) => x.live && x.at <= t);
-        if (due.length === 0) break;
-        timers = timers.filter((x) => !due.includes(x));
-        for (const x of due) x.fn();
         await tick();
+        const next = timers.filter((x) => x.live && x.at <= end).sort((a, b) => a.at - b.at)[0];
+        if (!next) break;
+        t = Math.max(t, next.at);
+        timers = timers.filter((x) => x !== next);
+        next.fn();
       }
+      t = end;
       await tick();
     },
   };
 }
 
+/** What one caller does: submit, do its own sending if it is the sender, then wait for its ticket. */
+async function call<T>(b: BatchedCalls<T>, item: T, pollMs = 5): Promise<void> {
+  const { ticket, sending } = b.submit(item);
+  await sending;
+  await b.wait(ticket, pollMs);
+}
+
 describe('createBatchedCalls', () => {
-  it('callers in the same turn share one call; callers during a call share the next', async () => {
+  it('the submitter that finds it idle sends; items submitted meanwhile share the next batch, sent by one of their own', async () => {
     const sent: number[][] = [];
     let release: () => void = () => undefined;
     const b = createBatchedCalls<number>(async (items) => {
       sent.push(items);
       await new Promise<void>((r) => (release = r));
     });
-    const first = [b.call(1), b.call(2), b.call(3)];
+    const first = b.submit(1);
+    expect(first.sending).not.toBeNull();
+    const others = [2, 3, 4].map((i) => b.submit(i));
+    expect(others.every((o) => o.sending === null)).toBe(true); // a batch is being sent
+    const waits = others.map((o) => b.wait(o.ticket, 1));
     await tick();
-    expect(sent).toEqual([[1]]); // no linger: the first caller sends at once
-    const second = [b.call(4), b.call(5)];
-    await tick();
-    expect(sent).toHaveLength(1); // the first batch is still in flight
+    expect(sent).toEqual([[1]]);
     release();
-    await first[0];
-    await tick();
-    expect(sent).toEqual([[1], [2, 3, 4, 5]]);
+    await first.sending;
+    expect(first.ticket).toMatchObject({ settled: true, error: undefined });
+    for (let i = 0; i < 20 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
+    expect(sent).toEqual([[1], [2, 3, 4]]); // one waiter took the turn for all three
     release();
-    await Promise.all([...first, ...second]);
+    await Promise.all(waits);
   });
 
-  it('lingerMs: the first caller waits for company; a full batch leaves without waiting', async () => {
+  it('lingerMs: the sender waits for company, then sends everything queued, up to maxBatch', async () => {
     const time = fakeTime();
     const sent: number[][] = [];
     const b = createBatchedCalls<number>(async (items) => void sent.push(items), { maxBatch: 3, lingerMs: 25, setTimer: time.setTimer, now: time.now });
-    const a = [b.call(1), b.call(2)];
+    const calls = [1, 2, 3, 4].map((i) => call(b, i));
     await tick();
     expect(sent).toEqual([]); // lingering
     await time.advance(25);
-    await Promise.all(a);
-    expect(sent).toEqual([[1, 2]]);
+    expect(sent[0]).toEqual([1, 2, 3]);
+    await time.advance(100); // item 4's owner polls, finds nobody sending, sends (after its linger)
+    await Promise.all(calls);
+    expect(sent).toEqual([[1, 2, 3], [4]]);
     expect(time.pending()).toBe(0); // no timer left behind
   });
 
-  it('a failed batch rejects exactly its own callers; the next batch still goes', async () => {
+  it('a failed batch fails exactly its own tickets; the next batch still goes', async () => {
     let fail = true;
     const b = createBatchedCalls<string>(async () => {
       if (fail) {
         fail = false;
-        throw new Error('watcher down');
+        throw new Error('D1 down');
       }
     });
-    await expect(b.call('a')).rejects.toThrow('watcher down');
-    await expect(b.call('b')).resolves.toBeUndefined();
+    await expect(call(b, 'a')).rejects.toThrow('D1 down');
+    await expect(call(b, 'b')).resolves.toBeUndefined();
   });
 
-  it('a batch that never settles is given up after callTimeoutMs; its callers get the error and the next batch goes', async () => {
+  it('a batch that never settles is given up after callTimeoutMs; its callers get the error, the next batch goes', async () => {
     const time = fakeTime();
     const sent: string[][] = [];
     const b = createBatchedCalls<string>(
@@ -90,35 +103,44 @@ describe('createBatchedCalls', () => {
       },
       { callTimeoutMs: 1_000, setTimer: time.setTimer, now: time.now },
     );
-    const lost = b.call('lost');
-    const outcome = lost.then(() => 'ok', (e: Error) => e.message);
-    const queued = b.call('next');
+    const lost = call(b, 'lost').then(() => 'ok', (e: Error) => e.message);
+    const next = call(b, 'next');
     await tick();
     expect(sent).toEqual([['lost']]);
     await time.advance(1_000);
-    expect(await outcome).toBe('no answer in 1000 ms');
-    await queued;
+    expect(await lost).toBe('no answer in 1000 ms');
+    await time.advance(10);
+    await next;
     expect(sent).toEqual([['lost'], ['next']]);
     expect(time.pending()).toBe(0);
   });
 
-  it('a leader whose timer never fires (its context gone) is taken over by a waiter after its deadline', async () => {
+  it('a sender that never comes back (its timer lost with its context) is taken over after its deadline', async () => {
     const time = fakeTime();
     const sent: number[][] = [];
     const b = createBatchedCalls<number>(async (items) => void sent.push(items), { lingerMs: 10, callTimeoutMs: 100, setTimer: time.setTimer, now: time.now });
-    time.drop(); // the first caller's linger timer is lost
-    const stuck = b.call(1);
-    const waiting = b.call(2);
-    await time.advance(10);
-    expect(sent).toEqual([]); // the leader never woke
-    await time.advance(101); // its deadline (linger + call timeout) passed: the waiter leads
-    await time.advance(10); // the new leader's linger
+    time.drop(); // the first sender's linger timer is lost
+    const stuck = b.submit(1);
+    const waiting = call(b, 2);
+    await time.advance(50);
+    expect(sent).toEqual([]); // nobody sends while the first sender's deadline holds
+    await time.advance(200); // past it: the waiter sends everything queued
     await waiting;
-    await stuck; // item 1 went in the waiter's batch
     expect(sent).toEqual([[1, 2]]);
+    expect(stuck.ticket).toMatchObject({ settled: true, error: undefined }); // its item went too
   });
 
-  it('never sends more than maxBatch items, and every item exactly once, in order', async () => {
+  it('a ticket taken into a batch whose sender vanished fails at the deadline instead of waiting forever', async () => {
+    const time = fakeTime();
+    const b = createBatchedCalls<number>(async () => new Promise<void>(() => undefined), { callTimeoutMs: 100, setTimer: time.setTimer, now: time.now });
+    time.drop(); // the sender's call deadline is lost
+    const { ticket } = b.submit(1); // taken into a batch that never answers
+    const waiting = b.wait(ticket, 10).then(() => 'ok', (e: Error) => e.message);
+    await time.advance(150);
+    expect(await waiting).toBe('no answer in 100 ms');
+  });
+
+  it('never sends more than maxBatch items, every item exactly once and in order, one batch at a time', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 7 }), fc.constantFrom(0, 1, 3), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }), async (maxBatch, linger, gaps) => {
         const sent: number[][] = [];
@@ -136,13 +158,13 @@ describe('createBatchedCalls', () => {
         );
         const calls: Promise<void>[] = [];
         for (let i = 0; i < gaps.length; i++) {
-          calls.push(b.call(i));
+          calls.push(call(b, i, 1));
           for (let g = 0; g < gaps[i]!; g++) await tick();
         }
         await Promise.all(calls);
         expect(sent.every((s) => s.length >= 1 && s.length <= maxBatch)).toBe(true);
         expect(sent.flat()).toEqual(gaps.map((_, i) => i));
-        expect(most).toBe(1); // one call at a time
+        expect(most).toBe(1);
       }),
       { numRuns: 60 },
     );

@@ -18,9 +18,12 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
   const latest = new Map<string, NonNullable<OutboxRecord['view']>>();
   for (const r of records) if (r.view !== null) latest.set(r.view.id, r.view);
   for (const view of latest.values()) stmts.push(machineUpsert(db, view));
-  await db.batch(stmts);
+  const results = await db.batch(stmts);
   if (queue) {
-    const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, newId()), contentType: 'json' as const }));
+    // Only records this write stored (not ones a repeated flush finds already there): a flush
+    // retried after a crash, a timeout or a lost answer publishes each event once.
+    const stored = records.filter((_, i) => (results[i]?.meta.changes ?? 0) > 0);
+    const events = stored.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, newId()), contentType: 'json' as const }));
     if (events.length > 0) await queue.sendBatch(events);
   }
 }

@@ -73,27 +73,18 @@ export function workersClusterClient(env: Record<string, unknown>): ClusterClien
   return c;
 }
 
-/** How long an expectation waits for others to share its call: hidden behind the create it runs beside. */
-export const EXPECT_LINGER_MS = 2;
-const fleetExpects = new WeakMap<object, BatchedCalls<{ machineId: string; until: number | null }>>();
-/**
- * The isolate's batched `expect` to the fleet watcher: enrollments in flight together share one
- * call (and one storage commit there) instead of one round trip each. The id is derived once
- * (idFromName hashes).
- */
-function fleetExpect(ns: DurableObjectNamespace<NodeWatchObject>): BatchedCalls<{ machineId: string; until: number | null }> {
-  let b = fleetExpects.get(ns);
-  if (!b) {
-    const id = ns.idFromName('fleet');
-    fleetExpects.set(ns, (b = createBatchedCalls((items) => ns.get(id).expectMany(items), { lingerMs: EXPECT_LINGER_MS })));
-  }
-  return b;
+const fleetIds = new WeakMap<object, DurableObjectId>();
+/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
+function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
+  let id = fleetIds.get(ns);
+  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
+  return id;
 }
 
 const outboxWriters = new WeakMap<D1Database, Map<unknown, BatchedCalls<readonly OutboxRecord[]>>>();
 /** Records per D1 batch: two statements each at most, well inside D1's per-batch limits. */
 export const OUTBOX_BATCH_MAX = 50;
-/** How long a flush waits for other machines' outboxes to share its D1 batch. */
+/** How long a flush waits for other machines' outboxes to share its D1 batch (and how often a machine waiting on another's batch looks again). */
 export const OUTBOX_LINGER_MS = 50;
 /**
  * The isolate's D1 writer for machine outboxes: the outboxes of machines flushing together go in
@@ -176,7 +167,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return (ttlSeconds: number | null) => {
       const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
       const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
-      const watch = watchNs ? fleetExpect(watchNs).call({ machineId: input.machineId, until }).catch(() => undefined) : Promise.resolve();
+      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
       const lookup = cluster.nodes.getNodePassword(input.machineId);
       lookup.catch(() => undefined); // awaited below; a failure is audited there
       return async (committed: boolean) => {
@@ -217,19 +208,9 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       // The alarm (the backstop) is set before the answer leaves; the outbox is then written at
       // once, after the answer, and the alarm moved back to the token's expiry.
       await this.schedule();
-      if (this.pendingOutbox() > 0) this.ctx.waitUntil(this.flushAfterAnswer());
+      // Owed deletes (a replaced token) and the audit record, right after the answer.
+      if (this.pendingOutbox() > 0 || (this.loadState()?.pendingDeletes.length ?? 0) > 0) this.ctx.waitUntil(this.housekeeping());
     }
-  }
-
-  /** The outbox to D1 right after an enrollment's answer; on failure the backstop alarm retries. */
-  private async flushAfterAnswer(): Promise<void> {
-    try {
-      await this.flushOutbox();
-    } catch (err) {
-      console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) }));
-      return;
-    }
-    await this.schedule();
   }
 
   async register(reg: MachineRegistration, now: number) {
@@ -298,19 +279,34 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await auditJoinExpired({ audit, now: () => new Date() }, expiry.machine.id, expiry.tokenId);
       await createD1MachineIndex(this.env.DB as D1Database).upsert(expiry.machine).catch(() => undefined);
     }
+    await this.housekeeping();
+  }
+
+  /**
+   * Deletes what is due (owed or expired tokens), writes the outbox, and sets the next alarm: run
+   * by the alarm, and right after an enrollment's answer (the alarm, due 30 s later, is then only
+   * the backstop for a crash or a failed write).
+   */
+  private async housekeeping(): Promise<void> {
     const due = dueForDeletion(this.loadState(), Date.now());
     if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
     await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();
   }
 
-  /** Audit records (and the listing view) to D1; a record leaves the outbox only once written. */
+  /**
+   * Audit records (and the listing view) to D1, in one batch with other machines' outboxes; a
+   * record leaves the outbox only once written.
+   */
   private async flushOutbox(): Promise<void> {
     const pending = this.outbox();
     if (pending.length === 0) return;
     const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
     const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
-    await outboxWriter(env.DB, eventsOn && env.EVENTS ? env.EVENTS : null).call(pending.map(([, r]) => r));
+    const writer = outboxWriter(env.DB, eventsOn && env.EVENTS ? env.EVENTS : null);
+    const { ticket, sending } = writer.submit(pending.map(([, r]) => r));
+    await sending;
+    await writer.wait(ticket, OUTBOX_LINGER_MS);
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
     this.outboxSize = null;
   }

@@ -102,8 +102,11 @@ describe('D1 outbox writes (many machines in one batch)', () => {
       audit: { at: updatedAt, event: 'enroll', outcome: 'success' as const, machineId, method: 'code', code: null, reason: null, tokenId: null, requestId: id, actor: null, clientIp: null },
     });
     const records = [rec('ob-a:1', 'ob-a', 10), rec('ob-b:1', 'ob-b', 11), rec('ob-a:2', 'ob-a', 12)];
-    await writeOutbox(env.DB, records, null, () => crypto.randomUUID());
-    await writeOutbox(env.DB, records, null, () => crypto.randomUUID()); // a retried batch: stored once
+    const published: Array<{ body: { type: string } }> = [];
+    const queue = { sendBatch: async (m: Array<{ body: { type: string } }>) => void published.push(...m) } as unknown as Queue<never>;
+    await writeOutbox(env.DB, records, queue, () => crypto.randomUUID());
+    await writeOutbox(env.DB, records, queue, () => crypto.randomUUID()); // a retried batch: stored once, published once
+    expect(published.map((m) => m.body.type)).toEqual(['machine.enrolled', 'machine.enrolled', 'machine.enrolled']);
     const audit = await env.DB.prepare("SELECT record_id FROM audit WHERE record_id LIKE 'ob-%' ORDER BY record_id").all<{ record_id: string }>();
     expect(audit.results.map((r) => r.record_id)).toEqual(['ob-a:1', 'ob-a:2', 'ob-b:1']);
     const index = createD1MachineIndex(env.DB);
