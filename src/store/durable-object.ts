@@ -73,12 +73,20 @@ export function workersClusterClient(env: Record<string, unknown>): ClusterClien
   return c;
 }
 
-const fleetIds = new WeakMap<object, DurableObjectId>();
-/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
-function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
-  let id = fleetIds.get(ns);
-  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
-  return id;
+/** How long an expectation waits for others to share its call (hidden behind the create it runs beside). */
+export const EXPECT_LINGER_MS = 2;
+const fleetExpects = new WeakMap<object, BatchedCalls<{ machineId: string; until: number | null }>>();
+/**
+ * The isolate's batched `expect` to the fleet watcher: enrollments in flight together share one
+ * call (and one storage commit there). The watcher's id is derived once (idFromName hashes).
+ */
+function fleetExpect(ns: DurableObjectNamespace<NodeWatchObject>): BatchedCalls<{ machineId: string; until: number | null }> {
+  let b = fleetExpects.get(ns);
+  if (!b) {
+    const id = ns.idFromName('fleet');
+    fleetExpects.set(ns, (b = createBatchedCalls((items) => ns.get(id).expectMany(items), { lingerMs: EXPECT_LINGER_MS, callTimeoutMs: 5_000 })));
+  }
+  return b;
 }
 
 const outboxWriters = new WeakMap<D1Database, Map<unknown, BatchedCalls<readonly OutboxRecord[]>>>();
@@ -107,8 +115,10 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    * values are never mutated (the state functions copy), so the cached one is what storage holds.
    */
   private cached: { state: StateWithKey | null } | null = null;
-  /** Outbox records added since the last flush (null: unknown, list storage). */
+  /** Outbox records pending, at least (null: unknown, list storage). */
   private outboxSize: number | null = null;
+  /** Records ever added by this instance: a flush that saw none added meanwhile knows the outbox is empty. */
+  private outboxAdds = 0;
 
   /** Forget what is cached: the start of every call and alarm. */
   private fresh(): void {
@@ -130,7 +140,8 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
 
   private addToOutbox(r: OutboxRecord): void {
     this.ctx.storage.kv.put(`${OUTBOX_PREFIX}${r.id}`, r);
-    this.outboxSize = (this.outboxSize ?? 0) + 1; // only "any pending?" is asked of it
+    this.outboxAdds++;
+    this.outboxSize = (this.outboxSize ?? 0) + 1; // a lower bound: only "any pending?" is asked of it
   }
 
   private ops() {
@@ -167,11 +178,14 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return (ttlSeconds: number | null) => {
       const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
       const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
-      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
+      // Submitted now, awaited at the end: by then the batch holding it is almost always done.
+      const expecting = watchNs ? fleetExpect(watchNs).submit({ machineId: input.machineId, until }) : null;
+      const sent = expecting?.sending?.catch(() => undefined);
       const lookup = cluster.nodes.getNodePassword(input.machineId);
       lookup.catch(() => undefined); // awaited below; a failure is audited there
       return async (committed: boolean) => {
-        await watch;
+        await sent;
+        if (expecting) await fleetExpect(watchNs!).wait(expecting.ticket, EXPECT_LINGER_MS).catch(() => undefined);
         if (!committed) {
           await lookup.catch(() => undefined);
           return;
@@ -300,6 +314,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
    */
   private async flushOutbox(): Promise<void> {
     const pending = this.outbox();
+    const addsBefore = this.outboxAdds;
     if (pending.length === 0) return;
     const env = this.env as unknown as { DB: D1Database; EVENTS?: Queue<OutboundEvent> };
     const eventsOn = typeof this.env.EVENTS_WEBHOOK_URL === 'string' && this.env.EVENTS_WEBHOOK_URL !== '';
@@ -308,7 +323,7 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     await sending;
     await writer.wait(ticket, OUTBOX_LINGER_MS);
     for (const [k] of pending) this.ctx.storage.kv.delete(k);
-    this.outboxSize = null;
+    this.outboxSize = this.outboxAdds === addsBefore ? 0 : null;
   }
 }
 
