@@ -310,7 +310,7 @@ users:
     now: () => formatRFC3339Seconds(clock.nowMs()),
     close() {
       clearInterval(cleaner);
-      store.flush();
+      store.close();
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => server.close(() => resolve(undefined)));
     },

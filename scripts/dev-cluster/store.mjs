@@ -53,12 +53,18 @@ export function openStore(dir) {
   let dirty = false;
   /** @type {ReturnType<typeof setTimeout> | null} */
   let timer = null;
+  let closed = false;
   const save = () => {
+    if (closed) return; // a change after close() (a request still in flight) is not kept
     dirty = true;
     if (timer !== null) return;
     timer = setTimeout(() => {
       timer = null;
-      if (dirty) writeNow();
+      try {
+        if (dirty) writeNow();
+      } catch {
+        dirty = true; // e.g. the state dir was removed under a running cluster: try with the next change
+      }
     }, SAVE_DELAY_MS);
     timer.unref?.();
   };
@@ -69,6 +75,12 @@ export function openStore(dir) {
     /** Writes pending changes now (close, exit). */
     flush() {
       if (dirty) writeNow();
+    },
+    /** Writes pending changes; later ones are dropped (the cluster is stopping). */
+    close() {
+      if (dirty) writeNow();
+      if (timer !== null) clearTimeout(timer);
+      closed = true;
     },
     /** The next resourceVersion: opaque digits, as etcd revisions look. */
     nextRv() {

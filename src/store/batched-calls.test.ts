@@ -61,7 +61,7 @@ describe('createBatchedCalls', () => {
     await first.sending;
     expect(first.ticket).toMatchObject({ settled: true, error: undefined });
     for (let i = 0; i < 20 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 2));
-    expect(sent).toEqual([[1], [2, 3, 4]]); // one waiter took the turn for all three
+    expect(sent).toEqual([[1], [2, 3, 4]]); // sent as soon as the first batch settled
     release();
     await Promise.all(waits);
   });
@@ -75,10 +75,34 @@ describe('createBatchedCalls', () => {
     expect(sent).toEqual([]); // lingering
     await time.advance(25);
     expect(sent[0]).toEqual([1, 2, 3]);
-    await time.advance(100); // item 4's owner polls, finds nobody sending, sends (after its linger)
+    await time.advance(1); // item 4 leaves as soon as the first batch settled, without a second linger
     await Promise.all(calls);
     expect(sent).toEqual([[1, 2, 3], [4]]);
     expect(time.pending()).toBe(0); // no timer left behind
+  });
+
+  it('what queued during a batch leaves when it settles, though no owner is polling', async () => {
+    const sent: number[][] = [];
+    let release: () => void = () => undefined;
+    const b = createBatchedCalls<number>(async (items) => {
+      sent.push(items);
+      await new Promise<void>((r) => (release = r));
+    });
+    const first = b.submit(1);
+    const queued = [b.submit(2), b.submit(3)];
+    release();
+    await first.sending;
+    await tick();
+    expect(sent).toEqual([[1], [2, 3]]);
+    release();
+    await tick();
+    expect(queued.every((q) => q.ticket.settled && q.ticket.error === undefined)).toBe(true);
+  });
+
+  it('a send may fail single items: only their tickets get the error', async () => {
+    const b = createBatchedCalls<string>(async (items) => items.map((i) => (i === 'bad' ? new Error(`refused ${i}`) : undefined)), { lingerMs: 5 });
+    const results = await Promise.all(['ok-1', 'bad', 'ok-2'].map((i) => call(b, i).then(() => 'ok', (e: Error) => e.message)));
+    expect(results).toEqual(['ok', 'refused bad', 'ok']);
   });
 
   it('a failed batch fails exactly its own tickets; the next batch still goes', async () => {

@@ -1,12 +1,12 @@
 // Coalesces many small calls to one remote party into batched calls: items submitted while a
-// batch is being sent go in the next one, so N concurrent submitters cost about one round trip per
-// batch instead of one each. Used for machine outboxes written to D1 (one per enrollment): under a
+// batch is being sent go in the next one (sent as soon as that one settles), so N concurrent
+// submitters cost about one round trip per batch instead of one each. Used for machine outboxes written to D1 (one per enrollment): under a
 // boot storm, hundreds of enrollments share a handful of D1 batches. Runtime-agnostic.
 //
 // Built for Workers' rules, where one Durable Object may not settle a promise another one awaits
 // ("Cannot perform I/O on behalf of a different Durable Object"): a ticket is plain flags, never a
-// promise; every batch is sent by a submitter in its own context (the one that found the batcher
-// idle, or a waiter that finds its item still queued and nobody sending), and waiters poll their
+// promise; every batch is sent in a submitter's context (the one that found the batcher idle, the
+// previous sender continuing, or a waiter that finds its item still queued and nobody sending), and waiters poll their
 // ticket with timers of their own. A batch not settled in `callTimeoutMs` is given up, and a sender
 // that never comes back is taken over after its deadline, so one lost call never wedges the rest.
 
@@ -47,7 +47,11 @@ interface Entry<T> {
   deadline: number;
 }
 
-export function createBatchedCalls<T>(send: (items: T[]) => Promise<void>, options: BatchOptions = {}): BatchedCalls<T> {
+/**
+ * `send` writes a batch; it may answer one error (or undefined) per item, so one bad item need not
+ * fail the others. A batch that throws fails all its items.
+ */
+export function createBatchedCalls<T>(send: (items: T[]) => Promise<void | readonly unknown[]>, options: BatchOptions = {}): BatchedCalls<T> {
   const maxBatch = Math.max(1, options.maxBatch ?? 100);
   const lingerMs = options.lingerMs ?? 0;
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
@@ -66,11 +70,11 @@ export function createBatchedCalls<T>(send: (items: T[]) => Promise<void>, optio
 
   const idle = () => busyUntil === 0 || now() > busyUntil;
 
-  async function sendOne(): Promise<void> {
+  async function sendOne(linger = true): Promise<void> {
     const mine = ++turn;
     busyUntil = now() + lingerMs + callTimeoutMs;
     try {
-      if (lingerMs > 0 && queue.length < maxBatch) await sleep(lingerMs);
+      if (linger && lingerMs > 0 && queue.length < maxBatch) await sleep(lingerMs);
       const batch = queue.slice(0, maxBatch);
       queue = queue.slice(batch.length);
       if (batch.length === 0) return;
@@ -83,15 +87,19 @@ export function createBatchedCalls<T>(send: (items: T[]) => Promise<void>, optio
       try {
         const call = send(batch.map((e) => e.item));
         call.catch(() => undefined); // if the deadline wins, a late failure is not an unhandled rejection
-        await Promise.race([call, new Promise<never>((_, reject) => (cancel = setTimer(() => reject(new Error(`no answer in ${callTimeoutMs} ms`)), callTimeoutMs)))]);
-        for (const e of batch) settle(e, undefined);
+        const results = await Promise.race([call, new Promise<never>((_, reject) => (cancel = setTimer(() => reject(new Error(`no answer in ${callTimeoutMs} ms`)), callTimeoutMs)))]);
+        batch.forEach((e, i) => settle(e, Array.isArray(results) ? results[i] : undefined));
       } catch (err) {
         for (const e of batch) settle(e, err ?? new Error('batch failed'));
       } finally {
         cancel();
       }
     } finally {
-      if (turn === mine) busyUntil = 0; // a sender given up on does not end its successor's turn
+      if (turn === mine) {
+        busyUntil = 0; // a sender given up on does not end its successor's turn
+        // What queued meanwhile leaves now (its owners would otherwise find it only when they poll).
+        if (queue.length > 0) void sendOne(false); // it has waited a whole batch already
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 // D1 adapters: the audit log and the fleet listing (schema in migrations/). The listing is a copy
 // of each machine's view; the machine's Durable Object stays the authority.
 import type { ChallengeRecord } from '../enroll/machine-state.ts';
+import { SIGNATURE_TOLERANCE_SECONDS } from '../http/webhook-signature.ts';
 import type { AuditEvent, AuditLog, AuditRecord, ChallengeStore, MachineIndex, MachineView, WebhookEventLog } from './ports.ts';
 
 interface AuditRow {
@@ -32,8 +33,19 @@ export async function pruneD1Audit(db: D1Database, beforeMs: number, limits: { b
  * batches. A delivery of a forgotten id is then judged by occurrence order alone: stale if the
  * machine has applied a later event, applied again otherwise.
  */
-export async function pruneD1FleetEvents(db: D1Database, beforeMs: number, limits: { batch?: number; maxBatches?: number } = {}): Promise<{ deleted: number; error: string | null }> {
-  return pruneInBatches(db, 'DELETE FROM fleet_events WHERE id IN (SELECT id FROM fleet_events WHERE claimed_at < ? ORDER BY claimed_at LIMIT ?)', beforeMs, limits);
+export async function pruneD1FleetEvents(db: D1Database, beforeMs: number, limits: { batch?: number; maxBatches?: number; now?: number } = {}): Promise<{ deleted: number; error: string | null }> {
+  const now = limits.now ?? Date.now();
+  try {
+    // Ids claimed without a claim time (by a worker older than migration 0005, during a rollout)
+    // count as claimed now.
+    await db.prepare('UPDATE fleet_events SET claimed_at = ? WHERE claimed_at IS NULL').bind(now).run();
+  } catch (err) {
+    return { deleted: 0, error: err instanceof Error ? err.message : String(err) };
+  }
+  // Never an id younger than twice the signature tolerance, whatever the retention: its signed
+  // request could still be replayed.
+  const cutoff = Math.min(beforeMs, now - 2 * SIGNATURE_TOLERANCE_SECONDS * 1000);
+  return pruneInBatches(db, 'DELETE FROM fleet_events WHERE id IN (SELECT id FROM fleet_events WHERE claimed_at < ? ORDER BY claimed_at LIMIT ?)', cutoff, limits);
 }
 
 async function pruneInBatches(db: D1Database, sql: string, beforeMs: number, { batch = 5_000, maxBatches = 20 }: { batch?: number; maxBatches?: number }): Promise<{ deleted: number; error: string | null }> {

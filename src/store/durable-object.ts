@@ -1,7 +1,9 @@
 // Workers adapters over Durable Objects: MachineObject (one per machine id, SQLite-backed) holds
 // that machine's state document and its alarm; RateLimitObject counts hits per key. The
-// MachineStore/RateLimiter ports forward to them by RPC. The alarm deletes expired and owed tokens
-// and flushes the machine's audit outbox to D1. `enroll` is the whole enrollment in one call.
+// MachineStore/RateLimiter ports forward to them by RPC. `enroll` is the whole enrollment in one
+// call; right after its answer the object deletes owed tokens and writes its audit outbox to D1
+// (batched with other machines'); the alarm does the same for expired tokens, and is the backstop
+// for a crash or a failed write.
 import { DurableObject } from 'cloudflare:workers';
 import { clusterClientFor } from '../compose.ts';
 import { parseConfig } from '../config.ts';
@@ -27,8 +29,9 @@ const STATE_KEY = 'state';
 const OUTBOX_PREFIX = 'outbox:';
 export const ALARM_RETRY_MS = 30_000;
 /**
- * An enrollment's audit record is written to D1 right after the answer (waitUntil, same call);
- * the alarm is the backstop, due this soon, for a flush that failed or a process that died first.
+ * An enrollment's audit record is written to D1 right after the answer; the alarm, set before
+ * the answer leaves and due this soon, is the backstop for a write that failed or a process that
+ * died first.
  */
 export const OUTBOX_BACKSTOP_MS = 30_000;
 
@@ -73,37 +76,40 @@ export function workersClusterClient(env: Record<string, unknown>): ClusterClien
   return c;
 }
 
-/** How long an expectation waits for others to share its call (hidden behind the create it runs beside). */
-export const EXPECT_LINGER_MS = 2;
-const fleetExpects = new WeakMap<object, BatchedCalls<{ machineId: string; until: number | null }>>();
-/**
- * The isolate's batched `expect` to the fleet watcher: enrollments in flight together share one
- * call (and one storage commit there). The watcher's id is derived once (idFromName hashes).
- */
-function fleetExpect(ns: DurableObjectNamespace<NodeWatchObject>): BatchedCalls<{ machineId: string; until: number | null }> {
-  let b = fleetExpects.get(ns);
-  if (!b) {
-    const id = ns.idFromName('fleet');
-    fleetExpects.set(ns, (b = createBatchedCalls((items) => ns.get(id).expectMany(items), { lingerMs: EXPECT_LINGER_MS, callTimeoutMs: 5_000 })));
-  }
-  return b;
+const fleetIds = new WeakMap<object, DurableObjectId>();
+/** The fleet watcher's id, derived once per isolate (idFromName hashes). */
+function fleetWatcherId(ns: DurableObjectNamespace<NodeWatchObject>): DurableObjectId {
+  let id = fleetIds.get(ns);
+  if (!id) fleetIds.set(ns, (id = ns.idFromName('fleet')));
+  return id;
 }
 
 const outboxWriters = new WeakMap<D1Database, Map<unknown, BatchedCalls<readonly OutboxRecord[]>>>();
-/** Records per D1 batch: two statements each at most, well inside D1's per-batch limits. */
-export const OUTBOX_BATCH_MAX = 50;
+/** Machine outboxes per D1 batch (each holds one or two records; one listing upsert per machine). */
+export const OUTBOX_BATCH_MAX = 25;
 /** How long a flush waits for other machines' outboxes to share its D1 batch (and how often a machine waiting on another's batch looks again). */
 export const OUTBOX_LINGER_MS = 50;
 /**
  * The isolate's D1 writer for machine outboxes: the outboxes of machines flushing together go in
- * one D1 batch (one round trip, one transaction) instead of one each. A record leaves its
- * object's outbox only after the batch holding it was written.
+ * one D1 batch (one round trip, one transaction) instead of one each. If that batch fails, each
+ * outbox is written on its own, so one bad record fails only its machine. A record leaves its
+ * object's outbox only after a write holding it succeeded.
  */
 function outboxWriter(db: D1Database, queue: Queue<OutboundEvent> | null): BatchedCalls<readonly OutboxRecord[]> {
   let byQueue = outboxWriters.get(db);
   if (!byQueue) outboxWriters.set(db, (byQueue = new Map()));
   let w = byQueue.get(queue);
-  if (!w) byQueue.set(queue, (w = createBatchedCalls<readonly OutboxRecord[]>((outboxes) => writeOutbox(db, outboxes.flat(), queue, () => crypto.randomUUID()), { maxBatch: OUTBOX_BATCH_MAX, lingerMs: OUTBOX_LINGER_MS })));
+  if (!w) {
+    const write = async (outboxes: Array<readonly OutboxRecord[]>): Promise<unknown[] | void> => {
+      try {
+        await writeOutbox(db, outboxes.flat(), queue);
+      } catch (err) {
+        if (outboxes.length === 1) throw err;
+        return Promise.all(outboxes.map((o) => writeOutbox(db, o, queue).then(() => undefined, (e: unknown) => e ?? new Error('write failed'))));
+      }
+    };
+    byQueue.set(queue, (w = createBatchedCalls<readonly OutboxRecord[]>(write, { maxBatch: OUTBOX_BATCH_MAX, lingerMs: OUTBOX_LINGER_MS })));
+  }
   return w;
 }
 
@@ -178,14 +184,11 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
     return (ttlSeconds: number | null) => {
       const watchNs = (this.env as { NODE_WATCH?: DurableObjectNamespace<NodeWatchObject> }).NODE_WATCH;
       const until = ttlSeconds === null ? null : Date.now() + ttlSeconds * 1000;
-      // Submitted now, awaited at the end: by then the batch holding it is almost always done.
-      const expecting = watchNs ? fleetExpect(watchNs).submit({ machineId: input.machineId, until }) : null;
-      const sent = expecting?.sending?.catch(() => undefined);
+      const watch = watchNs ? watchNs.get(fleetWatcherId(watchNs)).expect(input.machineId, until).catch(() => undefined) : Promise.resolve();
       const lookup = cluster.nodes.getNodePassword(input.machineId);
       lookup.catch(() => undefined); // awaited below; a failure is audited there
       return async (committed: boolean) => {
-        await sent;
-        if (expecting) await fleetExpect(watchNs!).wait(expecting.ticket, EXPECT_LINGER_MS).catch(() => undefined);
+        await watch;
         if (!committed) {
           await lookup.catch(() => undefined);
           return;
@@ -219,11 +222,12 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       if (err instanceof AppError) return { ok: false, error: { code: err.code, message: err.message, reason: err.reason, ...(err.retryAfterSeconds !== undefined ? { retryAfterSeconds: err.retryAfterSeconds } : {}) } };
       throw err;
     } finally {
-      // The alarm (the backstop) is set before the answer leaves; the outbox is then written at
-      // once, after the answer, and the alarm moved back to the token's expiry.
+      // The alarm (the backstop) is set before the answer leaves; owed deletes of known tokens (a
+      // replaced one) and the audit record follow right after the answer, and the alarm then
+      // moves back to the token's expiry.
       await this.schedule();
-      // Owed deletes (a replaced token) and the audit record, right after the answer.
-      if (this.pendingOutbox() > 0 || (this.loadState()?.pendingDeletes.length ?? 0) > 0) this.ctx.waitUntil(this.housekeeping());
+      // (A Durable Object stays alive while it has work pending; waitUntil only says so.)
+      if (this.pendingOutbox() > 0 || (this.loadState()?.pendingDeletes.some((t) => t.uid !== '') ?? false)) this.ctx.waitUntil(this.housekeeping('after-answer'));
     }
   }
 
@@ -285,6 +289,40 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
   /** Deletes every token that expired or is owed a delete; failures retry in ALARM_RETRY_MS. */
   override async alarm(): Promise<void> {
     this.fresh();
+    await this.housekeeping('alarm');
+  }
+
+  private housekeepingRun: Promise<void> | null = null;
+  private housekeepingNext: 'alarm' | 'after-answer' | null = null;
+
+  /**
+   * Expiry, deletes, the outbox and the next alarm: run by the alarm and right after an
+   * enrollment's answer. One run at a time per object (concurrent runs would send the same deletes
+   * and records twice); asked again while one runs, it runs once more after it.
+   */
+  private housekeeping(kind: 'alarm' | 'after-answer'): Promise<void> {
+    if (this.housekeepingRun) {
+      if (this.housekeepingNext !== 'alarm') this.housekeepingNext = kind;
+      return this.housekeepingRun; // settles after the extra round this asked for
+    }
+    const run = async () => {
+      let next: 'alarm' | 'after-answer' | null = kind;
+      try {
+        while (next !== null) {
+          this.housekeepingNext = null;
+          await this.housekeepOnce(next);
+          next = this.housekeepingNext;
+        }
+      } finally {
+        this.housekeepingRun = null;
+        this.housekeepingNext = null;
+      }
+    };
+    this.housekeepingRun = run();
+    return this.housekeepingRun;
+  }
+
+  private async housekeepOnce(kind: 'alarm' | 'after-answer'): Promise<void> {
     // A token that expires unjoined makes the machine join_expired (before the delete below
     // clears it: the outcome is about that token).
     const expiry = this.ops().join({ type: 'expire' }, Date.now());
@@ -293,16 +331,10 @@ export class MachineObject extends DurableObject<Record<string, unknown>> {
       await auditJoinExpired({ audit, now: () => new Date() }, expiry.machine.id, expiry.tokenId);
       await createD1MachineIndex(this.env.DB as D1Database).upsert(expiry.machine).catch(() => undefined);
     }
-    await this.housekeeping();
-  }
-
-  /**
-   * Deletes what is due (owed or expired tokens), writes the outbox, and sets the next alarm: run
-   * by the alarm, and right after an enrollment's answer (the alarm, due 30 s later, is then only
-   * the backstop for a crash or a failed write).
-   */
-  private async housekeeping(): Promise<void> {
-    const due = dueForDeletion(this.loadState(), Date.now());
+    let due = dueForDeletion(this.loadState(), Date.now());
+    // Right after an answer, a create sent without a definite answer (no uid) may still land: its
+    // delete is left to the alarm, ALARM_RETRY_MS later, so a late create is not missed.
+    if (kind === 'after-answer') due = due.filter((t) => t.uid !== '');
     if (due.length > 0) this.ops().confirmDeleted(await deleteTokens(this.cluster().tokens, due));
     await this.flushOutbox().catch((err: unknown) => console.error(JSON.stringify({ level: 'error', event: 'outbox.flush_failed', error: err instanceof Error ? err.message : String(err) })));
     await this.schedule();

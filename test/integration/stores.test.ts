@@ -95,25 +95,42 @@ describe('D1 audit retention when a batch fails', () => {
 });
 
 describe('D1 outbox writes (many machines in one batch)', () => {
-  it('writes every record once and each machine\'s newest view, whatever the order of the outboxes', async () => {
-    const rec = (id: string, machineId: string, updatedAt: number) => ({
-      id,
-      view: view({ id: machineId, ekPublicKeySha256: null, updatedAt, lastEnrolledAt: updatedAt }),
-      audit: { at: updatedAt, event: 'enroll', outcome: 'success' as const, machineId, method: 'code', code: null, reason: null, tokenId: null, requestId: id, actor: null, clientIp: null },
-    });
-    const records = [rec('ob-a:1', 'ob-a', 10), rec('ob-b:1', 'ob-b', 11), rec('ob-a:2', 'ob-a', 12)];
-    const published: Array<{ body: { type: string } }> = [];
-    const queue = { sendBatch: async (m: Array<{ body: { type: string } }>) => void published.push(...m) } as unknown as Queue<never>;
-    await writeOutbox(env.DB, records, queue, () => crypto.randomUUID());
-    await writeOutbox(env.DB, records, queue, () => crypto.randomUUID()); // a retried batch: stored once, published once
-    expect(published.map((m) => m.body.type)).toEqual(['machine.enrolled', 'machine.enrolled', 'machine.enrolled']);
+  const rec = (id: string, machineId: string, updatedAt: number) => ({
+    id,
+    view: view({ id: machineId, ekPublicKeySha256: null, updatedAt, lastEnrolledAt: updatedAt }),
+    audit: { at: updatedAt, event: 'enroll', outcome: 'success' as const, machineId, method: 'code', code: null, reason: null, tokenId: null, requestId: id, actor: null, clientIp: null },
+  });
+  const capture = () => {
+    const batches: Array<Array<{ body: { id: string; type: string } }>> = [];
+    return { batches, queue: { sendBatch: async (m: Array<{ body: { id: string; type: string } }>) => void batches.push(m) } as unknown as Queue<never> };
+  };
+
+  it('writes every record once and each machine\'s newest view by updatedAt, whatever the order of the records', async () => {
+    // Outbox keys are random (reservation ids): a machine's newer record may come first.
+    const records = [rec('ob-a:2', 'ob-a', 12), rec('ob-b:1', 'ob-b', 11), rec('ob-a:1', 'ob-a', 10)];
+    await writeOutbox(env.DB, records, null);
+    await writeOutbox(env.DB, records, null); // a retried batch: stored once
     const audit = await env.DB.prepare("SELECT record_id FROM audit WHERE record_id LIKE 'ob-%' ORDER BY record_id").all<{ record_id: string }>();
     expect(audit.results.map((r) => r.record_id)).toEqual(['ob-a:1', 'ob-a:2', 'ob-b:1']);
     const index = createD1MachineIndex(env.DB);
     const listed = new Map((await index.list({ limit: 100, after: 'ob-' })).map((m) => [m.id, m.updatedAt]));
-    // Each machine's newest view (the old code upserted only the batch's last view: ob-b was never listed).
-    expect(listed.get('ob-a')).toBe(12);
+    expect(listed.get('ob-a')).toBe(12); // not the last record's (older) view
     expect(listed.get('ob-b')).toBe(11);
+  });
+
+  it('events are at least once: a repeated write publishes again under the same event ids (the receiver deduplicates)', async () => {
+    const { batches, queue } = capture();
+    const records = [rec('ev-a:1', 'ev-a', 1), rec('ev-b:1', 'ev-b', 2)];
+    await writeOutbox(env.DB, records, queue);
+    await writeOutbox(env.DB, records, queue); // as after a queue send that failed once the D1 write had committed
+    const ids = batches.flat().map((m) => m.body.id);
+    expect(ids).toEqual(['rec-ev-a:1', 'rec-ev-b:1', 'rec-ev-a:1', 'rec-ev-b:1']);
+  });
+
+  it('sends events in chunks the Queue accepts (at most 100 messages each)', async () => {
+    const { batches, queue } = capture();
+    await writeOutbox(env.DB, Array.from({ length: 150 }, (_, i) => rec(`chunk-${i}:enroll`, `chunk-${i}`, i)), queue);
+    expect(batches.map((b) => b.length)).toEqual([100, 50]);
   });
 });
 
@@ -131,5 +148,18 @@ describe('D1 fleet event ids (retention)', () => {
     expect(await pruneD1FleetEvents(env.DB, 5_000)).toEqual({ deleted: 1, error: null });
     expect(await log.claim('fe-new', meta)).toBe(false);
     expect(await log.claim('fe-1', meta)).toBe(true);
+  });
+
+  it('never forgets an id young enough to be replayed, nor one a pre-0005 worker claimed without a time (it counts as claimed now)', async () => {
+    const now = Date.now();
+    await env.DB.prepare("INSERT INTO fleet_events (id, type, machine_id, occurred_at, claimed_at) VALUES ('fe-young', 'machine.registered', 'm', 1, ?)").bind(now - 60_000).run();
+    await env.DB.prepare("INSERT INTO fleet_events (id, type, machine_id, occurred_at) VALUES ('fe-untimed', 'machine.registered', 'm', 1)").run();
+    // A retention cut-off in the future (as a misconfiguration might give) still keeps both.
+    expect((await pruneD1FleetEvents(env.DB, now + 86_400_000, { now })).error).toBeNull();
+    const rows = await env.DB.prepare("SELECT id, claimed_at FROM fleet_events WHERE id IN ('fe-young', 'fe-untimed') ORDER BY id").all<{ id: string; claimed_at: number }>();
+    expect(rows.results).toEqual([
+      { id: 'fe-untimed', claimed_at: now },
+      { id: 'fe-young', claimed_at: now - 60_000 },
+    ]);
   });
 });

@@ -29,7 +29,14 @@ describe('Idempotency-Key and the audit outbox', () => {
     const other = await enroll('storm-idem-1', '192.0.2.77', { 'idempotency-key': 'another-key' });
     expect(other.status).toBe(409);
     expect(await other.json()).toMatchObject({ code: 'code_used' });
-    // The earlier token is owed a delete; the object's alarm (due in a moment) deletes it.
+    // The earlier token is owed a delete, sent right after the answer: gone within moments, not at
+    // the 30 s backstop alarm (which would send it, were that lost).
+    let firstLogin = 0;
+    for (let i = 0; i < 100 && firstLogin !== 401; i++) {
+      firstLogin = (await whoAmI(first.token.split('::')[1]!)).status;
+      if (firstLogin !== 401) await new Promise((r) => setTimeout(r, 30));
+    }
+    expect(firstLogin).toBe(401);
     const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-idem-1'));
     await runDurableObjectAlarm(stub);
     expect((await whoAmI(first.token.split('::')[1]!)).status).toBe(401);
@@ -97,5 +104,52 @@ describe('Idempotency-Key and the audit outbox', () => {
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(Math.abs(at! - Date.parse(expiresAt))).toBeLessThan(2_000);
+  });
+  it('machines enrolling together share the D1 writer: every record reaches D1 within moments (not the 30 s backstop), every outbox empties', async () => {
+    const ids = Array.from({ length: 6 }, (_, i) => `storm-batch-${i}`);
+    for (const id of ids) await register(id);
+    const answers = await Promise.all(ids.map((id, i) => enroll(id, `192.0.2.${100 + i}`)));
+    const rids = answers.map((r) => r.headers.get('x-request-id')!);
+    expect(answers.map((r) => r.status)).toEqual(ids.map(() => 201));
+    for (const r of answers) await r.body?.cancel();
+    const inD1 = async () => (await env.DB.prepare(`SELECT request_id FROM audit WHERE event = 'enroll' AND request_id IN (${rids.map(() => '?').join(',')})`).bind(...rids).all()).results.length;
+    let found = 0;
+    for (let i = 0; i < 150 && found < ids.length; i++) {
+      found = await inD1();
+      if (found < ids.length) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(found).toBe(ids.length);
+    for (const id of ids) {
+      const stub = env.MACHINES.get(env.MACHINES.idFromName(id));
+      let pending = -1;
+      for (let i = 0; i < 100 && pending !== 0; i++) {
+        pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
+        if (pending !== 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(pending).toBe(0);
+    }
+  });
+  it('a request that runs the after-answer housekeeping on a machine whose token expired still records the join expiry (it is not just deleted)', async () => {
+    await register('storm-expiry-1');
+    const res = await enroll('storm-expiry-1', '192.0.2.120');
+    expect(res.status).toBe(201);
+    const { tokenId, token } = (await res.json()) as { tokenId: string; token: string };
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-expiry-1'));
+    // The token's expiry passes before its alarm has run.
+    await runInDurableObject(stub, async (_o, state) => {
+      const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
+      state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
+    });
+    // Anyone knowing the machine id sends a bad proof: refused, and its audit record goes out at once.
+    const bad = await SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.121' }, body: JSON.stringify({ method: 'code', machineId: 'storm-expiry-1', code: 'not-the-code-0123456789abcdef' }) });
+    expect(bad.status).toBe(401);
+    await bad.body?.cancel();
+    let expired: unknown = null;
+    for (let i = 0; i < 100 && !expired; i++) {
+      expired = await env.DB.prepare("SELECT token_id FROM audit WHERE event = 'machine.join_expired' AND machine_id = 'storm-expiry-1'").first();
+      if (!expired) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(expired).toEqual({ token_id: tokenId });
+    expect((await whoAmI(token.split('::')[1]!)).status).toBe(401);
   });
 });
