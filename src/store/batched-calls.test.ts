@@ -42,14 +42,20 @@ async function call<T>(b: BatchedCalls<T>, item: T, pollMs = 5): Promise<void> {
   await b.wait(ticket, pollMs);
 }
 
+/** A batcher whose sends wait until released: sent batches are recorded. */
+function heldBatches() {
+  const sent: number[][] = [];
+  let release: () => void = () => undefined;
+  const b = createBatchedCalls<number>(async (items) => {
+    sent.push(items);
+    await new Promise<void>((r) => (release = r));
+  });
+  return { b, sent, release: () => release() };
+}
+
 describe('createBatchedCalls', () => {
   it('the submitter that finds it idle sends; items submitted meanwhile share the next batch, sent by one of their own', async () => {
-    const sent: number[][] = [];
-    let release: () => void = () => undefined;
-    const b = createBatchedCalls<number>(async (items) => {
-      sent.push(items);
-      await new Promise<void>((r) => (release = r));
-    });
+    const { b, sent, release } = heldBatches();
     const first = b.submit(1);
     expect(first.sending).not.toBeNull();
     const others = [2, 3, 4].map((i) => b.submit(i));
@@ -82,12 +88,7 @@ describe('createBatchedCalls', () => {
   });
 
   it('what queued during a batch leaves when it settles, though no owner is polling', async () => {
-    const sent: number[][] = [];
-    let release: () => void = () => undefined;
-    const b = createBatchedCalls<number>(async (items) => {
-      sent.push(items);
-      await new Promise<void>((r) => (release = r));
-    });
+    const { b, sent, release } = heldBatches();
     const first = b.submit(1);
     const queued = [b.submit(2), b.submit(3)];
     release();
