@@ -450,6 +450,19 @@ describe('machine state rules', () => {
       expect(again.state!.registration.labels).toEqual({ site: 'south' });
     });
 
+    it('the last applied event delivered again is never applied twice, even once the event log forgot its id', () => {
+      const first = applyFleetEvent(null, 'edge-1', { ...registered(1_000), eventId: 'evt-1' }, 1_500);
+      expect(first.state).toMatchObject({ lastFleetEventId: 'evt-1' });
+      // The same event (its id pruned from the log after the retention): stale, nothing changes.
+      const replay = applyFleetEvent(first.state, 'edge-1', { ...registered(1_000, { labels: { site: 'south' } }), eventId: 'evt-1' }, 900_000);
+      expect(replay).toEqual({ state: first.state, applied: false, tokensToDelete: [] });
+      // Another event at the same occurrence still applies; so does a revocation delivered again after a later id.
+      expect(applyFleetEvent(first.state, 'edge-1', { ...registered(1_000), eventId: 'evt-2' }, 1_600).applied).toBe(true);
+      const rev = applyFleetEvent(first.state, 'edge-1', { ...revoked(2_000), eventId: 'evt-3' }, 2_000);
+      expect(rev.state).toMatchObject({ lastFleetEventId: 'evt-3', revokedAt: 2_000 });
+      expect(applyFleetEvent(rev.state, 'edge-1', { ...revoked(2_000), eventId: 'evt-3' }, 3_000).applied).toBe(false);
+    });
+
     it('the far-future bound: exactly at the tolerance applies, the refusal says by how much', () => {
       const e = caught(() => applyFleetEvent(null, 'edge-1', revoked(1_000 + FLEET_EVENT_MAX_FUTURE_MS + 1), 1_000));
       expect([e.code, e.message, e.reason]).toEqual(['invalid_request', 'occurredAt is too far in the future', `occurredAt ${FLEET_EVENT_MAX_FUTURE_MS + 1} ms ahead`]);

@@ -52,6 +52,11 @@ export interface MachineState {
   readonly lastFleetEventAt?: number | null;
   /** Type of that event: at the same occurrence time a revocation wins over a registration. */
   readonly lastFleetEventType?: FleetEvent['type'] | null;
+  /**
+   * Id of that event: a delivery of the same event (its id already forgotten by the event log,
+   * after the audit retention) is never applied twice.
+   */
+  readonly lastFleetEventId?: string | null;
   /** Challenges answered (id → their expiry, ms), kept until then: each answers once. */
   readonly usedChallenges?: Readonly<Record<string, number>>;
   /** Challenges issued before this time (a revocation, a new EK or certificate) answer nothing. */
@@ -95,7 +100,10 @@ export interface JoinRecord {
 
 export { CHALLENGE_TTL_MS, validateChallengeable, type ChallengeRecord } from './challenge-record.ts';
 
-export type FleetEvent = { readonly type: 'machine.registered'; readonly registration: MachineRegistration; readonly at: number } | { readonly type: 'machine.revoked'; readonly at: number };
+export type FleetEvent = ({ readonly type: 'machine.registered'; readonly registration: MachineRegistration; readonly at: number } | { readonly type: 'machine.revoked'; readonly at: number }) & {
+  /** The webhook event's id, when it came from one. */
+  readonly eventId?: string;
+};
 
 export type Proof =
   | { readonly method: 'code'; readonly codeSha256: string }
@@ -162,11 +170,14 @@ export function applyFleetEvent(state: MachineState | null, id: string, event: F
   const stored = state?.lastFleetEventAt ?? null;
   const last = stored === null ? null : Math.min(stored, now + FLEET_EVENT_MAX_FUTURE_MS);
   if (last !== null && event.at < last) return { state, applied: false, tokensToDelete: [] };
+  // The last applied event itself, delivered again: stale, whether or not the event log still
+  // remembers its id (it forgets ids after the audit retention).
+  if (last !== null && event.at === last && event.eventId !== undefined && event.eventId === state?.lastFleetEventId) return { state, applied: false, tokensToDelete: [] };
   // At the same occurrence time a revocation wins: a registration never undoes it.
   if (last !== null && event.at === last && event.type === 'machine.registered' && state?.lastFleetEventType === 'machine.revoked') return { state, applied: false, tokensToDelete: [] };
   if (event.type === 'machine.registered') {
     const { state: next } = applyRegistration(state, event.registration, now);
-    return { state: { ...next, lastFleetEventAt: event.at, lastFleetEventType: event.type }, applied: true, tokensToDelete: [] };
+    return { state: { ...next, lastFleetEventAt: event.at, lastFleetEventType: event.type, lastFleetEventId: event.eventId ?? null }, applied: true, tokensToDelete: [] };
   }
   const base: MachineState =
     state ?? {
@@ -184,7 +195,7 @@ export function applyFleetEvent(state: MachineState | null, id: string, event: F
       lastEnrolledAt: null,
     };
   const { state: revoked, tokensToDelete } = applyRevocation(base, now);
-  return { state: { ...revoked, lastFleetEventAt: event.at, lastFleetEventType: event.type }, applied: true, tokensToDelete };
+  return { state: { ...revoked, lastFleetEventAt: event.at, lastFleetEventType: event.type, lastFleetEventId: event.eventId ?? null }, applied: true, tokensToDelete };
 }
 
 export function applyRevocation(state: MachineState | null, now: number): { state: MachineState; tokensToDelete: TokenRef[] } {

@@ -43,9 +43,9 @@ export function createWebhookRoutes(): Hono<AppEnv> {
       const { enrollmentCode, ...fields } = body.machine;
       if (enrollmentCode === 'generate') generatedCode = randomAlphabetString(32);
       const code = generatedCode ?? enrollmentCode;
-      event = { type: 'machine.registered', registration: buildMachineRegistration(machineId, { ...fields, ...(code !== undefined ? { enrollmentCode: code } : {}) }, now, 'machine.'), at };
+      event = { type: 'machine.registered', registration: buildMachineRegistration(machineId, { ...fields, ...(code !== undefined ? { enrollmentCode: code } : {}) }, now, 'machine.'), at, eventId: id };
     } else {
-      event = { type: 'machine.revoked', at };
+      event = { type: 'machine.revoked', at, eventId: id };
     }
 
     const s = servicesOf(c);

@@ -36,3 +36,17 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
     for (let i = 0; i < events.length; i += QUEUE_SEND_MAX) await queue.sendBatch(events.slice(i, i + QUEUE_SEND_MAX));
   }
 }
+
+/**
+ * Several machines' outboxes in one D1 batch; if that batch fails, each outbox is written on its
+ * own, so one bad record fails only its machine. Answers one error (or undefined) per outbox.
+ */
+export async function writeOutboxes(db: D1Database, outboxes: ReadonlyArray<readonly OutboxRecord[]>, queue: Queue<OutboundEvent> | null): Promise<unknown[]> {
+  try {
+    await writeOutbox(db, outboxes.flat(), queue);
+    return outboxes.map(() => undefined);
+  } catch (err) {
+    if (outboxes.length === 1) return [err ?? new Error('write failed')];
+    return Promise.all(outboxes.map((o) => writeOutbox(db, o, queue).then(() => undefined, (e: unknown) => e ?? new Error('write failed'))));
+  }
+}

@@ -18,7 +18,7 @@ import { enrollInCell, type AtomicCell, type AtomicEnrollInput, type OutboxRecor
 import type { StateWithKey } from '../enroll/idempotency.ts';
 import type { ClusterClient } from '../cluster/index.ts';
 import type { BootstrapToken } from '../token/index.ts';
-import { writeOutbox } from './d1-outbox.ts';
+import { writeOutboxes } from './d1-outbox.ts';
 import { createBatchedCalls, type BatchedCalls } from './batched-calls.ts';
 import { machineCellOps, toView } from './machine-cell.ts';
 import type { AuditLog, MachineStore, MachineView, RateLimiter } from './ports.ts';
@@ -99,17 +99,7 @@ function outboxWriter(db: D1Database, queue: Queue<OutboundEvent> | null): Batch
   let byQueue = outboxWriters.get(db);
   if (!byQueue) outboxWriters.set(db, (byQueue = new Map()));
   let w = byQueue.get(queue);
-  if (!w) {
-    const write = async (outboxes: Array<readonly OutboxRecord[]>): Promise<unknown[] | void> => {
-      try {
-        await writeOutbox(db, outboxes.flat(), queue);
-      } catch (err) {
-        if (outboxes.length === 1) throw err;
-        return Promise.all(outboxes.map((o) => writeOutbox(db, o, queue).then(() => undefined, (e: unknown) => e ?? new Error('write failed'))));
-      }
-    };
-    byQueue.set(queue, (w = createBatchedCalls<readonly OutboxRecord[]>(write, { maxBatch: OUTBOX_BATCH_MAX, lingerMs: OUTBOX_LINGER_MS })));
-  }
+  if (!w) byQueue.set(queue, (w = createBatchedCalls<readonly OutboxRecord[]>((outboxes) => writeOutboxes(db, outboxes, queue), { maxBatch: OUTBOX_BATCH_MAX, lingerMs: OUTBOX_LINGER_MS })));
   return w;
 }
 

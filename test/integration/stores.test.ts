@@ -3,7 +3,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createD1AuditLog, createD1ChallengeStore, createD1MachineIndex, createD1WebhookEventLog, pruneD1Audit, pruneD1FleetEvents } from '../../src/store/d1.ts';
-import { writeOutbox } from '../../src/store/d1-outbox.ts';
+import { writeOutbox, writeOutboxes } from '../../src/store/d1-outbox.ts';
 import type { MachineView } from '../../src/store/ports.ts';
 
 const view = (over: Partial<MachineView> = {}): MachineView => ({
@@ -125,6 +125,17 @@ describe('D1 outbox writes (many machines in one batch)', () => {
     await writeOutbox(env.DB, records, queue); // as after a queue send that failed once the D1 write had committed
     const ids = batches.flat().map((m) => m.body.id);
     expect(ids).toEqual(['rec-ev-a:1', 'rec-ev-b:1', 'rec-ev-a:1', 'rec-ev-b:1']);
+  });
+
+  it('a batch of outboxes that fails is written outbox by outbox: one bad record fails only its machine', async () => {
+    // A record D1 refuses (audit.event is NOT NULL): the shared batch fails as a whole.
+    const bad = { ...rec('fb-bad:1', 'fb-bad', 3), audit: { ...rec('fb-bad:1', 'fb-bad', 3).audit, event: null as unknown as string } };
+    const results = await writeOutboxes(env.DB, [[rec('fb-a:1', 'fb-a', 1)], [bad], [rec('fb-b:1', 'fb-b', 2)]], null);
+    expect(results.map((r) => (r === undefined ? 'ok' : 'failed'))).toEqual(['ok', 'failed', 'ok']);
+    const stored = await env.DB.prepare("SELECT record_id FROM audit WHERE record_id LIKE 'fb-%' ORDER BY record_id").all<{ record_id: string }>();
+    expect(stored.results.map((r) => r.record_id)).toEqual(['fb-a:1', 'fb-b:1']);
+    // One outbox alone that fails is its own error, not a retry.
+    expect((await writeOutboxes(env.DB, [[bad]], null)).map((r) => r === undefined)).toEqual([false]);
   });
 
   it('sends events in chunks the Queue accepts (at most 100 messages each)', async () => {

@@ -3,7 +3,7 @@
 // test/e2e/boot-storm.test.ts, on plain Miniflare.
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { bootstrapSecrets, whoAmI } from '../support/workers/dev-cluster.ts';
+import { bootstrapSecrets, clearFaults, fault, whoAmI } from '../support/workers/dev-cluster.ts';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const code = (m: string) => `storm-code-${m}-0123456789abcdef`;
@@ -157,5 +157,26 @@ describe('Idempotency-Key and the audit outbox', () => {
       if (login !== 401) await new Promise((r) => setTimeout(r, 20));
     }
     expect(login).toBe(401);
+  });
+  it('a create without a definite answer is deleted by the alarm, not right after the answer (a late create must not be missed)', async () => {
+    const SECRETS = '/api/v1/namespaces/kube-system/secrets';
+    await register('storm-ambig-1');
+    // The create lands but its answer is a 500, and the read-back fails too: nobody knows.
+    await fault({ method: 'POST', pathPrefix: SECRETS, mode: 'status-after-write', status: 500, times: 1 });
+    await fault({ method: 'GET', pathPrefix: SECRETS, mode: 'status', status: 500, times: 50 });
+    const res = await enroll('storm-ambig-1', '192.0.2.130');
+    await clearFaults();
+    expect(res.status).toBe(503);
+    await res.body?.cancel();
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-ambig-1'));
+    const pending = await runInDurableObject(stub, async (_o, state) => state.storage.kv.get<{ pendingDeletes: Array<{ id: string; uid: string }> }>('state')!.pendingDeletes);
+    expect(pending).toEqual([{ id: expect.stringMatching(/^[a-z0-9]{6}$/), uid: '' }]);
+    await new Promise((r) => setTimeout(r, 500));
+    // Still there half a second after the answer (the after-answer housekeeping left it alone)...
+    expect((await bootstrapSecrets('k3s-enroll.io/machine=storm-ambig-1')).map((x) => x.metadata.name)).toEqual([`bootstrap-token-${pending[0]!.id}`]);
+    expect((await runInDurableObject(stub, async (_o, state) => state.storage.getAlarm()))! - Date.now()).toBeGreaterThan(20_000);
+    // ...and deleted by the alarm.
+    await runDurableObjectAlarm(stub);
+    expect(await bootstrapSecrets('k3s-enroll.io/machine=storm-ambig-1')).toEqual([]);
   });
 });
