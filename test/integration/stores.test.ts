@@ -138,6 +138,26 @@ describe('D1 outbox writes (many machines in one batch)', () => {
     expect((await writeOutboxes(env.DB, [[bad]], null)).map((r) => r === undefined)).toEqual([false]);
   });
 
+  it('a queue that refuses the events fails every outbox of the batch (records stay owed), with D1 written once; the retry publishes them', async () => {
+    let refuse = true;
+    const batches: Array<Array<{ body: { id: string } }>> = [];
+    const queue = {
+      sendBatch: async (m: Array<{ body: { id: string } }>) => {
+        if (refuse) throw new Error('Queue send failed: internal error');
+        batches.push(m);
+      },
+    } as unknown as Queue<never>;
+    const outboxes = [[rec('qf-a:1', 'qf-a', 1)], [rec('qf-b:1', 'qf-b', 2)]];
+    // D1 commits before the send: the outboxes fail (and stay in their objects) although D1 holds the records.
+    expect((await writeOutboxes(env.DB, outboxes, queue)).map((r) => (r === undefined ? 'ok' : String(r)))).toEqual(['Error: Queue send failed: internal error', 'Error: Queue send failed: internal error']);
+    expect(batches).toEqual([]);
+    refuse = false;
+    expect(await writeOutboxes(env.DB, outboxes, queue)).toEqual([undefined, undefined]);
+    expect(batches.flat().map((m) => m.body.id)).toEqual(['rec-qf-a:1', 'rec-qf-b:1']);
+    const stored = await env.DB.prepare("SELECT record_id FROM audit WHERE record_id LIKE 'qf-%' ORDER BY record_id").all<{ record_id: string }>();
+    expect(stored.results.map((r) => r.record_id)).toEqual(['qf-a:1', 'qf-b:1']);
+  });
+
   it('sends events in chunks the Queue accepts (at most 100 messages each)', async () => {
     const { batches, queue } = capture();
     await writeOutbox(env.DB, Array.from({ length: 150 }, (_, i) => rec(`chunk-${i}:enroll`, `chunk-${i}`, i)), queue);
@@ -159,6 +179,20 @@ describe('D1 fleet event ids (retention)', () => {
     expect(await pruneD1FleetEvents(env.DB, 5_000)).toEqual({ deleted: 1, error: null });
     expect(await log.claim('fe-new', meta)).toBe(false);
     expect(await log.claim('fe-1', meta)).toBe(true);
+  });
+
+  it('migration 0005 counts ids claimed before it as claimed at the migration, not at their occurredAt (which the sender chooses)', async () => {
+    const before = Date.now();
+    await env.DB.prepare("INSERT INTO fleet_events (id, type, machine_id, occurred_at) VALUES ('fe-legacy', 'machine.registered', 'm', 1)").run();
+    const update = env.TEST_MIGRATIONS.find((m) => m.name.startsWith('0005'))!.queries.find((q) => q.includes('UPDATE fleet_events'))!;
+    await env.DB.prepare(update).run();
+    const row = await env.DB.prepare("SELECT claimed_at FROM fleet_events WHERE id = 'fe-legacy'").first<{ claimed_at: number }>();
+    // SQLite's 'now' has whole seconds.
+    expect(row!.claimed_at).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(row!.claimed_at).toBeLessThanOrEqual(Date.now());
+    // So a prune with a cut-off just before the migration keeps it.
+    expect((await pruneD1FleetEvents(env.DB, before - 1_000)).error).toBeNull();
+    expect(await env.DB.prepare("SELECT id FROM fleet_events WHERE id = 'fe-legacy'").first()).toEqual({ id: 'fe-legacy' });
   });
 
   it('never forgets an id young enough to be replayed, nor one a pre-0005 worker claimed without a time (it counts as claimed now)', async () => {

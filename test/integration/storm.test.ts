@@ -3,7 +3,7 @@
 // test/e2e/boot-storm.test.ts, on plain Miniflare.
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { bootstrapSecrets, clearFaults, fault, whoAmI } from '../support/workers/dev-cluster.ts';
+import { bootstrapSecrets, clearFaults, devRequests, fault, whoAmI } from '../support/workers/dev-cluster.ts';
 
 const ADMIN = { authorization: 'Bearer test-admin-token-0123456789', 'content-type': 'application/json' };
 const code = (m: string) => `storm-code-${m}-0123456789abcdef`;
@@ -158,6 +158,29 @@ describe('Idempotency-Key and the audit outbox', () => {
     }
     expect(login).toBe(401);
   });
+  it('housekeeping runs one at a time per object: two at once send an expired token\'s delete once and record its expiry once', async () => {
+    await register('storm-single-1');
+    const res = await enroll('storm-single-1', '192.0.2.140');
+    expect(res.status).toBe(201);
+    const { tokenId } = (await res.json()) as { tokenId: string };
+    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-single-1'));
+    // The after-answer write is done (the outbox empties), then the token expires unjoined.
+    for (let i = 0; i < 100 && (await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await runInDurableObject(stub, async (_o, state) => {
+      const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
+      state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
+    });
+    // The alarm and a second run (as an answer's housekeeping would start) at the same moment.
+    await runInDurableObject(stub, async (o) => {
+      await Promise.all([o.alarm(), o.alarm()]);
+    });
+    const deletes = (await devRequests()).filter((r) => r.method === 'DELETE' && r.path.endsWith(`/bootstrap-token-${tokenId}`));
+    expect(deletes.map((r) => r.status)).toEqual([200]);
+    const expired = await env.DB.prepare("SELECT token_id FROM audit WHERE event = 'machine.join_expired' AND machine_id = 'storm-single-1'").all();
+    expect(expired.results).toEqual([{ token_id: tokenId }]);
+    expect(await bootstrapSecrets('k3s-enroll.io/machine=storm-single-1')).toEqual([]);
+  });
+
   it('a create without a definite answer is deleted by the alarm, not right after the answer (a late create must not be missed)', async () => {
     const SECRETS = '/api/v1/namespaces/kube-system/secrets';
     await register('storm-ambig-1');

@@ -34,6 +34,13 @@ export async function cacerts(): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** The dev cluster's log of the requests it answered (the last 500). */
+export async function devRequests(): Promise<Array<{ method: string; path: string; status: number }>> {
+  const res = await fetch(`${cluster.url}/__dev/requests`, { headers: { 'x-dev-cluster-control': cluster.controlToken } });
+  if (res.status !== 200) throw new Error(`requests: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Array<{ method: string; path: string; status: number }>;
+}
+
 async function control(method: string, path: string, body?: unknown): Promise<void> {
   const res = await fetch(`${cluster.url}${path}`, {
     method,
