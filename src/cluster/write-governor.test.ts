@@ -3,7 +3,7 @@
 // Retry-After, and a burst costs one slot-source round trip per batch, not per write.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.ts';
-import { ADMIT_LEASE_MS, allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_IN_FLIGHT_MIN, ADMIT_IN_FLIGHT_MS, admissionLimit, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, type SlotSource, type WriteKind } from './write-governor.ts';
+import { ADMIT_LEASE_MS, allocateSlots, ClusterBusyError, createBatchedWriteGate, createLocalSlotSource, ADMIT_IN_FLIGHT_MIN, ADMIT_IN_FLIGHT_MS, admissionLimit, CREATE_HORIZON_MS, DELETE_HORIZON_MS, FORGET_AFTER_MS, PACE_FRACTION, SPARE_CREATES_MAX, SPARE_HORIZON_MS, type SlotSource, type WriteKind } from './write-governor.ts';
 
 /** Largest number of send times inside any half-open one-second window. */
 function maxPerSecond(times: number[]): number {
@@ -33,6 +33,42 @@ describe('allocateSlots', () => {
     const first = allocateSlots(null, { creates: 1, deletes: 0 }, 0, 10);
     const later = allocateSlots(first.schedule, { creates: 30, deletes: 0 }, 60_000, 10);
     expect(maxPerSecond(later.grant.creates)).toBeLessThanOrEqual(10);
+  });
+});
+
+describe('spare create slots', () => {
+  const interval = 1000 / (50 * PACE_FRACTION); // cap 50: 25 ms
+
+  it('are granted only from the schedule free within SPARE_HORIZON_MS, at most SPARE_CREATES_MAX, and only when the wanted ones all fit', () => {
+    const free = allocateSlots(null, { creates: 1, deletes: 0, spareCreates: 100 }, 1_000, 50);
+    expect(free.grant.creates).toEqual([1_000, 1_025, 1_050, 1_075, 1_100]);
+    expect(free.grant.creates.length).toBe(1 + SPARE_CREATES_MAX);
+    // They never move the schedule further than the spare horizon (plus the one interval past it).
+    expect(free.schedule.nextFreeMs).toBeLessThanOrEqual(1_000 + SPARE_HORIZON_MS + interval);
+    // A schedule already booked past the spare horizon grants what was wanted and nothing spare.
+    const booked = allocateSlots({ nextFreeMs: 1_000 + SPARE_HORIZON_MS + 1 }, { creates: 2, deletes: 0, spareCreates: 4 }, 1_000, 50);
+    expect(booked.grant.creates).toHaveLength(2);
+    // A request cut short by the create horizon gets no spare either.
+    const short = allocateSlots(null, { creates: 1_000, deletes: 0, spareCreates: 4 }, 1_000, 50);
+    expect(short.grant.creates.at(-1)! - 1_000).toBeLessThanOrEqual(CREATE_HORIZON_MS);
+    expect(short.grant.creates.length).toBeLessThan(1_000);
+    expect(allocateSlots(null, { creates: 1, deletes: 0, spareCreates: 4 }, 1_000, 50).schedule.nextFreeMs).toBeLessThanOrEqual(1_000 + SPARE_HORIZON_MS + interval);
+  });
+
+  it('spare slots spare the round trips of enrollments that come one at a time: about one governor call per four, the pace unchanged', async () => {
+    const inner = createLocalSlotSource(50);
+    let calls = 0;
+    const sends: number[] = [];
+    const source: SlotSource = { allocate: async (req, now) => (calls++, inner.allocate(req, now)) };
+    const clock = { t: 0 };
+    const gate = createBatchedWriteGate(source, { now: () => clock.t, sleep: async (ms) => void (clock.t += ms), random: () => 0.5 });
+    for (let i = 0; i < 50; i++) {
+      clock.t += 20; // one enrollment every 20 ms: never two waiting at once
+      sends.push((await gate.acquire('create')).at);
+    }
+    expect(calls).toBeLessThanOrEqual(Math.ceil(50 / 4)); // was one per enrollment: 50
+    expect(maxPerSecond(sends)).toBeLessThanOrEqual(50);
+    for (let i = 1; i < sends.length; i++) expect(sends[i]! - sends[i - 1]!).toBeGreaterThanOrEqual(Math.floor(interval));
   });
 });
 

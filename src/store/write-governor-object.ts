@@ -14,7 +14,8 @@ export class WriteGovernorObject extends DurableObject<Record<string, unknown>> 
   allocate(req: SlotRequest, cap: number): SlotGrant {
     const kv = this.ctx.storage.kv;
     this.schedule ??= kv.get<GovernorSchedule>(SCHEDULE_KEY) ?? null;
-    const r = allocateSlots(this.schedule, { creates: Math.max(0, Math.floor(req.creates)), deletes: Math.max(0, Math.floor(req.deletes)) }, Date.now(), cap);
+    const count = (n: unknown) => (typeof n === 'number' && n > 0 ? Math.floor(n) : 0);
+    const r = allocateSlots(this.schedule, { creates: count(req.creates), deletes: count(req.deletes), spareCreates: count(req.spareCreates) }, Date.now(), cap);
     this.schedule = r.schedule;
     // Stored only when it books ahead more than a restart could take: a schedule that is free
     // again within PERSIST_AHEAD_MS loses nothing if it is forgotten (and each write would cost a
