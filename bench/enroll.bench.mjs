@@ -179,6 +179,37 @@ for (let i = 0; i < SOLO; i++) {
   soloBaseLat.push(performance.now() - s);
 }
 
+/**
+ * A baseline Worker measured as the service is: N requests at CONCURRENCY in flight (latency and
+ * the workerd CPU they cost, read after the same settling time), then SOLO one at a time.
+ */
+async function measureWorker(worker, procs) {
+  const jwtsLoaded = await Promise.all(ids.map(sign));
+  const lat = [];
+  const c0 = procs.reduce((s, p) => s + cpuMsOf(p), 0);
+  let at = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (at < N) {
+      const i = at++;
+      const s = performance.now();
+      const res = await worker.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: jwtsLoaded[i] })));
+      await res.text();
+      if (res.status !== 201) failures++;
+      lat.push(performance.now() - s);
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 500)); // the same settling time as the service got
+  const cpu = (procs.reduce((s, p) => s + cpuMsOf(p), 0) - c0) / N;
+  const solo = [];
+  const jwtsSolo = await Promise.all(soloIds.map(sign));
+  for (let i = 0; i < SOLO; i++) {
+    const s = performance.now();
+    await (await worker.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: jwtsSolo[i] })))).text();
+    solo.push(performance.now() - s);
+  }
+  return { cpu, lat, solo };
+}
+
 // The same bare work inside workerd (a second baseline: what the runtime itself costs): a Worker
 // that reads the JSON body, verifies the ES256 JWT with WebCrypto, hashes, and sends one Secret
 // create to the same cluster — no framework, no Durable Object, no storage, no audit.
@@ -211,30 +242,8 @@ const floorMf = new Miniflare({
 });
 await floorMf.ready;
 const floorProcs = processesNamed('workerd').filter((p) => !beforeFloor.has(p) && descendsFromUs(p));
-const floorJwts = await Promise.all(ids.map(sign));
-for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorJwts[i] })))).text();
-const floorLat = [];
-const fc0 = floorProcs.reduce((s, p) => s + cpuMsOf(p), 0);
-next = 0;
-await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-  while (next < N) {
-    const i = next++;
-    const s = performance.now();
-    const res = await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorJwts[i] })));
-    await res.text();
-    if (res.status !== 201) failures++;
-    floorLat.push(performance.now() - s);
-  }
-}));
-await new Promise((r) => setTimeout(r, 500)); // the same settling time as the service got
-const floorCpu = (floorProcs.reduce((s, p) => s + cpuMsOf(p), 0) - fc0) / N;
-const floorSolo = [];
-const floorSoloJwts = await Promise.all(soloIds.map(sign));
-for (let i = 0; i < SOLO; i++) {
-  const s = performance.now();
-  await (await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: floorSoloJwts[i] })))).text();
-  floorSolo.push(performance.now() - s);
-}
+for (let i = 0; i < 5; i++) await (await floorMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: await sign(`fwarm-${i}`) })))).text();
+const floor = await measureWorker(floorMf, floorProcs);
 await floorMf.dispose();
 
 // A third baseline, the floor of the product's promises: the bare work above plus, with no
@@ -338,30 +347,8 @@ const promisesProcs = processesNamed('workerd').filter((p) => !beforePromises.ha
 const pdb = await promisesMf.getD1Database('DB');
 await pdb.prepare('CREATE TABLE audit (record_id TEXT PRIMARY KEY, at INTEGER, event TEXT, outcome TEXT, machine_id TEXT)').run();
 await pdb.prepare('CREATE TABLE machines (id TEXT PRIMARY KEY, state TEXT)').run();
-const promisesJwts = await Promise.all(ids.map(sign));
 for (let i = 0; i < 5; i++) await (await promisesMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: await sign(`pwarm-${i}`) })))).text();
-const promisesLat = [];
-const pc0 = promisesProcs.reduce((s, p) => s + cpuMsOf(p), 0);
-next = 0;
-await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-  while (next < N) {
-    const i = next++;
-    const s = performance.now();
-    const res = await promisesMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: promisesJwts[i] })));
-    await res.text();
-    if (res.status !== 201) failures++;
-    promisesLat.push(performance.now() - s);
-  }
-}));
-await new Promise((r) => setTimeout(r, 500)); // the same settling time as the service got
-const promisesCpu = (promisesProcs.reduce((s, p) => s + cpuMsOf(p), 0) - pc0) / N;
-const promisesSolo = [];
-const promisesSoloJwts = await Promise.all(soloIds.map(sign));
-for (let i = 0; i < SOLO; i++) {
-  const s = performance.now();
-  await (await promisesMf.dispatchFetch('http://x/', floorInit(JSON.stringify({ jwt: promisesSoloJwts[i] })))).text();
-  promisesSolo.push(performance.now() - s);
-}
+const promises = await measureWorker(promisesMf, promisesProcs);
 await promisesMf.dispose();
 
 console.log(`\n# enrollment (jwt) against workerd + dev cluster: ${N} enrollments, concurrency ${CONCURRENCY}${failures ? `, ${failures} FAILED` : ''}`);
@@ -373,10 +360,16 @@ row('latency p99', pct(latencies, 99), pct(baseLat, 99), 'ms');
 row(`unloaded p50 (${SOLO}, one at a time)`, pct(soloLat, 50), pct(soloBaseLat, 50), 'ms');
 row('CPU per enrollment', serverCpuPerEnroll, baseCpuPerOp, 'ms');
 console.log('baseline = jose jwtVerify + 3 sha256 + one HTTPS Secret create, in Node, same cluster; service CPU = workerd process CPU / enrollments');
-console.log(`the same bare work as a bare Worker in workerd (Miniflare): CPU ${floorCpu.toFixed(2)} ms (${(floorCpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(floorLat, 50).toFixed(1)} ms, unloaded p50 ${pct(floorSolo, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / floorCpu).toFixed(2)}x that CPU`);
+console.log(`the same bare work as a bare Worker in workerd (Miniflare): CPU ${floor.cpu.toFixed(2)} ms (${(floor.cpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(floor.lat, 50).toFixed(1)} ms, unloaded p50 ${pct(floor.solo, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / floor.cpu).toFixed(2)}x that CPU`);
 
-console.log(`the floor of the promises${FLOOR_SKIP ? ` WITHOUT ${FLOOR_SKIP}` : ''} (the bare Worker + one Durable Object call, its storage, the watcher, the node-password lookup, D1 batched; no framework, no logic): CPU ${promisesCpu.toFixed(2)} ms (${(promisesCpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(promisesLat, 50).toFixed(1)} ms (${(pct(promisesLat, 50) / pct(baseLat, 50)).toFixed(2)}x), unloaded p50 ${pct(promisesSolo, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / promisesCpu).toFixed(2)}x that CPU and ${(pct(latencies, 50) / pct(promisesLat, 50)).toFixed(2)}x its p50`);
+console.log(`the floor of the promises${FLOOR_SKIP ? ` WITHOUT ${FLOOR_SKIP}` : ''} (the bare Worker + one Durable Object call, its storage, the watcher, the node-password lookup, D1 batched; no framework, no logic): CPU ${promises.cpu.toFixed(2)} ms (${(promises.cpu / baseCpuPerOp).toFixed(2)}x the Node baseline), p50 ${pct(promises.lat, 50).toFixed(1)} ms (${(pct(promises.lat, 50) / pct(baseLat, 50)).toFixed(2)}x), unloaded p50 ${pct(promises.solo, 50).toFixed(1)} ms; the service is ${(serverCpuPerEnroll / promises.cpu).toFixed(2)}x that CPU and ${(pct(latencies, 50) / pct(promises.lat, 50)).toFixed(2)}x its p50`);
 
-cluster.kill('SIGTERM');
+// The dev cluster writes its state behind (at most 25 ms later, and at exit): the directory goes
+// only once it has exited, or its last write races the removal (ENOTEMPTY).
+await new Promise((r) => {
+  cluster.once('exit', r);
+  cluster.kill('SIGTERM');
+  setTimeout(r, 5_000).unref();
+});
 rmSync(tmp, { recursive: true, force: true });
 if (failures) process.exitCode = 1;

@@ -384,5 +384,11 @@ for (const r of results) {
 
 await stopService();
 stopping = true;
-cluster.kill('SIGTERM');
+// The dev cluster writes its state behind (at most 25 ms later, and at exit): the directory goes
+// only once it has exited, or its last write races the removal (ENOTEMPTY).
+await new Promise((r) => {
+  cluster.once('exit', r);
+  cluster.kill('SIGTERM');
+  setTimeout(r, 5_000).unref();
+});
 rmSync(tmp, { recursive: true, force: true });
