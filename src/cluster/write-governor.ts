@@ -59,10 +59,11 @@ export interface SlotRequest {
  */
 export const SPARE_CREATES_MAX = 4;
 /**
- * Spare slots are granted only from the part of the schedule that is free within this long of the
- * present, so they never move the schedule further ahead than this: when it is booked ahead (a
- * storm) none are granted and no isolate hoards slots another needs; a spare not used by its time
- * + SLOT_STALE_MS is dropped, and what it cost is schedule time nobody was asking for.
+ * Spare slots are granted only while the schedule, after them, ends within this long of the
+ * present, so they never move it further ahead than this: when it is booked ahead (a storm) none
+ * are granted and no isolate hoards slots another needs; a spare not used by its time +
+ * SLOT_STALE_MS is dropped, and what it cost is schedule time nobody was asking for. So spares
+ * need slots at most 50 ms apart (a cap of 25 or more): at the default cap, 20, there are none.
  */
 export const SPARE_HORIZON_MS = 100;
 
@@ -92,8 +93,9 @@ export function allocateSlots(schedule: GovernorSchedule | null, req: SlotReques
   const creates: number[] = [];
   for (let i = 0; i < req.deletes && next - now <= DELETE_HORIZON_MS; i++, next += interval) deletes.push(Math.ceil(next));
   for (let i = 0; i < req.creates && next - now <= CREATE_HORIZON_MS; i++, next += interval) creates.push(Math.ceil(next));
-  const wanted = creates.length;
-  for (let i = 0; wanted === req.creates && i < Math.min(req.spareCreates ?? 0, SPARE_CREATES_MAX) && next - now <= SPARE_HORIZON_MS; i++, next += interval) creates.push(Math.ceil(next));
+  // A spare only if the schedule still ends within the spare horizon after it: spares never move it
+  // further ahead than that (nor past WriteGovernorObject's PERSIST_AHEAD_MS: no storage write).
+  for (let i = 0; i < Math.min(req.spareCreates ?? 0, SPARE_CREATES_MAX) && next + interval - now <= SPARE_HORIZON_MS; i++, next += interval) creates.push(Math.ceil(next));
   return { schedule: { nextFreeMs: next }, grant: { creates, deletes, busyForMs: Math.max(0, next - now - CREATE_HORIZON_MS) + interval } };
 }
 

@@ -16,6 +16,12 @@ export const QUEUE_SEND_MAX = 100;
 
 export async function writeOutbox(db: D1Database, records: readonly OutboxRecord[], queue: Queue<OutboundEvent> | null): Promise<void> {
   if (records.length === 0) return;
+  await writeRecords(db, records);
+  if (queue) await publish(queue, records);
+}
+
+/** The audit records and each machine's newest listing view, in one D1 batch (one round trip, one transaction). */
+async function writeRecords(db: D1Database, records: readonly OutboxRecord[]): Promise<void> {
   const audit = db.prepare('INSERT INTO audit (at, event, outcome, machine_id, method, code, reason, token_id, request_id, actor, client_ip, record_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING');
   const stmts: D1PreparedStatement[] = [];
   for (const r of records) {
@@ -23,7 +29,7 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
     stmts.push(audit.bind(e.at, e.event, e.outcome, e.machineId, e.method, e.code, e.reason?.slice(0, 1000) ?? null, e.tokenId, e.requestId, e.actor, e.clientIp, r.id));
   }
   // Each machine's newest view (by updatedAt: outbox keys are not in time order) is enough for the
-  // listing; one batch (one D1 round trip) for all.
+  // listing.
   const latest = new Map<string, NonNullable<OutboxRecord['view']>>();
   for (const r of records) {
     const v = r.view;
@@ -31,22 +37,35 @@ export async function writeOutbox(db: D1Database, records: readonly OutboxRecord
   }
   for (const view of latest.values()) stmts.push(machineUpsert(db, view));
   await db.batch(stmts);
-  if (queue) {
-    const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, `rec-${r.id}`), contentType: 'json' as const }));
-    for (let i = 0; i < events.length; i += QUEUE_SEND_MAX) await queue.sendBatch(events.slice(i, i + QUEUE_SEND_MAX));
-  }
+}
+
+async function publish(queue: Queue<OutboundEvent>, records: readonly OutboxRecord[]): Promise<void> {
+  const events = records.filter((r) => PUBLISHED_EVENTS.has(r.audit.event)).map((r) => ({ body: toOutboundEvent(r.audit, `rec-${r.id}`), contentType: 'json' as const }));
+  for (let i = 0; i < events.length; i += QUEUE_SEND_MAX) await queue.sendBatch(events.slice(i, i + QUEUE_SEND_MAX));
 }
 
 /**
- * Several machines' outboxes in one D1 batch; if that batch fails, each outbox is written on its
- * own, so one bad record fails only its machine. Answers one error (or undefined) per outbox.
+ * Several machines' outboxes in one D1 batch; if D1 refuses that batch, each outbox is written on
+ * its own, so one bad record fails only its machine. If D1 took it and the queue then refuses the
+ * events, every outbox fails as it is (their records stay owed and are written again, once, with
+ * their events, at the next flush), without writing D1 again outbox by outbox. Answers one error
+ * (or undefined) per outbox.
  */
 export async function writeOutboxes(db: D1Database, outboxes: ReadonlyArray<readonly OutboxRecord[]>, queue: Queue<OutboundEvent> | null): Promise<unknown[]> {
+  const all = outboxes.flat();
+  if (all.length === 0) return outboxes.map(() => undefined);
   try {
-    await writeOutbox(db, outboxes.flat(), queue);
-    return outboxes.map(() => undefined);
+    await writeRecords(db, all);
   } catch (err) {
     if (outboxes.length === 1) return [err ?? new Error('write failed')];
     return Promise.all(outboxes.map((o) => writeOutbox(db, o, queue).then(() => undefined, (e: unknown) => e ?? new Error('write failed'))));
   }
+  if (queue) {
+    try {
+      await publish(queue, all);
+    } catch (err) {
+      return outboxes.map(() => err ?? new Error('publish failed'));
+    }
+  }
+  return outboxes.map(() => undefined);
 }

@@ -165,14 +165,16 @@ describe('Idempotency-Key and the audit outbox', () => {
     const { tokenId } = (await res.json()) as { tokenId: string };
     const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-single-1'));
     // The after-answer write is done (the outbox empties), then the token expires unjoined.
-    for (let i = 0; i < 100 && (await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const outboxSize = () => runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
+    for (let i = 0; i < 100 && (await outboxSize()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await outboxSize()).toBe(0);
     await runInDurableObject(stub, async (_o, state) => {
       const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
       state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
     });
     // The alarm and a second run (as an answer's housekeeping would start) at the same moment.
     await runInDurableObject(stub, async (o) => {
-      await Promise.all([o.alarm(), o.alarm()]);
+      await Promise.all([o.alarm!(), o.alarm!()]);
     });
     const deletes = (await devRequests()).filter((r) => r.method === 'DELETE' && r.path.endsWith(`/bootstrap-token-${tokenId}`));
     expect(deletes.map((r) => r.status)).toEqual([200]);
