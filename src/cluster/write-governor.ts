@@ -53,9 +53,9 @@ export interface SlotRequest {
 
 /**
  * A refill for creates also asks for up to this many spare slots, for the enrollments that come
- * next: each would otherwise make its own call to the governor (one Durable Object round trip,
- * ~1 ms of CPU and a network hop on Workers) whenever fewer than two wait at once, as at any
- * moderate rate.
+ * next: each would otherwise make its own call to the governor (a Durable Object round trip:
+ * about 1 ms of workerd CPU in Miniflare, and a network hop on Workers) whenever fewer than two
+ * wait at once, as at any moderate rate.
  */
 export const SPARE_CREATES_MAX = 4;
 /**
