@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, jwtVerify, createLocalJWKSet, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import { startProfile } from './profile.mjs';
-import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
+import { cpuMsOfAll, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const N = Number(process.env.BENCH_ENROLLMENTS ?? 200);
@@ -99,7 +99,7 @@ for (let i = 0; i < 5; i++) {
 }
 
 const profiler = PROFILE ? await startProfile(mf) : null;
-const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
+const cpu0 = cpuMsOfAll(workerd);
 const latencies = [];
 let next = 0;
 let failures = 0;
@@ -120,7 +120,7 @@ const wall = performance.now() - t0;
 // The work each enrollment leaves behind (its audit write, owed deletes: right after the answer)
 // is part of its cost: give the last ones time to finish before CPU is read.
 await new Promise((r) => setTimeout(r, 500));
-const serverCpuPerEnroll = (workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0) / N;
+const serverCpuPerEnroll = (cpuMsOfAll(workerd) - cpu0) / N;
 if (profiler) await profiler.stop(PROFILE, N);
 // Unloaded latency: one request at a time, so no request waits behind another (at concurrency 8
 // on 2 cores, p50 is mostly queueing: 8 in flight / throughput).
@@ -188,7 +188,7 @@ for (let i = 0; i < SOLO; i++) {
 async function measureWorker(worker, procs) {
   const jwtsLoaded = await Promise.all(ids.map(sign));
   const lat = [];
-  const c0 = procs.reduce((s, p) => s + cpuMsOf(p), 0);
+  const c0 = cpuMsOfAll(procs);
   let at = 0;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (at < N) {
@@ -201,7 +201,7 @@ async function measureWorker(worker, procs) {
     }
   }));
   await new Promise((r) => setTimeout(r, 500)); // the same settling time as the service got
-  const cpu = (procs.reduce((s, p) => s + cpuMsOf(p), 0) - c0) / N;
+  const cpu = (cpuMsOfAll(procs) - c0) / N;
   const solo = [];
   const jwtsSolo = await Promise.all(soloIds.map(sign));
   for (let i = 0; i < SOLO; i++) {

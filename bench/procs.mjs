@@ -16,6 +16,13 @@ export function cpuMsOf(pid) {
   }
 }
 
+/** utime + stime of every pid in `pids`, each pid counted once (a process listed twice is not twice the CPU). */
+export function cpuMsOfAll(pids) {
+  let ms = 0;
+  for (const pid of new Set(pids)) ms += cpuMsOf(pid);
+  return ms;
+}
+
 /** Pids whose command name is `name`. */
 export function processesNamed(name) {
   return readdirSync('/proc')

@@ -1,12 +1,16 @@
-// BENCH_PROFILE=<file.cpuprofile> support for the workerd suites: V8's sampling profiler on the
-// Worker's isolate (the Worker and its Durable Objects) through Miniflare's inspector port; the
+// BENCH_PROFILE=<file.cpuprofile> support for the workerd suites and the Deno storm: V8's sampling
+// profiler on the Worker's isolate (the Worker and its Durable Objects) through Miniflare's
+// inspector port, or on the Deno process through its inspector; the
 // profile is written for DevTools and the top functions by self time are printed per enrollment.
 import { writeFileSync } from 'node:fs';
 
-/** Connects to the isolate's inspector (Miniflare inspectorPort) and starts V8's sampling profiler. */
-export async function startProfile(mf) {
+/**
+ * Connects to the isolate's inspector and starts V8's sampling profiler: Miniflare's (inspectorPort)
+ * for a Miniflare instance, or any inspector's HTTP address (Deno's `--inspect=host:port`).
+ */
+export async function startProfile(mfOrInspector) {
   const { WebSocket } = await import('ws');
-  const base = await mf.getInspectorURL();
+  const base = typeof mfOrInspector === 'string' ? new URL(mfOrInspector) : await mfOrInspector.getInspectorURL();
   const targets = await (await fetch(new URL('/json', base.href.replace(/^ws/, 'http')))).json();
   const target = targets.find((t) => /k3s-enroll|core:user/.test(t.id ?? t.title ?? '')) ?? targets[0];
   const ws = new WebSocket(target.webSocketDebuggerUrl);

@@ -11,7 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Miniflare } from 'miniflare';
 import { startProfile } from './profile.mjs';
-import { cpuMsOf, descendsFromUs, pct, processesNamed } from './procs.mjs';
+import { cpuMsOf, cpuMsOfAll, descendsFromUs, pct, processesNamed } from './procs.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MACHINES = Number(process.env.STORM_MACHINES ?? 1000);
@@ -71,8 +71,11 @@ const DENO_DID_NOT_START = 'Deno did not start';
 let send;
 let serviceProcs = [];
 let stopService = async () => {};
+/** What BENCH_PROFILE profiles: Miniflare's inspector (workerd), or Deno's. */
+let profileTarget = null;
 if (RUNTIME === 'deno') {
-  const deno = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
+  const denoInspector = process.env.BENCH_PROFILE ? `127.0.0.1:${9229 + (process.pid % 500)}` : null;
+  const deno = spawn(join(ROOT, 'node_modules/.bin/deno'), ['run', ...(denoInspector ? [`--inspect=${denoInspector}`] : []), '--unstable-kv', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', '--cached-only', 'src/deno.ts'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'ignore'],
     env: { PATH: process.env.PATH, HOME: process.env.HOME, DENO_NO_UPDATE_CHECK: '1', DENO_DIR: join(ROOT, 'node_modules/.deno-cache'), PORT: '0', DENO_KV_PATH: ':memory:', DENO_CERT: info.caFile, K3S_SERVER_URL: 'https://k3s.storm.test:6443', CLUSTER_API_URL: info.url, CLUSTER_SA_TOKEN: info.serviceAccountToken, CLUSTER_CA_PEM: caPem, ADMIN_TOKEN: ADMIN, FLEET_WEBHOOK_SECRET: FLEET_SECRET, CLUSTER_MAX_WRITES_PER_SECOND: String(CAP) },
@@ -88,8 +91,10 @@ if (RUNTIME === 'deno') {
     deno.on('exit', (c) => rej(new Error(`${DENO_DID_NOT_START}: deno exited ${c} (run the Deno e2e test once to fill node_modules/.deno-cache)`)));
   });
   send = (path, init) => fetch(`${listening}${path}`, init);
+  // `deno.pid` is itself a process named deno: cpuMsOfAll counts it once (it was counted twice).
   serviceProcs = [deno.pid, ...processesNamed('deno').filter((p) => descendsFromUs(p))];
   stopService = async () => void deno.kill('SIGTERM');
+  if (denoInspector) profileTarget = `http://${denoInspector}`;
 }
 const dist = join(tmp, 'dist');
 let mf = null;
@@ -221,14 +226,14 @@ async function storm(name, n, ipOf, abortMs = () => null) {
   await sleep(1100);
   await resetWrites();
   const stats = { latencies: [], latOk: [], latRefused: [], enrolled: new Map(), failed: new Map(), statuses: new Map(), retries: 0, aborted: 0 };
-  const profiler = process.env.BENCH_PROFILE && mf ? await startProfile(mf) : null;
-  const cpu0 = workerd.reduce((s, p) => s + cpuMsOf(p), 0);
+  const profiler = process.env.BENCH_PROFILE && (mf || profileTarget) ? await startProfile(mf ?? profileTarget) : null;
+  const cpu0 = cpuMsOfAll(workerd);
   const clusterCpu0 = cpuMsOf(cluster.pid);
   const load0 = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
   const t0 = performance.now();
   await pool(IN_FLIGHT, ids, (id, i) => enrollMachine(id, codes.get(id), ipOf(i), stats, abortMs(i)));
   const wall = (performance.now() - t0) / 1000;
-  const serviceCpuMs = workerd.reduce((s, p) => s + cpuMsOf(p), 0) - cpu0;
+  const serviceCpuMs = cpuMsOfAll(workerd) - cpu0;
   const cpu = serviceCpuMs / Math.max(1, stats.enrolled.size);
   // How much CPU the service and the dev cluster actually got: on a shared machine a starved
   // process shows as long waits with little CPU used (the cores went to other jobs).
@@ -278,11 +283,11 @@ async function cpuPerRequest(procs, sendFn, n, warm, expectCode) {
     if (res.status !== 503 || code !== expectCode) bad.set(`${res.status} ${code}`, (bad.get(`${res.status} ${code}`) ?? 0) + 1);
   };
   await pool(IN_FLIGHT, Array.from({ length: warm }, (_, i) => i + n), one);
-  const c0 = procs.reduce((s, p) => s + cpuMsOf(p), 0);
+  const c0 = cpuMsOfAll(procs);
   const t0 = performance.now();
   await pool(IN_FLIGHT, Array.from({ length: n }, (_, i) => i), one);
   const wall = performance.now() - t0;
-  return { cpu: (procs.reduce((s, p) => s + cpuMsOf(p), 0) - c0) / n, perSecond: n / (wall / 1000), bad };
+  return { cpu: (cpuMsOfAll(procs) - c0) / n, perSecond: n / (wall / 1000), bad };
 }
 
 /**
