@@ -70,6 +70,23 @@
 //     anything, and Date.parse gives NaN for each such string tried (' ', 'x', 'Z', '+02:00',
 //     ':30', ' GMT', '\n' after the zone), so parseRfc3339 still returns null.
 //   src/token/human-duration.ts:6 `seconds < 0` → `seconds <= 0`: 0 s formats "0s" in the next branch.
+//   src/cluster/write-governor.ts, the gate (createBatchedWriteGate):
+//     - the `length > 0` guards of the loops that drop old entries (answered, pool, refusedAt) →
+//       `true` / `>= 0`: on an empty array the comparison reads `undefined`, which is false;
+//     - shortAt `{ create: -Infinity, … }` → `{}`: `undefined >= started` is false like -Infinity;
+//     - windowWait's `inFlight.size < windowCap && answered.length > 0` → `||`, `<=`, `true`,
+//       `>= 0`: a write leaves only while unanswered + recently answered < the cap, so the two are
+//       never both at or over it, and with nothing answered the branch is reached only when the
+//       unanswered alone fill the window (both arms then poll);
+//     - `call.catch(() => undefined)` removed: Promise.race already handles the call's rejection;
+//     - the refill's `finally` guard `timer !== undefined` → `true`: the timer is always set;
+//     - `polls * GATE_POLL_MS > GATE_WAIT_MAX_MS` → `>=` or `polls / GATE_POLL_MS`: the same
+//       refusal, one or many more polls later;
+//     - giveBack's staleness check → `false`, and its sorted insert `t > slotAt` → `>=`: take()
+//       drops stale slots anyway, and equal times are interchangeable;
+//     - send's window-wait bound `>` → `>=`: differs only when a wait ends exactly at the bound;
+//     - send's fresh slot `acquire(kind, { wait: false })` → `{}` / `{ wait: true }`: the wait
+//       then happens in acquire instead of at the top of send's loop, to the same time.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -80,6 +97,7 @@ export default {
     'src/attest/**/*.ts',
     'src/enroll/machine-state.ts',
     'src/http/webhook-signature.ts',
+    'src/cluster/write-governor.ts',
     '!src/**/*.test.ts',
   ],
   coverageAnalysis: 'perTest',

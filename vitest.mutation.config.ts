@@ -14,6 +14,7 @@ export default defineConfig({
       'src/attest/**/*.test.ts',
       'src/enroll/machine-state*.test.ts',
       'src/http/webhook-signature*.test.ts',
+      'src/cluster/write-governor*.test.ts',
     ],
     exclude: ['src/**/*.swtpm.test.ts', 'src/attest/tpm/quote.test.ts'],
     testTimeout: 30_000,
