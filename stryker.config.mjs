@@ -87,6 +87,16 @@
 //     - send's window-wait bound `>` → `>=`: differs only when a wait ends exactly at the bound;
 //     - send's fresh slot `acquire(kind, { wait: false })` → `{}` / `{ wait: true }`: the wait
 //       then happens in acquire instead of at the top of send's loop, to the same time.
+//   src/store/batched-calls.ts:
+//     - `++turn` → `--turn`: turns only need to differ from each other;
+//     - `call.catch(() => undefined)` removed: Promise.race already handles the call's rejection;
+//     - `batch.length === 0` → `false`: every path into sendOne finds its own or a queued item
+//       (a submitter's, a waiter's whose item is untaken, or the continuation when the queue is
+//       not empty), and nothing else slices the queue between;
+//     - settle's `if (e.settled) return` → `false`: an entry is settled once by its batch, or by a
+//       waiter past its deadline, whose wait() has then returned; nobody reads it again;
+//     - the default `now` → `() => undefined`: only a takeover reads the clock, and with the
+//       default timers a sender's deadline timer always fires (tests that take over inject both).
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -98,6 +108,7 @@ export default {
     'src/enroll/machine-state.ts',
     'src/http/webhook-signature.ts',
     'src/cluster/write-governor.ts',
+    'src/store/batched-calls.ts',
     '!src/**/*.test.ts',
   ],
   coverageAnalysis: 'perTest',

@@ -15,6 +15,7 @@ export default defineConfig({
       'src/enroll/machine-state*.test.ts',
       'src/http/webhook-signature*.test.ts',
       'src/cluster/write-governor*.test.ts',
+      'src/store/batched-calls*.test.ts',
     ],
     exclude: ['src/**/*.swtpm.test.ts', 'src/attest/tpm/quote.test.ts'],
     testTimeout: 30_000,

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createBatchedCalls, type BatchedCalls } from './batched-calls.ts';
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -193,5 +193,100 @@ describe('createBatchedCalls', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('createBatchedCalls, to the millisecond', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  it('a batch that fails without an error fails its tickets with "batch failed"', async () => {
+    const b = createBatchedCalls<number>(() => Promise.reject(undefined));
+    await expect(call(b, 1)).rejects.toThrow('batch failed');
+  });
+
+  it('a sender\'s turn holds until exactly lingerMs + callTimeoutMs after it began; a millisecond later a waiter sends', async () => {
+    const time = fakeTime();
+    const sent: number[][] = [];
+    const b = createBatchedCalls<number>(async (items) => void sent.push(items), { lingerMs: 10, callTimeoutMs: 100, setTimer: time.setTimer, now: time.now });
+    time.drop(); // the first sender's linger timer is lost
+    b.submit(1);
+    const waiting = call(b, 2, 1);
+    // The waiter takes over a millisecond after 110 and lingers 10 ms itself: it sends at 121.
+    await time.advance(120);
+    expect(sent).toEqual([]);
+    await time.advance(1);
+    expect(sent).toEqual([[1, 2]]);
+    await waiting;
+  });
+
+  it('a full batch leaves at once, without lingering for company', async () => {
+    const time = fakeTime();
+    const sent: number[][] = [];
+    const b = createBatchedCalls<number>(async (items) => void sent.push(items), { maxBatch: 2, lingerMs: 10, callTimeoutMs: 100, setTimer: time.setTimer, now: time.now });
+    time.drop(); // the first sender's linger timer is lost: two items wait, a full batch
+    b.submit(1);
+    const second = b.submit(2);
+    await time.advance(111);
+    const waiting = b.wait(second.ticket, 1); // the sender it finds gone, it sends the full batch itself
+    await tick();
+    expect(sent).toEqual([[1, 2]]);
+    await waiting;
+  });
+
+  it('a ticket taken into a batch that never answers fails a millisecond after its deadline, not before', async () => {
+    const time = fakeTime();
+    const b = createBatchedCalls<number>(async () => new Promise<void>(() => undefined), { callTimeoutMs: 100, setTimer: time.setTimer, now: time.now });
+    time.drop(); // the sender's call deadline is lost
+    const { ticket } = b.submit(1);
+    let outcome = 'pending';
+    void b.wait(ticket, 1).then(() => (outcome = 'ok'), (e: Error) => (outcome = e.message));
+    await time.advance(100);
+    expect(outcome).toBe('pending');
+    await time.advance(1);
+    expect(outcome).toBe('no answer in 100 ms');
+  });
+
+  it('a sender given up on that comes back late does not end its successor\'s turn: still one batch at a time', async () => {
+    const time = fakeTime();
+    const answers: Array<() => void> = [];
+    let inFlight = 0;
+    let most = 0;
+    const b = createBatchedCalls<number>(
+      async () => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise<void>((r) => answers.push(r));
+        inFlight--;
+      },
+      { callTimeoutMs: 100, setTimer: time.setTimer, now: time.now },
+    );
+    time.drop(); // the first sender's deadline timer is lost: it hangs
+    void b.submit(1).sending;
+    await tick();
+    const second = b.submit(2); // queued behind the hung sender
+    await time.advance(101); // its turn is over: the second item's owner sends
+    void b.wait(second.ticket, 1).catch(() => undefined);
+    await tick();
+    expect(answers).toHaveLength(2);
+    answers[0]!(); // the first sender comes back while the second's batch is in flight
+    await tick();
+    most = inFlight; // (the takeover itself ran beside the hung call, by design)
+    expect(most).toBe(1);
+    void b.submit(3).sending; // must queue, not send beside the second batch
+    await tick();
+    expect(most).toBe(1);
+    answers[1]!();
+    await time.advance(10);
+    for (const a of answers.slice(2)) a();
+    await time.advance(10);
+  });
+
+  it('with the default timers, a batch that answered leaves no timer behind', async () => {
+    vi.useFakeTimers();
+    const b = createBatchedCalls<number>(async () => undefined);
+    const { ticket, sending } = b.submit(1);
+    await sending;
+    await b.wait(ticket, 1);
+    expect(vi.getTimerCount()).toBe(0);
   });
 });
