@@ -97,6 +97,27 @@
 //       waiter past its deadline, whose wait() has then returned; nobody reads it again;
 //     - the default `now` → `() => undefined`: only a takeover reads the clock, and with the
 //       default timers a sender's deadline timer always fires (tests that take over inject both).
+//   src/enroll/idempotency.ts:
+//     - a retry's lifted marks (`usedJwts`/`usedChallenges` copies → `{}`, `codeUsedAt` lifted for
+//       any method, the jwt `delete` for any method): reserveEnrollment then checks only this
+//       proof's own mark, and the state it returns gets every mark back;
+//     - the retry test's first conjuncts (`state !== null`, `keySha256 !== null` → `true` or
+//       `||`): `rec !== null` and `rec.keySha256 === keySha256` imply them;
+//     - sameProof's length check → `true`: constantTimeEqualHex answers false for unequal lengths;
+//     - parseIdempotencyKey's `value.length < 1` → `false`: the pattern refuses "" too;
+//     - `state?.idempotency` → `state.idempotency` (:65, :75): a null state was refused just before.
+//   src/http/client-address.ts:
+//     - parseIpv6's 45-character cap → `false`: no longer text is an IPv6 address (it bounds work);
+//     - the `::` fill `'0'` → `''`: parseInt('', 16) is NaN, stored as byte 0 all the same;
+//     - isV4Mapped's `b.length === 16` → `true`: parseIpv6 answers 16 bytes or null;
+//     - `!t.includes(':')` → `false` / `includes('')`: parseIpv6 refuses text without a colon;
+//     - the prefix's `/^\d{1,3}$/` without `^` or `$`: Number() of what else matched is NaN;
+//     - the mapped-range test's `entry.slice(0, slash)` → `entry`: after the slash come digits only;
+//     - samePrefix's `rem === 0` → `false`: the mask is then 0 and the bytes compare equal;
+//     - formatIpAddress's loop bounds `< 8` → `<= 8` and its step `j === i ? i + 1 : j` → `i + 1`:
+//       reading past the 8 words finds undefined, and a run's later starting points are shorter;
+//     - clientAddressBehindProxies's `trusted.length === 0` → `false` (no range contains the
+//       peer) and `last === null ? peer : …` → `…` (the loop always sets last or returns first).
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -109,6 +130,9 @@ export default {
     'src/http/webhook-signature.ts',
     'src/cluster/write-governor.ts',
     'src/store/batched-calls.ts',
+    'src/store/failure-limiter.ts',
+    'src/enroll/idempotency.ts',
+    'src/http/client-address.ts',
     '!src/**/*.test.ts',
   ],
   coverageAnalysis: 'perTest',

@@ -113,3 +113,61 @@ describe('addressLimiterKey', () => {
     expect(addressLimiterKey('ip', 'x'.repeat(200))).toBe(`ip:${'x'.repeat(64)}`);
   });
 });
+
+describe('client addresses, rule by rule', () => {
+  it('the longest IPv6 text form (45 characters) parses; forms one group short or over with `::` are judged right', () => {
+    const longest = 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255';
+    expect(longest).toHaveLength(45);
+    expect(fmt(longest)).toBe('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff');
+    expect(fmt('1:2:3:4:5:6:7::')).toBe('1:2:3:4:5:6:7:0'); // `::` for one zero group
+    expect(fmt('1:2:3:4:5:6:7:8::1::')).toBeNull(); // two `::`, eight groups before them
+  });
+
+  it('IPv4-mapped means ::ffff:0:0/96 exactly; other embedded IPv4 forms stay IPv6', () => {
+    expect(parseIpAddress('::ffff:1.2.3.4')).toMatchObject({ version: 4 });
+    for (const v6 of ['::1:1.2.3.4', '1::ffff:1.2.3.4', '::fffe:1.2.3.4', '::feff:1.2.3.4']) expect(parseIpAddress(v6), v6).toMatchObject({ version: 6 });
+  });
+
+  it('a mapped IPv4 range (::ffff:10.0.0.0/104) is its IPv4 range; its prefix must be 96–128', () => {
+    expect(parseIpRanges('::ffff:10.0.0.0/104')).toEqual([{ version: 4, bytes: new Uint8Array([10, 0, 0, 0]), prefix: 8 }]);
+    expect(parseIpRanges('::ffff:10.0.0.1')).toEqual([{ version: 4, bytes: new Uint8Array([10, 0, 0, 1]), prefix: 32 }]);
+    expect(parseIpRanges('10.0.0.0/8')[0]!.prefix).toBe(8);
+    expect(parseIpRanges('fd00::/104')[0]).toMatchObject({ version: 6, prefix: 104 });
+    expect(() => parseIpRanges('::ffff:10.0.0.0/95')).toThrow('not an IP address or CIDR range: "::ffff:10.0.0.0/95"');
+    expect(() => parseIpRanges('10.0.0.0/33')).toThrow(TypeError);
+  });
+
+  it('a bad entry is named in the error, cut at 64 characters; blank entries are skipped', () => {
+    expect(() => parseIpRanges('nonsense')).toThrow(new TypeError('not an IP address or CIDR range: "nonsense"'));
+    expect(() => parseIpRanges('nonsense/8')).toThrow(new TypeError('not an IP address or CIDR range: "nonsense/8"'));
+    const long = `10.0.0.0/${'9'.repeat(80)}`;
+    expect(() => parseIpRanges(long)).toThrow(new TypeError(`not an IP address or CIDR range: "${long.slice(0, 64)}"`));
+    expect(parseIpRanges('10.0.0.1, , 10.0.0.2')).toHaveLength(2);
+  });
+
+  it('a range matches only addresses of its own version', () => {
+    const v4 = parseIpAddress('10.1.2.3')!;
+    expect(inIpRanges(v4, parseIpRanges('::/0'))).toBe(false);
+    expect(inIpRanges(v4, parseIpRanges('0.0.0.0/0'))).toBe(true);
+  });
+
+  it('hops: spaces around them are fine; anything after a port, or before an address, makes the hop unusable', () => {
+    const trusted = parseIpRanges('10.0.0.0/8');
+    expect(clientAddressBehindProxies('10.0.0.1', 'x,  [2001:db8::1]:443', trusted)).toBe('2001:db8::1');
+    for (const bad of ['[2001:db8::1]:443junk', 'x[2001:db8::1]', 'x198.51.100.7:80', '198.51.100.7:80x']) {
+      expect(clientAddressBehindProxies('10.0.0.1', bad, trusted), bad).toBe('10.0.0.1');
+    }
+  });
+
+  it('a peer that is no address, or a trusted peer without X-Forwarded-For, is the client itself', () => {
+    const trusted = parseIpRanges('10.0.0.0/8');
+    expect(clientAddressBehindProxies('not-an-address', '198.51.100.7', trusted)).toBe('not-an-address');
+    expect(clientAddressBehindProxies('10.0.0.1', null, trusted)).toBe('10.0.0.1');
+  });
+
+  it('only the last 64 hops are read: a chain of trusted proxies longer than that ends at the leftmost of them', () => {
+    const trusted = parseIpRanges('10.0.0.0/8');
+    const hops = ['198.51.100.7', ...Array.from({ length: 99 }, (_, i) => `10.0.${i >> 8}.${i & 255}`)];
+    expect(clientAddressBehindProxies('10.9.9.9', hops.join(','), trusted)).toBe(hops[hops.length - 64]);
+  });
+});

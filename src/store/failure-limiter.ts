@@ -9,7 +9,8 @@ import type { RateLimiter } from './ports.ts';
 
 /** Rejections that count against the client address. */
 const COUNTED: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['invalid_request', 'invalid_token', 'attestation_rejected', 'machine_unknown', 'machine_revoked', 'code_used', 'payload_too_large', 'unsupported_media_type']);
-const PENALTY_BOX_MAX_KEYS = 10_000;
+/** Addresses held in the penalty box at most (the oldest leaves first). */
+export const PENALTY_BOX_MAX_KEYS = 10_000;
 
 export interface FailureLimiter {
   /** Seconds to wait if `key` is in the penalty box, else null. Local, synchronous. */
