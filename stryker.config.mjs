@@ -118,6 +118,14 @@
 //       reading past the 8 words finds undefined, and a run's later starting points are shorter;
 //     - clientAddressBehindProxies's `trusted.length === 0` → `false` (no range contains the
 //       peer) and `last === null ? peer : …` → `…` (the loop always sets last or returns first).
+//   src/enroll/join-state.ts:
+//     - `s.revokedAt !== null` → `false` in awaitedToken (:47) and the revoked early return of
+//       applyNodeObserved (:136) → `false`: a revocation moves the live token to the owed deletes,
+//       so nothing is awaited and the general path decides the same nothing;
+//     - `passwordCreatedAt === null` / `readyHeartbeatAt === null` → `false` (:81, :82): null
+//       compares as 0, below any mint time the service writes, so the same wait follows;
+//     - the leading `state === null` checks (:190, :200) → `false`: the next check (`j === null`,
+//       `awaited === null`) holds for a null state too.
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -133,6 +141,7 @@ export default {
     'src/store/failure-limiter.ts',
     'src/enroll/idempotency.ts',
     'src/http/client-address.ts',
+    'src/enroll/join-state.ts',
     '!src/**/*.test.ts',
   ],
   coverageAnalysis: 'perTest',
