@@ -142,6 +142,8 @@ export default {
     'src/enroll/idempotency.ts',
     'src/http/client-address.ts',
     'src/enroll/join-state.ts',
+    'src/enroll/busy-audit.ts',
+    'src/enroll/registration.ts',
     '!src/**/*.test.ts',
   ],
   coverageAnalysis: 'perTest',

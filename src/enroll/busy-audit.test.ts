@@ -54,3 +54,56 @@ describe('createBusyAudit', () => {
     await expect(busy.refused({ requestId: 'r', clientIp: null, method: null })).resolves.toBeUndefined();
   });
 });
+
+describe('createBusyAudit, rule by rule', () => {
+  it('names the method only when the window saw one; counts refusals without an address or method; remembers at most 1,000 addresses', async () => {
+    const { audit, busy, fire } = setup();
+    const first = busy.refused({ requestId: 'a0', clientIp: null, method: null });
+    busy.refused({ requestId: 'a1', clientIp: null, method: '' });
+    for (let i = 0; i < 1_100; i++) busy.refused({ requestId: `b${i}`, clientIp: `10.1.${i >> 8}.${i & 255}`, method: i % 2 ? 'code' : 'jwt' }); // jwt first: the list is sorted
+    await fire();
+    await first;
+    const e = audit.events[0]!;
+    expect(e.method).toBeNull(); // two methods
+    expect(JSON.parse(e.reason!)).toMatchObject({ refused: 1_102, addresses: 1_000, methods: ['code', 'jwt'] });
+    expect(e.clientIp).toBeNull();
+    // One method, no address at all.
+    const next = busy.refused({ requestId: 'c0', clientIp: null, method: 'tpm' });
+    await fire();
+    await next;
+    expect(audit.events[1]).toMatchObject({ method: 'tpm', clientIp: null });
+    expect(JSON.parse(audit.events[1]!.reason!)).toMatchObject({ refused: 1, addresses: 0, methods: ['tpm'] });
+  });
+
+  it('a window whose record is being written is closed: the next refusal opens a new one, though the time has not passed', async () => {
+    const { audit, busy, fire } = setup();
+    const first = busy.refused({ requestId: 'w0', clientIp: '10.0.0.1', method: 'code' });
+    await fire(); // the first window's time is up: it is written, and closed
+    await first;
+    const second = busy.refused({ requestId: 'w1', clientIp: '10.0.0.2', method: 'code' });
+    expect(second).toBeInstanceOf(Promise);
+    await fire();
+    await second;
+    expect(audit.events.map((e) => e.requestId)).toEqual(['w0', 'w1']);
+  });
+
+  it('a record written late does not close the window opened after it', async () => {
+    const audit = createMemoryAuditLog();
+    let now = 0;
+    const timers: Array<() => void> = [];
+    const busy = createBusyAudit({ audit, now: () => now, sleep: () => new Promise<void>((r) => timers.push(r)) });
+    const first = busy.refused({ requestId: 'x0', clientIp: null, method: 'code' });
+    now += BUSY_AUDIT_WINDOW_MS; // a new window opens before the first one's record is written
+    const second = busy.refused({ requestId: 'x1', clientIp: null, method: 'code' });
+    expect(second).toBeInstanceOf(Promise);
+    timers.shift()!(); // the first record is written now
+    await first;
+    expect(busy.refused({ requestId: 'x2', clientIp: null, method: 'code' })).toBeNull(); // joins the open second window
+    timers.shift()!();
+    await second;
+    expect(audit.events.map((e) => [e.requestId, JSON.parse(e.reason!).refused])).toEqual([
+      ['x0', 1],
+      ['x1', 2],
+    ]);
+  });
+});

@@ -72,3 +72,24 @@ describe('parseMachineRegistration', () => {
     expect(refusal({}, 'Bad_Id').code).toBe('invalid_request');
   });
 });
+
+describe('parseMachineRegistration, rule by rule', () => {
+  it('a code lives 7 days by default; an expiry must be after now, to the millisecond', () => {
+    expect(ENROLLMENT_CODE_TTL_DEFAULT_MS).toBe(604_800_000);
+    const at = (iso: string) => parseMachineRegistration('edge-1', { enrollmentCode: 'code-0123456789abcdef', enrollmentCodeExpiresAt: iso }, NOW).enrollmentCodeExpiresAt;
+    expect(at('2026-06-01T00:00:00.001Z')).toBe(NOW.getTime() + 1);
+    expect(refusal({ enrollmentCode: 'code-0123456789abcdef', enrollmentCodeExpiresAt: '2026-06-01T00:00:00Z' })).toEqual({ code: 'invalid_request', message: 'enrollmentCodeExpiresAt: must be an RFC 3339 time in the future' });
+  });
+
+  it('an id in the body must be the path\'s; groups and the token lifetime are taken when given, in whole seconds', () => {
+    expect(refusal({ id: 'edge-2' })).toEqual({ code: 'invalid_request', message: 'id: must match the path' });
+    expect(parseMachineRegistration('edge-1', { id: 'edge-1' }, NOW).id).toBe('edge-1');
+    const r = parseMachineRegistration('edge-1', { groups: ['system:bootstrappers:k3s:edge'], tokenTtl: '90s' }, NOW);
+    expect(r.groups).toEqual(['system:bootstrappers:k3s:edge']);
+    expect(r.tokenTtlSeconds).toBe(90);
+  });
+
+  it('a bad machine id names the path parameter', () => {
+    expect(refusal({}, 'Bad_Id').message).toMatch(/^machine id/);
+  });
+});
