@@ -214,23 +214,34 @@ async function measureWorker(worker, procs) {
   return { cpu, lat, solo };
 }
 
+/**
+ * What both baseline Workers share, as plain JavaScript: the JWT check (ES256 with WebCrypto; null
+ * when the signature fails) and one Secret create to the cluster.
+ */
+const WORKER_COMMON = `
+const b64u = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+let key;
+async function verifiedClaims(req, env) {
+  const { jwt } = await req.json();
+  const [h, p, sig] = jwt.split('.');
+  key ??= await crypto.subtle.importKey('jwk', JSON.parse(env.JWK), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
+  const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, b64u(sig), new TextEncoder().encode(h + '.' + p));
+  return ok ? JSON.parse(new TextDecoder().decode(b64u(p))) : null;
+}
+const tokenId = () => Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
+const createSecret = (env, id) => fetch(env.URL + '/api/v1/namespaces/kube-system/secrets', { method: 'POST', headers: { authorization: 'Bearer ' + env.TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bootstrap-token-' + id, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } }) });
+`;
 // The same bare work inside workerd (a second baseline: what the runtime itself costs): a Worker
 // that reads the JSON body, verifies the ES256 JWT with WebCrypto, hashes, and sends one Secret
 // create to the same cluster — no framework, no Durable Object, no storage, no audit.
-const FLOOR_WORKER = `
-const b64u = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-let key;
+const FLOOR_WORKER = `${WORKER_COMMON}
 export default {
   async fetch(req, env) {
-    const { jwt } = await req.json();
-    const [h, p, sig] = jwt.split('.');
-    key ??= await crypto.subtle.importKey('jwk', JSON.parse(env.JWK), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
-    const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, b64u(sig), new TextEncoder().encode(h + '.' + p));
-    if (!ok) return new Response('bad', { status: 401 });
-    const claims = JSON.parse(new TextDecoder().decode(b64u(p)));
+    const claims = await verifiedClaims(req, env);
+    if (claims === null) return new Response('bad', { status: 401 });
     await crypto.subtle.digest('SHA-256', new TextEncoder().encode(claims.jti));
-    const id = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
-    const res = await fetch(env.URL + '/api/v1/namespaces/kube-system/secrets', { method: 'POST', headers: { authorization: 'Bearer ' + env.TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bootstrap-token-' + id, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } }) });
+    const id = tokenId();
+    const res = await createSecret(env, id);
     await res.text();
     return res.status === 201 ? Response.json({ id }, { status: 201 }) : new Response('create failed', { status: 502 });
   },
@@ -261,10 +272,8 @@ await floorMf.dispose();
 // and the alarm moved to the token's expiry. What the service costs beyond this is its own overhead.
 const PROMISES_WORKER = `
 import { DurableObject } from 'cloudflare:workers';
-const b64u = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-let key;
+${WORKER_COMMON}
 const skip = (env, part) => env.SKIP.split(',').includes(part);
-const tokenId = () => Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => 'abcdefghijklmnopqrstuvwxyz0123456789'[b % 36]).join('');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // The isolate's D1 writer: records queued within 50 ms go in one batch; each request waits for its
 // own record to be written (polling: no promise crosses objects) before deleting its outbox copy.
@@ -313,7 +322,7 @@ export class Machine extends DurableObject {
     const pw = skip(this.env, 'password') ? null : fetch(this.env.URL + '/api/v1/namespaces/kube-system/secrets/' + machine + '.node-password.k3s', { headers: { authorization: 'Bearer ' + this.env.TOKEN } }).then((r) => r.text());
     const alongside = Promise.allSettled([watch, pw]);
     const id = tokenId();
-    const res = await fetch(this.env.URL + '/api/v1/namespaces/kube-system/secrets', { method: 'POST', headers: { authorization: 'Bearer ' + this.env.TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bootstrap-token-' + id, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } }) });
+    const res = await createSecret(this.env, id);
     await res.text();
     await alongside;
     if (res.status !== 201) return null;
@@ -346,16 +355,12 @@ export class Watch extends DurableObject {
 }
 export default {
   async fetch(req, env) {
-    const { jwt } = await req.json();
-    const [h, p, sig] = jwt.split('.');
-    key ??= await crypto.subtle.importKey('jwk', JSON.parse(env.JWK), { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
-    const ok = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, b64u(sig), new TextEncoder().encode(h + '.' + p));
-    if (!ok) return new Response('bad', { status: 401 });
-    const claims = JSON.parse(new TextDecoder().decode(b64u(p)));
+    const claims = await verifiedClaims(req, env);
+    if (claims === null) return new Response('bad', { status: 401 });
     const jtiHash = [...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(claims.jti)))].map((b) => b.toString(16).padStart(2, '0')).join('');
     if (skip(env, 'object')) {
       const id = tokenId();
-      const res = await fetch(env.URL + '/api/v1/namespaces/kube-system/secrets', { method: 'POST', headers: { authorization: 'Bearer ' + env.TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bootstrap-token-' + id, namespace: 'kube-system' }, type: 'bootstrap.kubernetes.io/token', stringData: { 'token-id': id, 'token-secret': '0123456789abcdef', 'usage-bootstrap-authentication': 'true' } }) });
+      const res = await createSecret(env, id);
       await res.text();
       return res.status === 201 ? Response.json({ id }, { status: 201 }) : new Response('create failed', { status: 502 });
     }
