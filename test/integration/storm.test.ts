@@ -16,6 +16,25 @@ async function register(id: string) {
 const enroll = (id: string, ip: string, headers: Record<string, string> = {}) =>
   SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip, ...headers }, body: JSON.stringify({ method: 'code', machineId: id, code: code(id) }) });
 
+type MachineStub = ReturnType<typeof env.MACHINES.get>;
+/** Records waiting in the machine's outbox. */
+const outboxSize = (stub: MachineStub) => runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
+/** Waits (up to 2 s) until the machine's outbox is empty; answers what is left. */
+async function outboxDrained(stub: MachineStub): Promise<number> {
+  let pending = await outboxSize(stub);
+  for (let i = 0; i < 100 && pending !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    pending = await outboxSize(stub);
+  }
+  return pending;
+}
+/** The live token's expiry moves into the past, before its alarm has run. */
+const expireLiveToken = (stub: MachineStub) =>
+  runInDurableObject(stub, async (_o, state) => {
+    const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
+    state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
+  });
+
 describe('Idempotency-Key and the audit outbox', () => {
   it('a lost answer: the same code + key enrolls again, the earlier token stops working; another key is a replay', async () => {
     await register('storm-idem-1');
@@ -72,7 +91,7 @@ describe('Idempotency-Key and the audit outbox', () => {
     await runInDurableObject(stub, async (_o, state) => state.storage.kv.put(key, record));
     await runDurableObjectAlarm(stub);
     expect(await inD1()).toEqual([{ token_id: tokenId }]);
-    expect(await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length)).toBe(0);
+    expect(await outboxSize(stub)).toBe(0);
   });
   it('the audit record is written to D1 right after the answer, not by a timer; the alarm is only a backstop, then back at the token\'s expiry', async () => {
     await register('storm-outbox-2');
@@ -90,12 +109,7 @@ describe('Idempotency-Key and the audit outbox', () => {
       if (!row) await new Promise((r) => setTimeout(r, 20));
     }
     expect(row).toEqual({ token_id: tokenId });
-    let pending = -1;
-    for (let i = 0; i < 100 && pending !== 0; i++) {
-      pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
-      if (pending !== 0) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(pending).toBe(0);
+    expect(await outboxDrained(stub)).toBe(0);
     // Flushed: the alarm is back where the token needs it, its expiry.
     let at: number | null = null;
     for (let i = 0; i < 100; i++) {
@@ -119,27 +133,15 @@ describe('Idempotency-Key and the audit outbox', () => {
       if (found < ids.length) await new Promise((r) => setTimeout(r, 20));
     }
     expect(found).toBe(ids.length);
-    for (const id of ids) {
-      const stub = env.MACHINES.get(env.MACHINES.idFromName(id));
-      let pending = -1;
-      for (let i = 0; i < 100 && pending !== 0; i++) {
-        pending = await runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
-        if (pending !== 0) await new Promise((r) => setTimeout(r, 20));
-      }
-      expect(pending).toBe(0);
-    }
+    for (const id of ids) expect(await outboxDrained(env.MACHINES.get(env.MACHINES.idFromName(id)))).toBe(0);
   });
   it('a request that runs the after-answer housekeeping on a machine whose token expired still records the join expiry (it is not just deleted)', async () => {
     await register('storm-expiry-1');
     const res = await enroll('storm-expiry-1', '192.0.2.120');
     expect(res.status).toBe(201);
     const { tokenId, token } = (await res.json()) as { tokenId: string; token: string };
-    const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-expiry-1'));
     // The token's expiry passes before its alarm has run.
-    await runInDurableObject(stub, async (_o, state) => {
-      const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
-      state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
-    });
+    await expireLiveToken(env.MACHINES.get(env.MACHINES.idFromName('storm-expiry-1')));
     // Anyone knowing the machine id sends a bad proof: refused, and its audit record goes out at once.
     const bad = await SELF.fetch('https://enroll.test/v1/enroll', { method: 'POST', headers: { 'content-type': 'application/json', 'cf-connecting-ip': '192.0.2.121' }, body: JSON.stringify({ method: 'code', machineId: 'storm-expiry-1', code: 'not-the-code-0123456789abcdef' }) });
     expect(bad.status).toBe(401);
@@ -165,13 +167,8 @@ describe('Idempotency-Key and the audit outbox', () => {
     const { tokenId } = (await res.json()) as { tokenId: string };
     const stub = env.MACHINES.get(env.MACHINES.idFromName('storm-single-1'));
     // The after-answer write is done (the outbox empties), then the token expires unjoined.
-    const outboxSize = () => runInDurableObject(stub, async (_o, state) => [...state.storage.kv.list({ prefix: 'outbox:' })].length);
-    for (let i = 0; i < 100 && (await outboxSize()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await outboxSize()).toBe(0);
-    await runInDurableObject(stub, async (_o, state) => {
-      const s = state.storage.kv.get<{ liveToken: { expiresAt: number } }>('state')!;
-      state.storage.kv.put('state', { ...s, liveToken: { ...s.liveToken, expiresAt: Date.now() - 1_000 } });
-    });
+    expect(await outboxDrained(stub)).toBe(0);
+    await expireLiveToken(stub);
     // The alarm and a second run (as an answer's housekeeping would start) at the same moment.
     await runInDurableObject(stub, async (o) => {
       await Promise.all([o.alarm!(), o.alarm!()]);
