@@ -13,6 +13,7 @@ declare namespace Cloudflare {
     MACHINES: DurableObjectNamespace<import('../src/store/durable-object.ts').MachineObject>;
     RATE_LIMITS: DurableObjectNamespace<import('../src/store/durable-object.ts').RateLimitObject>;
     NODE_WATCH: DurableObjectNamespace<import('../src/store/node-watch-object.ts').NodeWatchObject>;
+    GOVERNOR: DurableObjectNamespace<import('../src/store/write-governor-object.ts').WriteGovernorObject>;
     TEST_MIGRATIONS: import('cloudflare:test').D1Migration[];
   }
 }

@@ -162,6 +162,16 @@ describe('D1 outbox writes (many machines in one batch)', () => {
     expect(stored.results.map((r) => r.record_id)).toEqual(['qf-a:1', 'qf-b:1']);
   });
 
+  it('no records: nothing is written; a queue that fails without an error still fails the outboxes', async () => {
+    let d1Batches = 0;
+    const db = { prepare: (q: string) => env.DB.prepare(q), batch: (s: D1PreparedStatement[]) => (d1Batches++, env.DB.batch(s)) } as unknown as D1Database;
+    expect(await writeOutboxes(db, [[], []], null)).toEqual([undefined, undefined]);
+    expect(d1Batches).toBe(0);
+    const queue = { sendBatch: () => Promise.reject(undefined) } as unknown as Queue<never>;
+    const results = await writeOutboxes(db, [[rec('qu-a:1', 'qu-a', 1)]], queue);
+    expect(results.map((r) => (r instanceof Error ? r.message : r))).toEqual(['publish failed']);
+  });
+
   it('sends events in chunks the Queue accepts (at most 100 messages each)', async () => {
     const { batches, queue } = capture();
     await writeOutbox(env.DB, Array.from({ length: 150 }, (_, i) => rec(`chunk-${i}:enroll`, `chunk-${i}`, i)), queue);
